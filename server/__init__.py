@@ -1,0 +1,1 @@
+"""Talking to and running OpenAI-compatible inference servers (no streamlit import)."""

