@@ -1,0 +1,1 @@
+"""How the default knowledge bases get their statutes (see knowledge/README.md)."""

@@ -1,0 +1,370 @@
+"""Named knowledge bases: documents → articles → LanceDB rows (vectors) + a BM25 index.
+
+A KB lives in one folder: a LanceDB database (tables `articles` and `documents`) and
+`bm25/`, the lexical index with the article ids in its row order. LanceDB is embedded
+here; the same client talks to a LanceDB server/cloud when `vector_uri` is set
+(docs/storage.md says why LanceDB and not Milvus Lite: measured, 10–30× faster search).
+
+Writes are atomic per document: articles are written first, the `documents` row is the
+commit point, and on open any article whose document row is missing (a crash mid-add)
+is deleted; the BM25 index is rebuilt when its ids disagree with the table.
+Re-adding a file with the same content hash is a no-op.
+
+Does not: version documents (a changed file is a new document; remove the old one),
+or lock across processes (one writer process at a time; readers are fine).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import threading
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Callable
+
+import lancedb
+import pyarrow as pa
+from llama_index.core.base.embeddings.base import BaseEmbedding
+
+from rag.errors import KnowledgeBaseError
+from rag.lexical import Bm25Index, LegalTokenizer
+from rag.loaders import load_file
+from rag.statutes import parse_statute
+from rag.types import Article
+
+EMBED_BATCH = 32
+DENSE_INDEX_MIN_ROWS = 20_000  # below this a flat scan is fast enough (and exact)
+MAX_KB_NAME = 64
+_ARTICLE_FIELDS = [f.name for f in fields(Article) if f.name not in ("kb",)]
+_INT_FIELDS = {"article_no", "article_suffix", "page"}  # None is stored as -1
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class DocumentInfo:
+    doc_id: str
+    file_name: str
+    content_hash: str
+    added_at: str
+    n_articles: int
+    source: str
+
+
+@dataclass
+class AddResult:
+    doc_id: str
+    file_name: str
+    n_articles: int
+    skipped: bool  # True when the same content was already in the KB
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def embed_text(a: Article) -> str:
+    """What the dense and lexical indexes see: the law and chapter give a bare article context."""
+    head = f"《{a.law_title}》{a.article_cn}" if a.law_title else a.article_cn
+    return f"{head} {a.chapter} {a.text}".strip()
+
+
+class KnowledgeBase:
+    """One KB. Thread-safe: writes are serialised, readers use an immutable snapshot."""
+
+    def __init__(self, name: str, db: lancedb.DBConnection, folder: Path, embedder: BaseEmbedding,
+                 tokenizer: LegalTokenizer):
+        self.name = name
+        self.folder = folder
+        self.embedder = embedder
+        self.tokenizer = tokenizer
+        self._db = db
+        self._write_lock = threading.RLock()
+        self._articles_tbl = self._open_table("articles")
+        self._documents_tbl = self._open_table("documents")
+        self._recover()
+        self._load_snapshot()
+
+    # ---------- reading ----------
+    @property
+    def articles(self) -> list[Article]:
+        return self._snapshot.articles
+
+    @property
+    def bm25(self) -> Bm25Index:
+        return self._snapshot.bm25
+
+    def row_of(self, article_id: str) -> int | None:
+        return self._snapshot.row_by_id.get(article_id)
+
+    def lookup(self, law_short: str, article_no: int, suffix: int = 0) -> Article | None:
+        """Exact article by law short name (劳动合同法) and number; None when absent."""
+        row = self._snapshot.by_ref.get((law_short, article_no, suffix))
+        return None if row is None else self.articles[row]
+
+    def law_names(self) -> set[str]:
+        return set(self._snapshot.laws)
+
+    def documents(self) -> list[DocumentInfo]:
+        rows = self._documents_tbl.to_arrow().to_pylist() if self._documents_tbl else []
+        docs = [DocumentInfo(**{k: r[k] for k in DocumentInfo.__dataclass_fields__}) for r in rows]
+        return sorted(docs, key=lambda d: d.added_at)
+
+    def stats(self) -> dict:
+        docs = self.documents()
+        return {"name": self.name, "documents": len(docs), "articles": len(self.articles),
+                "laws": len(self._snapshot.laws), "size_mb": round(_folder_mb(self.folder), 1)}
+
+    def dense_search(self, query_vector: list[float], k: int) -> list[tuple[int, float]]:
+        """(row, cosine similarity) of the k nearest articles."""
+        if self._articles_tbl is None or not self.articles:
+            return []
+        hits = (self._articles_tbl.search(query_vector).metric("cosine").limit(k)
+                .select(["id"]).to_list())
+        out = []
+        for h in hits:
+            row = self._snapshot.row_by_id.get(h["id"])
+            if row is not None:  # skip rows of a document not committed yet
+                out.append((row, 1.0 - float(h["_distance"])))
+        return out
+
+    # ---------- writing ----------
+    def add_file(self, data: bytes, file_name: str, max_bytes: int, source: str = "upload",
+                 progress: Progress | None = None) -> AddResult:
+        """Parse, embed and index one file; raises DocumentError before writing anything."""
+        digest = content_hash(data)
+        existing = self._document_by_hash(digest)
+        if existing:
+            return AddResult(existing.doc_id, existing.file_name, existing.n_articles, True)
+        loaded = load_file(data, file_name, max_bytes)
+        articles = parse_statute(loaded.text, file_name, loaded.pages)
+        return self.add_articles(articles, file_name, digest, source, progress)
+
+    def add_articles(self, articles: list[Article], file_name: str, digest: str, source: str,
+                     progress: Progress | None = None) -> AddResult:
+        if not articles:
+            raise KnowledgeBaseError(f"「{file_name}」中没有可索引的文字。/ No text to index in {file_name}.")
+        with self._write_lock:
+            existing = self._document_by_hash(digest)
+            if existing:
+                return AddResult(existing.doc_id, existing.file_name, existing.n_articles, True)
+            doc_id = digest[:16]
+            vectors = self._embed(articles, progress)
+            rows = []
+            for seq, (a, vec) in enumerate(zip(articles, vectors)):
+                row = {k: _to_db(k, getattr(a, k)) for k in _ARTICLE_FIELDS}
+                row.update(id=f"{doc_id}:{seq}", doc_id=doc_id, file_name=file_name, seq=seq,
+                           tokens=" ".join(self.tokenizer.tokens(embed_text(a))), vector=vec)
+                rows.append(row)
+            if progress:
+                progress(0.95, "写入索引 / writing the index")
+            self._articles_tbl = self._append("articles", self._articles_tbl, rows)
+            doc = DocumentInfo(doc_id, file_name, digest, time.strftime("%Y-%m-%d %H:%M:%S"),
+                               len(articles), source)
+            self._documents_tbl = self._append("documents", self._documents_tbl, [doc.__dict__])
+            self._rebuild_lexical()
+            return AddResult(doc_id, file_name, len(articles), False)
+
+    def remove_document(self, doc_id_or_name: str) -> DocumentInfo:
+        with self._write_lock:
+            match = [d for d in self.documents() if doc_id_or_name in (d.doc_id, d.file_name)]
+            if not match:
+                raise KnowledgeBaseError(
+                    f"知识库「{self.name}」中没有文档「{doc_id_or_name}」。/ No document "
+                    f"{doc_id_or_name!r} in knowledge base {self.name!r}; list them with `python -m rag docs --kb {self.name}`.")
+            doc = match[0]
+            self._documents_tbl.delete(f"doc_id = '{doc.doc_id}'")  # commit point
+            self._articles_tbl.delete(f"doc_id = '{doc.doc_id}'")
+            self._rebuild_lexical()
+            return doc
+
+    def optimize(self) -> None:
+        """Compact the table and, for large KBs, build an ANN index (after bulk ingest)."""
+        with self._write_lock:
+            if self._articles_tbl is None:
+                return
+            self._articles_tbl.optimize()
+            if self._articles_tbl.count_rows() >= DENSE_INDEX_MIN_ROWS:
+                self._articles_tbl.create_index(metric="cosine", vector_column_name="vector",
+                                                index_type="IVF_HNSW_SQ", replace=True)
+
+    # ---------- internals ----------
+    def _embed(self, articles: list[Article], progress: Progress | None) -> list[list[float]]:
+        texts = [embed_text(a) for a in articles]
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), EMBED_BATCH):
+            vectors += self.embedder.get_text_embedding_batch(texts[start:start + EMBED_BATCH])
+            if progress:
+                done = min(len(texts), start + EMBED_BATCH)
+                progress(0.9 * done / len(texts), f"向量化 {done}/{len(texts)} 条 / embedding")
+        return vectors
+
+    def _document_by_hash(self, digest: str) -> DocumentInfo | None:
+        return next((d for d in self.documents() if d.content_hash == digest), None)
+
+    def _open_table(self, kind: str):
+        try:
+            return self._db.open_table(kind)
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def _append(self, kind: str, table, rows: list[dict]):
+        data = pa.Table.from_pylist(rows)
+        if "vector" in data.column_names:  # LanceDB searches fixed-size float32 vectors
+            flat = pa.array([x for r in rows for x in r["vector"]], pa.float32())
+            vectors = pa.FixedSizeListArray.from_arrays(flat, len(rows[0]["vector"]))
+            data = data.set_column(data.column_names.index("vector"), "vector", vectors)
+        if table is None:
+            return self._db.create_table(kind, data)
+        table.add(data)
+        return table
+
+    def _recover(self) -> None:
+        """Delete articles whose document row never got written (a crash mid-add)."""
+        if self._articles_tbl is None:
+            return
+        committed = {d.doc_id for d in self.documents()}
+        present = {r["doc_id"] for r in self._read_rows(["doc_id"])}
+        for orphan in present - committed:
+            self._articles_tbl.delete(f"doc_id = '{orphan}'")
+
+    def _read_rows(self, columns: list[str]) -> list[dict]:
+        if self._articles_tbl is None:
+            return []
+        return self._articles_tbl.search().select(columns).limit(None).to_arrow().to_pylist()
+
+    def _load_snapshot(self) -> None:
+        rows = self._read_rows(["id", "seq", *_ARTICLE_FIELDS])
+        bm25_dir = self.folder / "bm25"
+        saved_ids = _read_ids(bm25_dir)
+        if saved_ids is not None and set(saved_ids) == {r["id"] for r in rows}:
+            order = {i: n for n, i in enumerate(saved_ids)}
+            rows.sort(key=lambda r: order[r["id"]])
+            bm25 = Bm25Index.load(bm25_dir)
+        else:
+            bm25 = None
+        if bm25 is None:
+            self._rebuild_lexical()
+            return
+        self._snapshot = _Snapshot(self.name, rows, bm25)
+        self.tokenizer.add_words(sorted(self._snapshot.laws))
+
+    def _rebuild_lexical(self) -> None:
+        rows = self._read_rows(["id", "seq", "tokens", *_ARTICLE_FIELDS])
+        rows.sort(key=lambda r: (r["doc_id"], r["seq"]))
+        bm25 = Bm25Index.build([r.pop("tokens").split() for r in rows])
+        tmp = self.folder / "bm25.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        bm25.save(tmp)
+        (tmp / "ids.json").write_text(json.dumps([r["id"] for r in rows]))
+        final = self.folder / "bm25"
+        old = self.folder / "bm25.old"
+        shutil.rmtree(old, ignore_errors=True)
+        if final.exists():
+            final.rename(old)
+        tmp.rename(final)
+        shutil.rmtree(old, ignore_errors=True)
+        self._snapshot = _Snapshot(self.name, rows, bm25)
+        self.tokenizer.add_words(sorted(self._snapshot.laws))
+
+
+class _Snapshot:
+    """Immutable view used by readers: articles in BM25 row order plus lookup maps."""
+
+    def __init__(self, kb: str, rows: list[dict], bm25: Bm25Index):
+        self.articles = [Article(kb=kb, **{k: _from_db(k, r[k]) for k in _ARTICLE_FIELDS}) for r in rows]
+        self.bm25 = bm25
+        self.row_by_id = {r["id"]: n for n, r in enumerate(rows)}
+        self.by_ref: dict[tuple[str, int, int], int] = {}
+        for n, a in enumerate(self.articles):
+            if a.article_no is not None:
+                self.by_ref.setdefault((a.law_short, a.article_no, a.article_suffix), n)
+        self.laws = {a.law_short for a in self.articles if a.law_short}
+
+
+class KnowledgeBases:
+    """The library of KBs under one folder (or one LanceDB server URI)."""
+
+    def __init__(self, root: Path, embedder: BaseEmbedding, vector_uri: str | None = None):
+        self.root = root
+        self.embedder = embedder
+        self.vector_uri = vector_uri
+        self.tokenizer = LegalTokenizer()
+        self._open: dict[str, KnowledgeBase] = {}
+        self._lock = threading.Lock()
+        root.mkdir(parents=True, exist_ok=True)
+
+    def names(self) -> list[str]:
+        return sorted(p.name for p in self.root.iterdir() if (p / "kb.json").exists())
+
+    def exists(self, name: str) -> bool:
+        return (self.root / name / "kb.json").exists()
+
+    def create(self, name: str, description: str = "") -> KnowledgeBase:
+        _check_name(name)
+        with self._lock:
+            if self.exists(name):
+                raise KnowledgeBaseError(f"知识库「{name}」已存在。/ Knowledge base {name!r} already exists.")
+            folder = self.root / name
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "kb.json").write_text(json.dumps(
+                {"name": name, "description": description, "created": time.strftime("%Y-%m-%d %H:%M:%S")},
+                ensure_ascii=False))
+        return self.open(name)
+
+    def open(self, name: str) -> KnowledgeBase:
+        with self._lock:
+            if name in self._open:
+                return self._open[name]
+            if not self.exists(name):
+                raise KnowledgeBaseError(
+                    f"没有名为「{name}」的知识库。/ No knowledge base {name!r}. Known: "
+                    f"{', '.join(self.names()) or 'none'}; create it with `python -m rag ingest FILE --kb {name}`.")
+            folder = self.root / name
+            uri = f"{self.vector_uri.rstrip('/')}/{name}" if self.vector_uri else str(folder / "lance")
+            kb = KnowledgeBase(name, lancedb.connect(uri), folder, self.embedder, self.tokenizer)
+            self._open[name] = kb
+            return kb
+
+    def open_or_create(self, name: str) -> KnowledgeBase:
+        return self.open(name) if self.exists(name) else self.create(name)
+
+    def delete(self, name: str) -> None:
+        with self._lock:
+            if not self.exists(name):
+                raise KnowledgeBaseError(f"没有名为「{name}」的知识库。/ No knowledge base {name!r}.")
+            self._open.pop(name, None)
+            shutil.rmtree(self.root / name)
+
+
+def _check_name(name: str) -> None:
+    bad = not name or len(name) > MAX_KB_NAME or name.startswith(".") or any(c in name for c in "/\\\0:*?\"<>|")
+    if bad or name != name.strip():
+        raise KnowledgeBaseError(
+            f"知识库名称「{name}」不可用：1–{MAX_KB_NAME} 个字符，不能含 / \\ : * ? \" < > | 或以 . 开头。"
+            f" / Invalid knowledge base name {name!r}.")
+
+
+def _to_db(key: str, value):
+    if key in _INT_FIELDS:
+        return -1 if value is None else int(value)
+    return value if value is not None else ""
+
+
+def _from_db(key: str, value):
+    if key in _INT_FIELDS:
+        return None if value is None or value < 0 else int(value)
+    return value
+
+
+def _read_ids(folder: Path) -> list[str] | None:
+    try:
+        return json.loads((folder / "ids.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _folder_mb(folder: Path) -> float:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6

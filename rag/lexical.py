@@ -1,0 +1,114 @@
+"""Lexical side of retrieval: jieba tokens with a legal user dictionary, and a BM25 index.
+
+LlamaIndex's default BM25 tokenises by whitespace and scores Chinese as all zeros
+(llama_index #13866), so tokens come from jieba (search mode, which also emits the
+sub-words of long compounds) and the index is bm25s (sparse matrices, saved as .npy).
+
+Does not: stem, expand synonyms, or handle languages other than Chinese and English well.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from pathlib import Path
+
+import bm25s
+import jieba
+import numpy as np
+
+jieba.setLogLevel(logging.WARNING)
+
+# Legal terms jieba's general dictionary splits badly; law short names are added per KB.
+LEGAL_TERMS = (
+    "用人单位", "劳动者", "劳动合同", "经济补偿", "经济补偿金", "赔偿金", "违约金", "试用期",
+    "竞业限制", "服务期", "加班费", "延长工作时间", "带薪年休假", "年休假", "工伤", "工伤保险",
+    "职业病", "劳动争议", "劳动仲裁", "仲裁委员会", "社会保险", "养老保险", "医疗保险",
+    "失业保险", "生育保险", "最低工资", "劳务派遣", "非全日制用工", "无固定期限劳动合同",
+    "固定期限劳动合同", "解除劳动合同", "终止劳动合同", "工资", "拖欠工资", "孕期", "产假",
+    "哺乳期", "停工留薪期", "伤残津贴", "一次性伤残补助金", "诉讼时效", "仲裁时效", "举证责任",
+    "不当得利", "无因管理", "侵权责任", "违约责任", "定金", "抵押权", "质权", "留置权",
+    "夫妻共同财产", "夫妻共同债务", "离婚", "抚养费", "赡养费", "继承", "遗嘱", "遗产",
+    "交通事故", "精神损害赔偿", "正当防卫", "紧急避险", "缓刑", "自首", "立功", "取保候审",
+)
+STOPWORDS = frozenset(
+    "的 了 是 在 和 与 或 及 等 我 你 他 她 它 我们 你们 他们 这 那 这个 那个 有 没有 吗 呢 吧 啊 么 "
+    "什么 怎么 怎么办 如何 为什么 哪些 可以 能 能否 会 要 应该 应当 请问 一个 如果 但是 因为 所以 "
+    "就 都 也 还 被 把 对 让 给 从 到 向 上 下 中 之 其 者 为 以 于 而 则 即 该 本".split()
+)
+_TOKEN_RE = re.compile(r"[\w\u4e00-\u9fff]")
+
+
+class LegalTokenizer:
+    """A private jieba instance (the global one is shared with other code) plus legal words."""
+
+    def __init__(self, extra_words: list[str] | tuple[str, ...] = ()):
+        self._jieba = jieba.Tokenizer()
+        self._lock = threading.Lock()  # jieba's lazy initialisation is not thread-safe
+        with self._lock:
+            self._jieba.initialize()
+            for word in (*LEGAL_TERMS, *extra_words):
+                self._jieba.add_word(word, freq=20000)
+
+    def add_words(self, words: list[str]) -> None:
+        with self._lock:
+            for word in words:
+                if word:
+                    self._jieba.add_word(word, freq=20000)
+
+    def tokens(self, text: str) -> list[str]:
+        out = []
+        for tok in self._jieba.cut_for_search(text.lower()):
+            tok = tok.strip()
+            if tok and tok not in STOPWORDS and _TOKEN_RE.search(tok):
+                out.append(tok)
+        return out
+
+
+class Bm25Index:
+    """BM25 over pre-tokenised rows; row i of the index is row i of the KB's article table."""
+
+    def __init__(self, model: bm25s.BM25 | None, size: int):
+        self._model = model
+        self.size = size
+
+    @classmethod
+    def build(cls, token_rows: list[list[str]]) -> "Bm25Index":
+        if not token_rows:
+            return cls(None, 0)
+        model = bm25s.BM25()
+        # Empty rows would make bm25s drop them and shift row numbers: pad with a sentinel.
+        model.index([row or ["<empty>"] for row in token_rows], show_progress=False)
+        return cls(model, len(token_rows))
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        if self._model is not None:
+            self._model.save(str(folder), show_progress=False)
+        (folder / "size.json").write_text(json.dumps({"size": self.size}))
+
+    @classmethod
+    def load(cls, folder: Path) -> "Bm25Index | None":
+        try:
+            size = json.loads((folder / "size.json").read_text())["size"]
+        except (OSError, ValueError, KeyError):
+            return None
+        if size == 0:
+            return cls(None, 0)
+        return cls(bm25s.BM25.load(str(folder), mmap=False), size)
+
+    def search(self, tokens: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Row numbers and scores of the best k rows with a positive score."""
+        if self._model is None or not tokens:
+            return np.zeros(0, dtype=int), np.zeros(0)
+        vocab = self._model.vocab_dict
+        known = [t for t in tokens if t in vocab]
+        if not known:
+            return np.zeros(0, dtype=int), np.zeros(0)
+        scores = self._model.get_scores(known)
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top])]
+        keep = scores[top] > 0
+        return top[keep], scores[top][keep]
