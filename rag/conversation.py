@@ -1,0 +1,90 @@
+"""One chat turn as data, its Markdown export, and demo feedback stored as JSONL.
+
+The app keeps a list of Turn in its session; the export and the feedback file are built
+from the same objects, so what a reviewer downloads is what the user saw.
+
+Does not: store conversations server-side (only feedback is written, on request).
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rag.types import Citation, VerifiedCitation
+
+STATUS_TEXT = {
+    "ok": "✅ 已核验（在检索到的法条中）",
+    "not_retrieved": "⚠️ 知识库中有此条，但不在本次检索结果中",
+    "not_in_kb": "❌ 知识库中不存在此条",
+    "text_mismatch": "❌ 引用的文字与条文不符",
+}
+_FEEDBACK_LOCK = threading.Lock()
+
+
+@dataclass
+class Reply:
+    answer: str = ""
+    reasoning: str = ""
+    error: str = ""
+
+
+@dataclass
+class Turn:
+    question: str
+    query: str = ""  # the standalone query used for retrieval (rewritten follow-ups)
+    rag: Reply = field(default_factory=Reply)
+    raw: Reply | None = None  # set when RAG vs raw was on
+    citations: list[Citation] = field(default_factory=list)
+    verified: list[VerifiedCitation] = field(default_factory=list)
+    abstain: bool = False
+    kb: str = ""
+    endpoint: str = ""
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    asked_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M:%S"))
+
+
+def to_markdown(turns: list[Turn]) -> str:
+    """A report of the conversation: questions, both answers, citations and their checks."""
+    lines = ["# 法律助手对话记录", ""]
+    for n, t in enumerate(turns, start=1):
+        lines += [f"## {n}. {t.question}", "", f"- 时间：{t.asked_at}　知识库：{t.kb}　模型：{t.endpoint}"]
+        if t.query and t.query != t.question:
+            lines.append(f"- 检索用的问题（改写）：{t.query}")
+        lines += ["", "### 检索增强回答（RAG）", "", t.rag.answer or "（无回答）"]
+        if t.abstain:
+            lines += ["", "> 知识库中没有找到相关法条，回答仅供参考。"]
+        if t.rag.error:
+            lines += ["", f"> 错误：{t.rag.error}"]
+        if t.raw is not None:
+            lines += ["", "### 原始模型回答（无检索）", "", t.raw.answer or "（无回答）"]
+            if t.raw.error:
+                lines += ["", f"> 错误：{t.raw.error}"]
+        if t.verified:
+            lines += ["", "### 回答中的引用核验", ""]
+            for v in t.verified:
+                repealed = "（该法已废止）" if v.repealed else ""
+                lines.append(f"- {v.mention}：{STATUS_TEXT[v.status]}{repealed}")
+        if t.citations:
+            lines += ["", "### 检索到的法条", ""]
+            for c in t.citations:
+                a = c.article
+                lines.append(f"- **{c.label}**（{a.chapter or '—'}；{a.status or '状态未知'}）：{a.text}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def record_feedback(path: Path, turn: Turn, rating: str, note: str = "") -> dict:
+    """Append one feedback entry (👍/👎 and a note) for a turn to a JSONL file."""
+    entry = {"at": time.strftime("%Y-%m-%d %H:%M:%S"), "turn_id": turn.id, "rating": rating, "note": note,
+             "question": turn.question, "query": turn.query, "kb": turn.kb, "endpoint": turn.endpoint,
+             "answer": turn.rag.answer, "raw_answer": turn.raw.answer if turn.raw else None,
+             "citations": [c.label for c in turn.citations],
+             "verified": [asdict(v) | {"article": None} for v in turn.verified]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _FEEDBACK_LOCK, path.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(entry, ensure_ascii=False) + "\n")
+    return entry

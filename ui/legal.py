@@ -1,0 +1,75 @@
+"""Streamlit helpers for the legal pages: cached KB library/retriever and citation rendering.
+
+Factories are st.cache_resource, shared by every browser session: the KB objects serialise
+their writes and hand readers immutable snapshots, so sharing them is safe.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from rag.conversation import STATUS_TEXT, Turn
+from rag.defaults import library_from, open_kb, reranker_from
+from rag.knowledge import KnowledgeBase, KnowledgeBases
+from rag.retrieve import HybridRetriever
+from rag.types import Citation
+from settings import get_settings
+
+
+@st.cache_resource(show_spinner="加载向量模型与知识库… / loading the embedding model")
+def library() -> KnowledgeBases:
+    return library_from(get_settings())
+
+
+@st.cache_resource(show_spinner=False)
+def reranker():
+    return reranker_from(get_settings())
+
+
+def knowledge_base(name: str) -> KnowledgeBase:
+    """Open a KB; the default one is built (with a progress display) the first time."""
+    settings, lib = get_settings(), library()
+    if name == settings.default_kb and (not lib.exists(name) or not lib.open(name).articles):
+        with st.status("首次启动：正在从法规数据库构建「劳动法规」知识库…", expanded=True) as status:
+            bar = st.progress(0.0)
+            kb = open_kb(lib, name, settings.default_kb, progress=lambda f, msg: bar.progress(f, text=msg))
+            status.update(label=f"✅ 「{name}」已就绪：{len(kb.articles)} 条法条", state="complete", expanded=False)
+        return kb
+    return lib.open(name)
+
+
+def retriever(kb: KnowledgeBase) -> HybridRetriever:
+    return HybridRetriever(kb, kb.embedder, reranker())
+
+
+def citation_title(c: Citation) -> str:
+    a = c.article
+    parts = [c.label]
+    if a.chapter:
+        parts.append(a.chapter)
+    if a.page:
+        parts.append(f"第 {a.page} 页")
+    if a.status:
+        parts.append(("⚠️ " if "废止" in a.status else "") + a.status)
+    return " · ".join(parts)
+
+
+def render_citations(turn: Turn) -> None:
+    """Verification of what the answer cites, then the retrieved articles (text on expand)."""
+    if turn.abstain:
+        st.warning("知识库中没有找到与问题相关的法条：回答没有法条依据，仅供参考。")
+    if turn.verified:
+        bad = [v for v in turn.verified if v.status != "ok"]
+        st.markdown("**回答中的引用核验**")
+        for v in turn.verified:
+            repealed = " · ⚠️ 该法已废止" if v.repealed else ""
+            st.markdown(f"- {v.mention}：{STATUS_TEXT[v.status]}{repealed}")
+        if bad:
+            st.error(f"{len(bad)} 处引用未能在检索到的法条中核实：请以下方列出的条文原文为准，不要依赖这些引用。")
+    elif turn.rag.answer and turn.citations and not turn.abstain:
+        st.caption("回答没有引用具体条文编号。")
+    if turn.citations:
+        st.markdown(f"**检索到的法条（{len(turn.citations)}）**")
+        for c in turn.citations:
+            with st.expander(citation_title(c)):
+                st.write(c.article.text)
+                st.caption(f"来源：{c.article.file_name} · 检索方式：{'+'.join(c.retrievers)} · 分数 {c.score:.4f}")
