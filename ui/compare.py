@@ -1,0 +1,93 @@
+"""Streamlit helpers for pages that put models side by side: a cached chat client per
+endpoint name, and several answers streaming at once into columns.
+
+The streams are read in worker threads that only touch the network; every Streamlit call
+happens in the script thread, which drains their queue.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import streamlit as st
+
+from server.client import ChatClient, Delta
+from server.errors import ServerError
+from settings import get_settings
+
+REASONING_LABEL = "Details"
+_DONE = object()
+
+
+@st.cache_resource(show_spinner="Connecting to the model server…")
+def chat_client(name: str) -> ChatClient:
+    """The client for an endpoint name in settings; starts the embedded server if needed."""
+    from server import embedded
+    from server.endpoints import resolve
+
+    settings = get_settings()
+    endpoint = resolve(name, settings.endpoints, embedded.starter(settings))
+    return ChatClient(endpoint, name, timeout=settings.request_timeout_s)
+
+
+def endpoint_index(names: list[str], preferred: str, fallback: int = 0) -> int:
+    """Index of `preferred` in names (for a selectbox default), else `fallback` clamped."""
+    if preferred in names:
+        return names.index(preferred)
+    return min(fallback, max(len(names) - 1, 0))
+
+
+@dataclass
+class Streamed:
+    answer: str = ""
+    reasoning: str = ""
+    error: str = ""
+
+
+def stream_side_by_side(streams: dict[str, Callable[[], Iterator[Delta]]],
+                        show_titles: bool = True) -> dict[str, Streamed]:
+    """One column per title; each callable is started in its own thread and its answer
+    rendered live, reasoning in a collapsed "Details" expander, errors with st.error."""
+    panes = {}
+    for column, title in zip(st.columns(len(streams)), streams):
+        with column:
+            if show_titles:
+                st.subheader(title)
+            panes[title] = (st.empty(), st.empty(), st.empty())  # details, answer, error
+    results = {title: Streamed() for title in streams}
+    events: queue.Queue = queue.Queue()
+
+    def pump(title: str, start: Callable[[], Iterator[Delta]]) -> None:
+        try:
+            for delta in start():
+                events.put((title, delta))
+            events.put((title, _DONE))
+        except Exception as e:  # noqa: BLE001 - shown in the column, never a traceback
+            events.put((title, e))
+
+    for title, start in streams.items():
+        threading.Thread(target=pump, args=(title, start), daemon=True).start()
+    details: dict[str, object] = {}
+    running = len(streams)
+    while running:
+        title, item = events.get()
+        result, (details_slot, answer_slot, error_slot) = results[title], panes[title]
+        if isinstance(item, Delta):
+            if item.kind == "reasoning":
+                result.reasoning += item.text
+                if title not in details:
+                    details[title] = details_slot.expander(REASONING_LABEL, expanded=False).empty()
+                details[title].markdown(result.reasoning)
+            else:
+                result.answer += item.text
+                answer_slot.markdown(result.answer)
+            continue
+        running -= 1
+        if item is not _DONE:
+            result.error = str(item) if isinstance(item, ServerError) else f"Unexpected error: {item!r}"
+            error_slot.error(result.error)
+        elif not result.answer:
+            answer_slot.caption("(empty answer)")
+    return results
