@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from rag.defaults import embedder_from  # noqa: E402
 from rag.knowledge import KnowledgeBases  # noqa: E402
+from rag.metrics import hit_at_k, recall_at_k, reciprocal_rank  # noqa: E402
 from rag.retrieve import HybridRetriever  # noqa: E402
 from rag.statutes import cn_to_int  # noqa: E402
 from settings import get_settings  # noqa: E402
@@ -67,22 +68,22 @@ def matched_gold(law: str, no: int | None, text: str, gold) -> set[int]:
 
 
 def score_run(ranked: list[list[tuple[str, int | None, str]]], golds) -> dict:
-    hit = {1: 0, 5: 0, 10: 0}
+    """Hit@1/5/10, Recall@10, MRR (rag/metrics.py) with each result mapped to a gold index."""
+    hits = {1: [], 5: [], 10: []}
     recall, rr = [], []
     for results, gold in zip(ranked, golds):
-        first, found = None, set()
-        for rank, (law, no, text) in enumerate(results[:K], start=1):
-            m = matched_gold(law, no, text, gold)
-            if m and first is None:
-                first = rank
-            found |= m
-        for k in hit:
-            hit[k] += first is not None and first <= k
-        recall.append(len(found) / len(gold))
-        rr.append(1 / first if first else 0.0)
-    n = len(golds)
-    return {"hit@1": hit[1] / n, "hit@5": hit[5] / n, "hit@10": hit[10] / n,
-            "recall@10": statistics.mean(recall), "mrr": statistics.mean(rr)}
+        ids, used = [], set()
+        for rank, (law, no, text) in enumerate(results[:K]):
+            free = sorted(matched_gold(law, no, text, gold) - used)
+            ids.append(str(free[0]) if free else f"miss{rank}")
+            used.update(free[:1])
+        relevant = [str(i) for i in range(len(gold))]
+        for k in hits:
+            hits[k].append(hit_at_k(ids, relevant, k))
+        recall.append(recall_at_k(ids, relevant, K))
+        rr.append(reciprocal_rank(ids, relevant))
+    return {"hit@1": statistics.mean(hits[1]), "hit@5": statistics.mean(hits[5]),
+            "hit@10": statistics.mean(hits[10]), "recall@10": statistics.mean(recall), "mrr": statistics.mean(rr)}
 
 
 def percentile(values: list[float], p: float) -> float:
