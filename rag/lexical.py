@@ -18,6 +18,8 @@ import bm25s
 import jieba
 import numpy as np
 
+from rag.statutes import cn_to_int
+
 jieba.setLogLevel(logging.WARNING)
 
 # Legal terms jieba's general dictionary splits badly; law short names are added per KB.
@@ -38,6 +40,10 @@ STOPWORDS = frozenset(
     "就 都 也 还 被 把 对 让 给 从 到 向 上 下 中 之 其 者 为 以 于 而 则 即 该 本".split()
 )
 _TOKEN_RE = re.compile(r"[\w\u4e00-\u9fff]")
+# 一年 / 十五日 / 三个月 / 二倍 → 1年 / 15日 / 3个月 / 2倍, so questions and statutes that write
+# amounts differently (已满1年不满10年 vs 满一年不满十年) share tokens. Only before a unit,
+# so words such as 一般, 统一, 万一 stay as they are.
+_AMOUNT_RE = re.compile(r"[零〇一二两三四五六七八九十百千]+(?=个?(?:年|月|日|天|周|倍|岁|小时|工作日|%|％))")
 
 
 class LegalTokenizer:
@@ -58,12 +64,20 @@ class LegalTokenizer:
                     self._jieba.add_word(word, freq=20000)
 
     def tokens(self, text: str) -> list[str]:
+        text = _AMOUNT_RE.sub(_amount_to_digits, text.lower())
         out = []
-        for tok in self._jieba.cut_for_search(text.lower()):
+        for tok in self._jieba.cut_for_search(text):
             tok = tok.strip()
             if tok and tok not in STOPWORDS and _TOKEN_RE.search(tok):
                 out.append(tok)
         return out
+
+
+def _amount_to_digits(m: re.Match) -> str:
+    try:
+        return str(cn_to_int(m.group()))
+    except ValueError:
+        return m.group()
 
 
 class Bm25Index:

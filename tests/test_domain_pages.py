@@ -1,0 +1,179 @@
+"""AppTest for the finance chart, medical Q&A and evaluation pages.
+
+Endpoints come in through LEGAL_RAG_ENDPOINTS, as in production: the fake vision server for
+the finance page (it answers with the sha256 of the image it decoded, so the test knows the
+chart arrived intact), the real embedded llama.cpp server for the medical page.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from settings import ROOT, get_settings
+from tests.fakes import FakeOpenAI
+
+FINANCE = str(ROOT / "pages" / "2_金融图表.py")
+MEDICAL = str(ROOT / "pages" / "3_医疗问答.py")
+EVALUATION = str(ROOT / "pages" / "4_模型评测.py")
+REVENUE = {"2019": 120.0, "2020": 95.0, "2021": 140.0, "2022": 185.0, "2023": 230.0}  # ¥ million
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches(tmp_path, monkeypatch):
+    monkeypatch.setenv("LEGAL_RAG_DATA_DIR", str(tmp_path / "data"))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    get_settings.cache_clear()
+    yield
+    st.cache_resource.clear()
+    get_settings.cache_clear()
+
+
+def use_endpoints(monkeypatch, **endpoints) -> None:
+    monkeypatch.setenv("LEGAL_RAG_ENDPOINTS", json.dumps(
+        {name: e.model_dump(exclude_none=True) for name, e in endpoints.items()}))
+    get_settings.cache_clear()
+
+
+def revenue_chart() -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3), dpi=80)
+    ax.plot(list(REVENUE), list(REVENUE.values()), marker="o")
+    ax.set_title("Revenue (RMB million)")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def texts(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+# ---------------------------------------------------------------- finance
+
+def test_finance_chart_reaches_both_vision_models_intact(monkeypatch):
+    png = revenue_chart()
+    with FakeOpenAI(mode="vision") as fake:
+        use_endpoints(monkeypatch, **{"finance-base": fake.endpoint, "finance-lora": fake.endpoint})
+        at = AppTest.from_file(FINANCE, default_timeout=30).run()
+        assert at.selectbox(key="fin_base").value == "finance-base"
+        assert at.selectbox(key="fin_tuned").value == "finance-lora"
+        assert at.button(key="fin_run").disabled  # nothing uploaded yet
+        at.file_uploader(key="fin_image").upload("revenue.png", png, "image/png")
+        at.run()
+        at.button(key="fin_run").click().run()
+        assert not at.error, [e.value for e in at.error]
+        assert texts(at).count(f"image bytes={len(png)} sha256={hashlib.sha256(png).hexdigest()}") == 2
+        body = fake.requests[0]
+    assert body["messages"][0]["content"].startswith("You are a financial analyst")
+    assert body["messages"][1]["content"][0]["text"] == "Describe the overall change in trend of revenue presented in the chart"
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("chart.png", b"%PDF-1.7 not a picture", "not a PNG or JPEG image"),
+    ("chart.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "cannot be decoded"),
+    ("chart.jpg", b"\xff\xd8\xff" + b"\0" * (11 * 1024 * 1024), "images up to 10 MB"),
+])
+def test_finance_rejects_bad_uploads_with_a_reason(monkeypatch, name, data, message):
+    with FakeOpenAI(mode="vision") as fake:
+        use_endpoints(monkeypatch, **{"finance-base": fake.endpoint, "finance-lora": fake.endpoint})
+        at = AppTest.from_file(FINANCE, default_timeout=30).run()
+        at.file_uploader(key="fin_image").upload(name, data, "image/png")
+        at.run()
+        at.button(key="fin_run").click().run()
+        assert message in at.error[0].value
+        assert fake.requests == []
+
+
+def test_finance_names_a_text_only_model(monkeypatch):
+    with FakeOpenAI(mode="vision") as vision, FakeOpenAI() as chat:
+        use_endpoints(monkeypatch, **{"finance-base": vision.endpoint, "legal": chat.endpoint})
+        at = AppTest.from_file(FINANCE, default_timeout=30).run()
+        at.selectbox(key="fin_tuned").set_value("legal")
+        at.file_uploader(key="fin_image").upload("revenue.png", revenue_chart(), "image/png")
+        at.run()
+        at.button(key="fin_run").click().run()
+        assert "'legal' is a text-only chat model" in at.error[0].value
+        assert "sha256=" in texts(at)  # the vision model still answered beside it
+
+
+def test_finance_without_vision_endpoints_explains_setup(monkeypatch):
+    with FakeOpenAI() as chat:
+        use_endpoints(monkeypatch, legal=chat.endpoint)
+        at = AppTest.from_file(FINANCE, default_timeout=30).run()
+    assert '"kind": "vision"' in at.info[0].value
+    assert not at.exception
+
+
+# ---------------------------------------------------------------- medical
+
+@pytest.mark.slow
+def test_medical_page_answers_with_the_embedded_model(monkeypatch, embedded_endpoint):
+    use_endpoints(monkeypatch, **{"medical-base": embedded_endpoint, "medical-lora": embedded_endpoint})
+    at = AppTest.from_file(MEDICAL, default_timeout=60).run()
+    assert "不构成医疗建议" in at.warning[0].value
+    example = at.selectbox(key="med_example")
+    assert len(example.options) > 1  # examples read from shared/data
+    example.set_value(example.options[1]).run()
+    assert at.text_area(key="med_question").value == example.options[1]
+    at.button(key="med_ask").click().run(timeout=600)
+    assert not at.error, [e.value for e in at.error]
+    base, tuned = ("".join(m.value for m in column.markdown) for column in at.columns[-2:])
+    # Both columns hold a real answer: a server that cuts the first stream short when the
+    # second request arrives (llama-cpp-python's default) leaves one of them (nearly) empty.
+    assert len(base) > 20 and len(tuned) > 20, (base, tuned)
+
+
+def test_medical_page_without_examples_still_works(monkeypatch):
+    with FakeOpenAI() as fake:
+        use_endpoints(monkeypatch, **{"medical-base": fake.endpoint, "medical-lora": fake.endpoint})
+        source = open(MEDICAL, encoding="utf-8").read().replace(
+            'ROOT.parent / "shared" / "data" / "secondary" / "medical_dialogue_sample"', 'ROOT / "no-such-folder"')
+        at = AppTest.from_string(source, default_timeout=30).run()
+        assert [b.key for b in at.selectbox] == ["med_base", "med_tuned"]  # no example box
+        at.text_area(key="med_question").input("高血压患者能吃党参吗？").run()
+        at.button(key="med_ask").click().run()
+    assert not at.error
+    assert len(at.expander) == 2 and at.expander[0].label == "Details"  # <think> kept out of the answer
+    assert texts(at).count("根据《劳动法》第四十四条") == 2
+
+
+# ---------------------------------------------------------------- evaluation
+
+def test_evaluation_page_runs_scores_and_judges(monkeypatch, tmp_path):
+    verdict = {"A": {"计算基数主张": 6}, "B": {"计算基数主张": 9}, "胜者": "B"}
+    answer = json.dumps(verdict, ensure_ascii=False)  # every model answers this; the judge parses it
+    rows = [{"instruction": f"加班费问题{i}", "input": "", "output": answer if i else "完全不同的答案"}
+            for i in range(3)]
+    with FakeOpenAI(answer=answer) as fake:
+        use_endpoints(monkeypatch, base=fake.endpoint, lora=fake.endpoint)
+        at = AppTest.from_file(EVALUATION, default_timeout=60).run()
+        at.radio(key="eval_source").set_value("上传文件").run()
+        at.file_uploader(key="eval_upload").upload(
+            "overtime.jsonl", "\n".join(json.dumps(r, ensure_ascii=False) for r in rows).encode(), "application/json")
+        at.multiselect(key="eval_endpoints").set_value(["base", "lora"])
+        at.number_input(key="eval_max_new_tokens").set_value(64)
+        at.run()
+        at.button(key="eval_run").click().run()
+        assert not at.error, [e.value for e in at.error]
+        assert fake.requests[0]["max_tokens"] == 64 and len(fake.requests) == 6
+        table = at.dataframe[0].value
+        assert list(table.index) == ["base", "lora"] and table.loc["base", "n"] == 3
+        assert 60 < table.loc["base", "rouge-1"] < 100  # 2 of 3 answers match their label exactly
+        assert len(at.get("download_button")) == 3  # metrics + one predictions file per model
+        at.selectbox(key="eval_judge").set_value("base")
+        at.button(key="eval_judge_run").click().run()
+        judged = at.dataframe[1].value
+    first = judged.iloc[0].to_dict()
+    assert first == {"维度": "计算基数主张", "base": 6.0, "lora": 9.0}
+    assert (tmp_path / "data" / "eval" / "overtime" / "lora" / "generated_predictions.jsonl").exists()
