@@ -36,6 +36,8 @@ from settings import get_settings  # noqa: E402
 SHARED = ROOT.parent / "shared" / "data"
 K = 10
 GOLD_PREFIX_CHARS = 60
+GPU_CHECK_SAMPLE = 100
+MIN_GPU_COSINE = 0.999
 OFF_TOPIC = [
     "红烧肉怎么做才好吃？", "明天北京会下雨吗？", "推荐几部好看的科幻电影", "怎么学好Python编程？",
     "猫咪不吃饭是什么原因？", "世界上最高的山是哪座？", "如何提高跑步速度？", "咖啡和茶哪个更提神？",
@@ -91,28 +93,72 @@ def percentile(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-def build_kb(library: KnowledgeBases, name: str, corpus: Path, max_bytes: int) -> dict:
+def gpu_vectors(folder: Path, kb_embedder) -> dict[str, list[float]]:
+    """Vectors from bench/gpu_embed.py, keyed file#seq, after checking a sample against the
+    CPU embedder (same model): refuses them below MIN_GPU_COSINE."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from gpu_embed import corpus_articles
+
+    keys = json.loads((folder.parent / "keys.json").read_text())
+    vectors = np.concatenate([np.load(p) for p in sorted(folder.glob("vectors_*.npy"),
+                                                          key=lambda p: int(p.stem.split("_")[1]))])
+    texts = dict(corpus_articles(Path(json.loads((folder.parent / "corpus.json").read_text())["corpus"]))) \
+        if (folder.parent / "corpus.json").exists() else None
+    by_key = {k: v.astype("float32") for k, v in zip(keys, vectors)}
+    sample = keys[:: max(1, len(keys) // GPU_CHECK_SAMPLE)][:GPU_CHECK_SAMPLE]
+    if texts is not None:
+        cpu = kb_embedder.get_text_embedding_batch([texts[k] for k in sample])
+        cos = [float(np.dot(by_key[k], c) / np.linalg.norm(by_key[k]) / np.linalg.norm(c)) for k, c in zip(sample, cpu)]
+        print(f"GPU vectors vs CPU embedder on {len(sample)} articles: cosine min {min(cos):.5f}, "
+              f"mean {statistics.mean(cos):.5f}")
+        if min(cos) < MIN_GPU_COSINE:
+            raise SystemExit("GPU vectors differ from the CPU embedder; re-run bench/gpu_embed.py")
+    return by_key
+
+
+def build_kb(library: KnowledgeBases, name: str, corpus: Path, max_bytes: int,
+             vectors: dict[str, list[float]] | None = None) -> dict:
     stats_file = library.root / f"{name}.build.json"
     if library.exists(name) and stats_file.exists():
         return json.loads(stats_file.read_text())
     kb = library.open_or_create(name)
     files = sorted(p for p in corpus.rglob("*") if p.suffix in (".md", ".txt") and p.name != "_index.md")
-    t0, failed = time.perf_counter(), 0
+    t0, failed, embedded = time.perf_counter(), 0, 0
     with kb.bulk():
         for n, path in enumerate(files, start=1):
             try:
-                kb.add_file(path.read_bytes(), str(path.relative_to(corpus)), max_bytes, source="bench")
+                if vectors is None:
+                    result = kb.add_file(path.read_bytes(), str(path.relative_to(corpus)), max_bytes, source="bench")
+                else:
+                    result = add_with_vectors(kb, path, corpus, max_bytes, vectors)
+                embedded += 0 if result.skipped else result.n_articles
             except Exception as e:  # noqa: BLE001 - report and go on; the count is printed
                 failed += 1
                 print(f"  skipped {path.name}: {e}", file=sys.stderr)
-            if n % 50 == 0:
-                rate = len(kb.articles) / (time.perf_counter() - t0)
-                print(f"  {n}/{len(files)} files, {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+            if n % 20 == 0:
+                elapsed = time.perf_counter() - t0
+                print(f"  {n}/{len(files)} files, {embedded} articles embedded in {elapsed:.0f} s "
+                      f"({embedded / elapsed:.1f}/s)", file=sys.stderr, flush=True)
     kb.optimize()
     stats = {"files": len(files), "failed": failed, "articles": len(kb.articles),
-             "build_s": round(time.perf_counter() - t0, 1)}
+             "build_s": round(time.perf_counter() - t0, 1), "vectors": "gpu" if vectors else "cpu"}
     stats_file.write_text(json.dumps(stats))
     return stats
+
+
+def add_with_vectors(kb, path: Path, corpus: Path, max_bytes: int, vectors: dict):
+    """kb.add_file, but with the article vectors computed on the GPU (same parse, same order)."""
+    from rag.knowledge import content_hash
+    from rag.loaders import load_file
+    from rag.statutes import parse_statute
+
+    data, name = path.read_bytes(), str(path.relative_to(corpus))
+    loaded = load_file(data, name, max_bytes)
+    articles = parse_statute(loaded.text, name, loaded.pages)
+    return kb.add_articles(articles, name, content_hash(data), "bench",
+                           vectors=[vectors[f"{name}#{seq}"] for seq in range(len(articles))])
 
 
 def cold_start(data_dir: Path, name: str, question: str) -> dict:
@@ -135,16 +181,19 @@ def main() -> None:
     ap.add_argument("--corpus", type=Path, default=SHARED / "lawrefbook")
     ap.add_argument("--limit", type=int, default=0, help="first N questions only (0: all)")
     ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--vectors", type=Path, help="article vectors from bench/gpu_embed.py (e.g. .gpuembed/vectors)")
     args = ap.parse_args()
 
     settings = get_settings()
     data_dir = settings.data_dir / "bench"
     library = KnowledgeBases(data_dir / "kbs", embedder_from(settings), settings.vector_uri)
     name = f"bench-{args.corpus.name}"
-    build = build_kb(library, name, args.corpus, settings.max_upload_mb << 20)
+    vectors = gpu_vectors(args.vectors, library.embedder) if args.vectors else None
+    build = build_kb(library, name, args.corpus, settings.max_upload_mb << 20, vectors)
     kb = library.open(name)
     print(f"KB {name}: {build['articles']} articles from {build['files']} files "
-          f"({build['failed']} failed), built in {build['build_s']} s, {kb.stats()['size_mb']} MB on disk")
+          f"({build['failed']} failed), built in {build['build_s']} s with {build.get('vectors', 'cpu')} "
+          f"vectors, {kb.stats()['size_mb']} MB on disk")
 
     rows = [json.loads(line) for line in args.questions.read_text().splitlines() if line.strip()]
     rows = rows[:args.limit] if args.limit else rows

