@@ -35,12 +35,13 @@ with st.sidebar:
     except RagError as e:
         st.error(str(e))
         st.stop()
-    st.caption(f"{len(kb.documents())} 个文档 · {len(kb.articles)} 条法条")
+    kb_counts = st.empty()  # refilled after an upload, so the counts are never stale
+    kb_counts.caption(f"{len(kb.documents())} 个文档 · {len(kb.articles)} 条法条")
 
     uploads = st.file_uploader("上传法规（PDF / TXT / MD，可多选）", type=["pdf", "txt", "md"],
                                accept_multiple_files=True, key="uploads")
     if st.button("添加到知识库", key="add_docs", disabled=not uploads):
-        added = 0
+        added = failed = 0
         with st.status("正在解析、向量化并建立索引…", expanded=True) as status:
             for f in uploads:
                 bar = st.progress(0.0, text=f.name)
@@ -50,6 +51,7 @@ with st.sidebar:
                 except RagError as e:
                     bar.empty()
                     st.error(f"{f.name}：{e}")
+                    failed += 1
                     continue
                 bar.progress(1.0, text=f.name)
                 if result.skipped:
@@ -57,7 +59,11 @@ with st.sidebar:
                 else:
                     added += result.n_articles
                     st.write(f"{f.name}：{result.n_articles} 条")
-            status.update(label=f"✅ 文档已加载并索引：新增 {added} 条法条", state="complete")
+            # Keep the per-file errors in view: a collapsed "complete" status would hide them.
+            status.update(label=f"✅ 文档已加载并索引：新增 {added} 条法条"
+                          + (f"；⚠️ {failed} 个文件未能添加，原因见下" if failed else ""),
+                          state="complete", expanded=bool(failed))
+        kb_counts.caption(f"{len(kb.documents())} 个文档 · {len(kb.articles)} 条法条")
 
     st.header("模型")
     endpoints = sorted(settings.endpoints)
@@ -83,7 +89,7 @@ def show_turn(turn: Turn) -> None:
         for column, (title, reply) in zip(st.columns(len(replies)), replies.items()):
             with column:
                 if turn.raw:
-                    st.subheader(title)
+                    st.markdown(f"**{title}**")
                 if reply.reasoning or (turn.query != turn.question and title == RAG_TITLE):
                     with st.expander("Details", expanded=False):
                         if turn.query != turn.question and title == RAG_TITLE:

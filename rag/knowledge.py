@@ -22,6 +22,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
+from datetime import timedelta
 from pathlib import Path
 from typing import Callable
 
@@ -210,7 +211,9 @@ class KnowledgeBase:
         with self._write_lock:
             if self._articles_tbl is None:
                 return
-            self._articles_tbl.optimize()
+            self._articles_tbl.optimize(cleanup_older_than=timedelta(0))  # drop superseded versions
+            if self._documents_tbl is not None:
+                self._documents_tbl.optimize(cleanup_older_than=timedelta(0))
             if self._articles_tbl.count_rows() >= DENSE_INDEX_MIN_ROWS:
                 self._articles_tbl.create_index(metric="cosine", vector_column_name="vector",
                                                 index_type="IVF_HNSW_SQ", replace=True)

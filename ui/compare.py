@@ -54,7 +54,7 @@ def stream_side_by_side(streams: dict[str, Callable[[], Iterator[Delta]]],
     for column, title in zip(st.columns(len(streams)), streams):
         with column:
             if show_titles:
-                st.subheader(title)
+                st.markdown(f"**{title}**")
             panes[title] = (st.empty(), st.empty(), st.empty())  # details, answer, error
     results = {title: Streamed() for title in streams}
     events: queue.Queue = queue.Queue()
