@@ -120,7 +120,8 @@ def verify_citations(answer_text: str, kb: KnowledgeBase, retrieved: list[Citati
     out: list[VerifiedCitation] = []
     seen: set[tuple[str, int, int]] = set()
     context_law = next(iter(retrieved_laws)) if len(retrieved_laws) == 1 else None
-    for m in find_article_mentions(answer_text):
+    mentions = find_article_mentions(answer_text)
+    for n, m in enumerate(mentions):
         written = m.law
         law = resolve_law(written, laws) if written else context_law
         if written and law:
@@ -134,7 +135,8 @@ def verify_citations(answer_text: str, kb: KnowledgeBase, retrieved: list[Citati
             status = "not_in_kb"
         elif article.article_id not in retrieved_ids:
             status = "not_retrieved"
-        elif _misquoted(answer_text, m.span[1], article.text):
+        elif _misquoted(answer_text[m.span[1]:mentions[n + 1].span[0] if n + 1 < len(mentions) else None],
+                        article.text):
             status = "text_mismatch"
         else:
             status = "ok"
@@ -144,13 +146,12 @@ def verify_citations(answer_text: str, kb: KnowledgeBase, retrieved: list[Citati
     return out
 
 
-_QUOTE_RE = re.compile(r"^[\s　，,:：]*(?:规定)?[\s　，,:：]*[“「\"]([^”」\"]+)[”」\"]")
+_QUOTE_RE = re.compile(r"[“「\"]([^”」\"]+)[”」\"]")
 
 
-def _misquoted(text: str, end: int, article_text: str) -> bool:
-    """True when the mention is followed by a quotation that the article does not contain."""
-    m = _QUOTE_RE.match(text[end:end + 400])
-    if not m or len(m.group(1)) < QUOTE_MIN_CHARS:
-        return False
-    squash = lambda s: re.sub(r"[\s　，。；、,.;]", "", s)  # noqa: E731
-    return squash(m.group(1)) not in squash(article_text)
+def _misquoted(segment: str, article_text: str) -> bool:
+    """True when the text after a mention (up to the next mention) quotes words that are not
+    in the cited article: a quote of another article under this one's number."""
+    squash = lambda s: re.sub(r"[\s　，。；、,.;：:]", "", s)  # noqa: E731
+    article = squash(article_text)
+    return any(len(q) >= QUOTE_MIN_CHARS and squash(q) not in article for q in _QUOTE_RE.findall(segment))

@@ -95,3 +95,10 @@ def test_real_model_rewrites_a_follow_up(embedded_endpoint):
     client = ChatClient(embedded_endpoint, "embedded")
     got = rewrite_question([("公司拖欠工资怎么办？", "可以向劳动监察部门投诉。")], "那可以要求赔偿吗？", client)
     assert got and len(got) <= 200 and any("\u4e00" <= ch <= "\u9fff" for ch in got)
+
+
+def test_quote_from_another_article_under_this_number_is_flagged(labor_kb, retrieved):
+    """Seen with the 1.5B model: it cited 第四十六条 but quoted 第四十七条's words later on."""
+    answer = ("根据《劳动合同法》第四十六条，应当支付经济补偿。\n\n解释：1. 补偿标准：该条指出，"
+              "“经济补偿按劳动者在本单位工作的年限，每满一年支付一个月工资的标准向劳动者支付”。")
+    assert statuses(answer, labor_kb, retrieved)[("劳动合同法", 46)] == "text_mismatch"
