@@ -98,7 +98,8 @@ def test_compare_toggle_streams_rag_and_raw_side_by_side(monkeypatch):
         at.toggle(key="compare").set_value(True).run()
         ask(at, QUESTION)
         systems = [r["messages"][0]["content"] for r in fake.requests]
-    assert texts(at.chat_message[-1].subheader) == ["检索增强回答（RAG）", "原始模型（无检索）"]
+    headings = [t for t in texts(at.chat_message[-1].markdown) if t.startswith("**")]
+    assert headings[:2] == ["**检索增强回答（RAG）**", "**原始模型（无检索）**"]
     columns = at.chat_message[-1].columns
     assert len(columns) >= 2 and all(CITING_ANSWER in "".join(texts(c.markdown)) for c in columns[:2])
     assert RAW_SYSTEM_PROMPT in systems and any("法条：" in s for s in systems)
