@@ -147,8 +147,8 @@ def test_upload_ask_verify_and_compare(page, tmp_path):
     sidebar(page).get_by_text("对比：RAG vs 原始模型").click()
     ask(page, "单位不安排年休假要怎么补偿？")
     answer = page.get_by_test_id("stChatMessage").last
-    expect(answer.get_by_role("heading", name="检索增强回答（RAG）")).to_be_visible()
-    expect(answer.get_by_role("heading", name="原始模型（无检索）")).to_be_visible()
+    expect(answer.get_by_text("检索增强回答（RAG）", exact=True)).to_be_visible()
+    expect(answer.get_by_text("原始模型（无检索）", exact=True)).to_be_visible()
     expect(answer.get_by_text(FAKE_ANSWER, exact=True)).to_have_count(2)
     page.screenshot(path=str(tmp_path / "4-compare.png"))
 
