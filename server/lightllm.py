@@ -373,9 +373,9 @@ def _run_cli(args: argparse.Namespace) -> int:
         print("interrupted while starting; LightLLM stopped", file=sys.stderr, flush=True)
         return 130
     endpoint = {args.name: {"base_url": server.base_url, "model": args.name}}
-    print(f"ready: {server.base_url} (pid group {server.process.pid})", flush=True)
-    print(f"use it: LEGAL_RAG_ENDPOINTS='{_json(endpoint)}'", flush=True)
-    try:
+    try:  # the prints are inside: a SIGTERM right after "ready" must still stop LightLLM
+        print(f"ready: {server.base_url} (pid group {server.process.pid})", flush=True)
+        print(f"use it: LEGAL_RAG_ENDPOINTS='{_json(endpoint)}'", flush=True)
         while server.process.poll() is None:
             time.sleep(1.0)
     except KeyboardInterrupt:
