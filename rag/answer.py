@@ -29,7 +29,8 @@ RAG_SYSTEM_PROMPT = (
     "你是严谨的中国法律助手。只根据下面提供的法条回答用户的问题。\n"
     "要求：\n"
     "1. 引用法条时写成《法律简称》第X条的形式（与下面列出的标题一致）；只能引用下面列出的法条。\n"
-    "2. 提供的法条不足以回答时，直接说明“现有法条不足以回答”，不要编造法律或条文编号。\n"
+    "2. 先找出与问题最相关的法条，据此给出结论；只有当所有法条都与问题无关时，才说明“现有法条不足以回答”。"
+    "不要编造法律或条文编号。\n"
     "3. 先给结论，再简要说明理由；用通俗的中文回答。"
 )
 ABSTAIN_NOTE = (
@@ -121,7 +122,10 @@ def verify_citations(answer_text: str, kb: KnowledgeBase, retrieved: list[Citati
     seen: set[tuple[str, int, int]] = set()
     context_law = next(iter(retrieved_laws)) if len(retrieved_laws) == 1 else None
     mentions = find_article_mentions(answer_text)
+    quoted_texts = [_squash(c.article.text) for c in retrieved]
     for n, m in enumerate(mentions):
+        if _inside_quoted_article(answer_text, m.span, quoted_texts):
+            continue  # 本法第三十八条 inside a copied article is the statute's own cross-reference
         written = m.law
         law = resolve_law(written, laws) if written else context_law
         if written and law:
@@ -149,9 +153,20 @@ def verify_citations(answer_text: str, kb: KnowledgeBase, retrieved: list[Citati
 _QUOTE_RE = re.compile(r"[“「\"]([^”」\"]+)[”」\"]")
 
 
+def _squash(text: str) -> str:
+    return re.sub(r"[\s　，。；、,.;：:“”「」\"]", "", text)
+
+
 def _misquoted(segment: str, article_text: str) -> bool:
     """True when the text after a mention (up to the next mention) quotes words that are not
     in the cited article: a quote of another article under this one's number."""
-    squash = lambda s: re.sub(r"[\s　，。；、,.;：:]", "", s)  # noqa: E731
-    article = squash(article_text)
-    return any(len(q) >= QUOTE_MIN_CHARS and squash(q) not in article for q in _QUOTE_RE.findall(segment))
+    article = _squash(article_text)
+    return any(len(q) >= QUOTE_MIN_CHARS and _squash(q) not in article for q in _QUOTE_RE.findall(segment))
+
+
+def _inside_quoted_article(text: str, span: tuple[int, int], article_texts: list[str]) -> bool:
+    """True when the line holding the mention is copied from a retrieved article."""
+    start = text.rfind("\n", 0, span[0]) + 1
+    end = text.find("\n", span[1])
+    line = _squash(text[start:end if end >= 0 else None])
+    return len(line) >= QUOTE_MIN_CHARS and any(line in article for article in article_texts)

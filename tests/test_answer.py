@@ -102,3 +102,11 @@ def test_quote_from_another_article_under_this_number_is_flagged(labor_kb, retri
     answer = ("根据《劳动合同法》第四十六条，应当支付经济补偿。\n\n解释：1. 补偿标准：该条指出，"
               "“经济补偿按劳动者在本单位工作的年限，每满一年支付一个月工资的标准向劳动者支付”。")
     assert statuses(answer, labor_kb, retrieved)[("劳动合同法", 46)] == "text_mismatch"
+
+
+def test_cross_references_inside_a_copied_article_are_not_checked_as_citations(labor_kb, retrieved):
+    """Seen with the 1.5B model: it copies 第四十六条 with its items (本法第三十八条…)."""
+    a46 = labor_kb.lookup("劳动合同法", 46)
+    answer = "根据《劳动合同法》第四十六条，有下列情形之一的，应当支付经济补偿：\n" + a46.text
+    checked = verify_citations(answer, labor_kb, retrieved)
+    assert [(v.article_no, v.status) for v in checked] == [(46, "ok")]
