@@ -24,6 +24,8 @@ ARTICLE_CHARS = 700  # one long article is cut here so several fit
 HISTORY_TURNS = 3  # earlier turns used to rewrite a follow-up question
 MAX_REWRITE_CHARS = 200
 QUOTE_MIN_CHARS = 8  # a quoted span this long must appear in the cited article
+# Low temperature for legal answers (the evaluation's defaults); callers may override.
+ANSWER_SAMPLING = {"temperature": 0.1, "top_p": 0.9, "max_tokens": 768}
 
 RAG_SYSTEM_PROMPT = (
     "你是严谨的中国法律助手。只根据下面提供的法条回答用户的问题。\n"
@@ -81,12 +83,12 @@ def raw_messages(question: str) -> list[dict]:
 def answer(question: str, citations: list[Citation], llm: ChatStreamer, abstain: bool = False,
            **sampling) -> Iterator:
     """Stream the grounded answer (Delta objects from the client)."""
-    return llm.stream(rag_messages(question, citations, abstain), **sampling)
+    return llm.stream(rag_messages(question, citations, abstain), **{**ANSWER_SAMPLING, **sampling})
 
 
 def raw(question: str, llm: ChatStreamer, **sampling) -> Iterator:
     """Stream what the model says without retrieval."""
-    return llm.stream(raw_messages(question), **sampling)
+    return llm.stream(raw_messages(question), **{**ANSWER_SAMPLING, **sampling})
 
 
 def rewrite_question(history: list[tuple[str, str]], question: str, llm: ChatStreamer) -> str:

@@ -204,7 +204,7 @@ def test_docs_screenshot(tmp_path_factory, embedder, tmp_path):
             sidebar(page).get_by_text("对比：RAG vs 原始模型").click()
             ask(page, SCREENSHOT_QUESTION)
             answer = page.get_by_test_id("stChatMessage").last
-            expect(answer.get_by_text("已核验").first).to_be_visible()
+            expect(answer.get_by_text("检索到的法条", exact=False).first).to_be_visible(timeout=300_000)
             full_page_screenshot(page, ROOT / "docs" / "screenshot.png")
     finally:
         stop(state)
