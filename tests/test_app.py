@@ -11,18 +11,17 @@ already loaded e5 model (the same model; loading it takes ~15 s per test on this
 """
 from __future__ import annotations
 
-import io
 import json
 import re
 
 import pytest
 import streamlit as st
-from pypdf import PdfWriter
 from streamlit.testing.v1 import AppTest
 
 from rag.answer import ABSTAIN_NOTE, RAW_SYSTEM_PROMPT, REWRITE_PROMPT
 from settings import ROOT, Endpoint, get_settings
 from tests.browser import STATUTES, TEST_KB, endpoints_json, prepare_data_dir, template_kbs
+from tests.kb_fixtures import encrypted_pdf
 from tests.fakes import FakeOpenAI
 
 APP = str(ROOT / "app.py")
@@ -191,15 +190,6 @@ def test_sidebar_upload_reports_each_file(monkeypatch):
     assert status.label == f"✅ 文档已加载并索引：新增 {added} 条法条；⚠️ 2 个文件未能添加，原因见下"
     assert status.proto.expanded  # the two errors are in view, not folded away
     assert f"2 个文档 · {98 + added} 条法条" in texts(at.sidebar.caption)  # only the good file counts
-
-
-def encrypted_pdf() -> bytes:
-    writer = PdfWriter()
-    writer.add_blank_page(200, 200)
-    writer.encrypt("secret")
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
 
 
 @pytest.mark.slow

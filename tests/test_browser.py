@@ -13,7 +13,6 @@ written to docs/screenshot.png.
 """
 from __future__ import annotations
 
-import io
 import os
 import re
 import shutil
@@ -21,12 +20,12 @@ import time
 
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
-from pypdf import PdfWriter
 
 from server.embedded import ensure_running, stop
 from settings import ROOT
 from tests.browser import (REAL_MODELS_DIR, STATUTES, app_env, chromium, prepare_data_dir, running_app,
                            template_kbs)
+from tests.kb_fixtures import encrypted_pdf
 from tests.fakes import FakeOpenAI
 
 pytestmark = pytest.mark.slow
@@ -176,15 +175,6 @@ def test_bad_uploads_each_get_their_message(page, tmp_path):
     assert added == 19  # the GBK file was decoded and split into its 19 articles
     assert kb_counts(page) == (docs + 1, articles + added)  # the bad files added nothing
     full_page_screenshot(page, tmp_path / "bad-uploads.png")
-
-
-def encrypted_pdf() -> bytes:
-    writer = PdfWriter()
-    writer.add_blank_page(200, 200)
-    writer.encrypt("secret")
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
 
 
 @pytest.mark.skipif(os.environ.get("UPDATE_SCREENSHOT") != "1", reason="set UPDATE_SCREENSHOT=1 to redraw it")
