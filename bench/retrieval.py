@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from rag.defaults import embedder_from  # noqa: E402
 from rag.knowledge import KnowledgeBases  # noqa: E402
-from rag.metrics import hit_at_k, recall_at_k, reciprocal_rank  # noqa: E402
+from rag.eval.metrics import hit_at_k, recall_at_k, reciprocal_rank  # noqa: E402
 from rag.retrieve import HybridRetriever  # noqa: E402
 from rag.statutes import cn_to_int  # noqa: E402
 from settings import get_settings  # noqa: E402
@@ -70,7 +70,7 @@ def matched_gold(law: str, no: int | None, text: str, gold) -> set[int]:
 
 
 def score_run(ranked: list[list[tuple[str, int | None, str]]], golds) -> dict:
-    """Hit@1/5/10, Recall@10, MRR (rag/metrics.py) with each result mapped to a gold index."""
+    """Hit@1/5/10, Recall@10, MRR (rag/eval/metrics.py) with each result mapped to a gold index."""
     hits = {1: [], 5: [], 10: []}
     recall, rr = [], []
     for results, gold in zip(ranked, golds):

@@ -1,7 +1,7 @@
 """Finance chart page: one chart image, the base and the fine-tuned vision model side by side."""
 import streamlit as st
 
-from rag.evaluate import Sampling
+from rag.eval.evaluate import Sampling
 from server.client import image_message
 from server.errors import ServerError
 from server.images import check_image

@@ -4,8 +4,8 @@ from pathlib import Path
 import streamlit as st
 
 from rag.errors import RagError
-from rag.datasets import load_samples
-from rag.evaluate import Sampling
+from rag.eval.datasets import load_samples
+from rag.eval.evaluate import Sampling
 from server.errors import ServerError
 from settings import ROOT, get_settings
 from ui.compare import chat_client, endpoint_index, stream_side_by_side

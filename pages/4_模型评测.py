@@ -6,10 +6,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from rag import evaluate as ev
-from rag.datasets import load_samples
+from rag.eval import evaluate as ev
+from rag.eval.datasets import load_samples
 from rag.errors import RagError
-from rag.judge import DEFAULT_RUBRIC, judge_predictions, parse_rubric, verdict_table
+from rag.eval.judge import DEFAULT_RUBRIC, judge_predictions, parse_rubric, verdict_table
 from server.errors import ServerError
 from settings import ROOT, get_settings
 from ui.compare import chat_client

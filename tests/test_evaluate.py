@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from rag import eval_cli
-from rag import evaluate as ev
-from rag.datasets import DatasetError, load_samples
-from rag.judge import (
+from rag.eval import cli as eval_cli
+from rag.eval import evaluate as ev
+from rag.eval.datasets import DatasetError, load_samples
+from rag.eval.judge import (
     DEFAULT_RUBRIC,
     JudgeParseError,
     judge_pair,

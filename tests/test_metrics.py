@@ -6,7 +6,7 @@ from __future__ import annotations
 import jieba
 import pytest
 
-from rag.metrics import (
+from rag.eval.metrics import (
     choice_accuracy,
     extract_choice,
     hit_at_k,

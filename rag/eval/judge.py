@@ -19,7 +19,7 @@ from statistics import fmean
 from typing import Any
 
 from rag.errors import RagError
-from rag.evaluate import ChatLike, read_predictions
+from rag.eval.evaluate import ChatLike, read_predictions
 
 DEFAULT_RUBRIC: dict[str, str] = {
     "计算基数主张": "是否正确主张加班费的计算基数（劳动合同约定工资、实际工资，不得低于最低工资），并说明依据",

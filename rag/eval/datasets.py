@@ -3,7 +3,7 @@ JSONL (the medical dialogue, FinGLM and STARD/LeCoQA files) and multiple-choice 
 Question, A–D, Answer), one file or a folder of them.
 
 Each Sample keeps a row id (file stem:row) that stays stable across runs, which is what
-makes prediction resumable. Does not send anything to a model (rag/evaluate.py does).
+makes prediction resumable. Does not send anything to a model (rag/eval/evaluate.py does).
 """
 from __future__ import annotations
 

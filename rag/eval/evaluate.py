@@ -1,9 +1,9 @@
 """Batch prediction over an evaluation set against chat endpoints, and its scores.
 
-Sends every Sample (rag/datasets.py reads the files) to a chat client concurrently; writes
+Sends every Sample (rag/eval/datasets.py reads the files) to a chat client concurrently; writes
 LLaMA-Factory's `generated_predictions.jsonl` (prompt, predict, label, plus our row id) as
 answers arrive, so an interrupted run resumes where it stopped; then scores the file
-(rag/metrics.py: BLEU-4/ROUGE for free text, accuracy for multiple choice).
+(rag/eval/metrics.py: BLEU-4/ROUGE for free text, accuracy for multiple choice).
 
 RAG mode is a hook, not a dependency: pass `build_messages(question) -> messages` built
 from whatever retriever you have. Does not resolve or start endpoints: callers hand in
@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from rag import metrics
-from rag.datasets import Sample
+from rag.eval import metrics
+from rag.eval.datasets import Sample
 
 PREDICTIONS_FILE = "generated_predictions.jsonl"  # LLaMA-Factory's name
 METRICS_FILE = "metrics.json"

@@ -7,7 +7,7 @@ The text metrics follow LLaMA-Factory's `ComputeSimilarity`
 BLEU-4 from nltk's `sentence_bleu` over *characters* with `SmoothingFunction().method3`,
 each ×100 and rounded to 4 places per sample, then averaged.
 
-Does not run models or read files; see rag/evaluate.py for that.
+Does not run models or read files; see rag/eval/evaluate.py for that.
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """`python -m rag eval`: batch prediction + BLEU/ROUGE/accuracy for one or more endpoints,
 optionally an LLM judge comparing the first two.
 
-rag/__main__.py calls `add_cli(subparsers)`; the work is done by rag/evaluate.py and
-rag/judge.py, which this module only wires to settings and endpoints.
+rag/__main__.py calls `add_cli(subparsers)`; the work is done by rag/eval/evaluate.py and
+rag/eval/judge.py, which this module only wires to settings and endpoints.
 """
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import sys
 import threading
 from pathlib import Path
 
-from rag import evaluate as ev
-from rag.datasets import load_samples
+from rag.eval import evaluate as ev
+from rag.eval.datasets import load_samples
 from rag.errors import RagError
-from rag.judge import DEFAULT_RUBRIC, judge_predictions, parse_rubric, verdict_table
+from rag.eval.judge import DEFAULT_RUBRIC, judge_predictions, parse_rubric, verdict_table
 from server.errors import ServerError
 from settings import Settings, get_settings
 
