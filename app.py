@@ -7,8 +7,10 @@ from __future__ import annotations
 import streamlit as st
 
 from rag.answer import answer, raw, rewrite_question, verify_citations
+from rag.defaults import answer_options, sampling_for
 from rag.conversation import Reply, Turn, record_feedback, to_markdown
 from rag.errors import RagError
+from rag.eval.judge import LEGAL_QA_RUBRIC, comparison_table, judge_swapped
 from server.errors import ServerError
 from settings import get_settings
 from ui.compare import chat_client, endpoint_index, stream_side_by_side
@@ -73,6 +75,9 @@ with st.sidebar:
         st.caption(f"✅ {endpoint}：{chat_client(endpoint).health()}")
     except ServerError as e:
         st.error(str(e))
+    thinking = st.toggle("深度思考（<think>，Qwen3）", key="thinking",
+                         help="推理过程显示在 Details 中；会明显增加回答时间。") \
+        if settings.endpoints[endpoint].thinking else False
     compare = st.toggle("对比：RAG vs 原始模型", key="compare")
     if st.session_state.turns:
         st.download_button("导出对话（Markdown）", to_markdown(st.session_state.turns),
@@ -99,7 +104,30 @@ def show_turn(turn: Turn) -> None:
                 if reply.error:
                     st.error(reply.error)
         render_citations(turn)
+        if turn.raw and turn.rag.answer and turn.raw.answer:
+            compare_panel(turn)
         feedback(turn)
+
+
+def compare_panel(turn: Turn) -> None:
+    """评审对比: the judge endpoint scores both answers on the rubric, in both orders."""
+    if turn.judge is None and st.button("评审对比", key=f"judge_{turn.id}",
+                                        help="请评审模型按七个维度比较两个回答（交换顺序各评一次）"):
+        name = settings.judge_endpoint or turn.endpoint
+        with st.spinner(f"评审模型 {name} 正在比较两个回答…"):
+            try:
+                verdict = judge_swapped(turn.query, turn.rag.answer, turn.raw.answer, chat_client(name),
+                                        LEGAL_QA_RUBRIC)
+            except (ServerError, RagError) as e:
+                st.error(f"评审失败：{e}")
+                return
+        turn.judge = comparison_table(verdict, RAG_TITLE, RAW_TITLE)
+        turn.judge_note = "；".join(r for r in verdict.reasons if r)
+    if turn.judge:
+        st.markdown("**评审对比**（LLM 评审，✅ ≥ 8 分 · ⚠️ 5–7 分 · ❌ < 5 分，两种顺序取平均）")
+        st.table(turn.judge)
+        if turn.judge_note:
+            st.caption(f"评审理由：{turn.judge_note}")
 
 
 def feedback(turn: Turn) -> None:
@@ -136,9 +164,11 @@ if question:
             found = retriever(kb).retrieve(turn.query, k=settings.top_k)
         turn.citations, turn.abstain = found.citations, found.abstain
         if client:
-            streams = {RAG_TITLE: lambda: answer(question, found.citations, client, found.abstain)}
+            # Both columns answer the standalone question: a follow-up rewritten with its history.
+            options = answer_options(client.endpoint, thinking)
+            streams = {RAG_TITLE: lambda: answer(turn.query, found.citations, client, found.abstain, **options)}
             if compare:
-                streams[RAW_TITLE] = lambda: raw(question, client)
+                streams[RAW_TITLE] = lambda: raw(turn.query, client, **sampling_for(client.endpoint, thinking))
             results = stream_side_by_side(streams, show_titles=compare)
             turn.rag = Reply(**vars(results[RAG_TITLE]))
             turn.raw = Reply(**vars(results[RAW_TITLE])) if compare else None

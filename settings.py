@@ -26,6 +26,10 @@ class Endpoint(BaseModel):
     kind: Literal["chat", "vision"] = "chat"
     api_key: str | None = None
     label: str = ""
+    # The model's context window in tokens: the RAG prompt is sized to it (the embedded
+    # server's window is `embedded_ctx`). Qwen3-8B: 32768.
+    context_tokens: int = 32768
+    thinking: bool = False  # the model has a <think> switch (Qwen3: chat_template_kwargs.enable_thinking)
 
 
 def _default_endpoints() -> dict[str, Endpoint]:
@@ -55,6 +59,7 @@ class Settings(BaseSettings):
     # LLM endpoints: name -> Endpoint. The embedded one is started on demand.
     endpoints: dict[str, Endpoint] = Field(default_factory=_default_endpoints)
     default_endpoint: str = EMBEDDED
+    judge_endpoint: str | None = None  # the chat's 评审对比 judge; None: the answering endpoint
     embedded_model: str = "qwen2.5-coder-1.5b"  # see server/embedded.py MODELS; or a .gguf path
     embedded_threads: int = 2
     embedded_ctx: int = 4096

@@ -17,31 +17,33 @@ def add_cli(subparsers) -> None:
 
 
 def run(args) -> int:
-    from rag.answer import answer, raw, verify_citations
-    from rag.defaults import library_from, open_kb, retriever_from
-    from server import embedded
-    from server.client import ChatClient
-    from server.endpoints import resolve
+    from rag.answer import answer, needs_basis, raw, verify_citations
+    from rag.conversation import BASIS_ARTICLES, BASIS_NOTE
+    from rag.defaults import answer_options, chat_client_from, library_from, open_kb, retriever_from, sampling_for
     from server.errors import ServerError
     from settings import get_settings
 
     settings = get_settings()
     kb = open_kb(library_from(settings), args.kb or settings.default_kb, settings.default_kb)
     found = retriever_from(settings, kb).retrieve(args.question, k=settings.top_k)
-    name = args.endpoint or settings.default_endpoint
     try:
-        client = ChatClient(resolve(name, settings.endpoints, embedded.starter(settings)), name,
-                            timeout=settings.request_timeout_s)
+        client = chat_client_from(settings, args.endpoint)
         print("== RAG answer" + (" (no relevant article found)" if found.abstain else ""))
-        text = _print_stream(answer(args.question, found.citations, client, found.abstain))
+        text = _print_stream(answer(args.question, found.citations, client, found.abstain,
+                                    **answer_options(client.endpoint)))
         if args.raw:
             print("\n== Raw model")
-            _print_stream(raw(args.question, client))
+            _print_stream(raw(args.question, client, **sampling_for(client.endpoint)))
     except ServerError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    verified = verify_citations(text, kb, found.citations)
+    if needs_basis(text, verified, found.citations, found.abstain):
+        print(f"\n== {BASIS_NOTE}")
+        for c in found.citations[:BASIS_ARTICLES]:
+            print(f"  {c.label}：{c.article.text}")
     print("\n== Citations in the answer")
-    for v in verify_citations(text, kb, found.citations):
+    for v in verified:
         flag = " (repealed)" if v.repealed else ""
         print(f"  {v.mention}: {STATUS_MARK[v.status]}{flag}")
     print("== Retrieved articles")

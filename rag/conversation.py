@@ -14,6 +14,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from rag.answer import needs_basis
 from rag.types import Citation, VerifiedCitation
 
 STATUS_TEXT = {
@@ -22,6 +23,9 @@ STATUS_TEXT = {
     "not_in_kb": "❌ 知识库中不存在此条",
     "text_mismatch": "❌ 引用的文字与条文不符",
 }
+BASIS_ARTICLES = 3  # articles shown as the basis when the answer cites none verified
+BASIS_NOTE = ("模型的回答没有引用可核验的法条（或未能作答）。以下是检索到的最相关法条，"
+              "请直接阅读作为依据：")
 _FEEDBACK_LOCK = threading.Lock()
 
 
@@ -41,6 +45,8 @@ class Turn:
     citations: list[Citation] = field(default_factory=list)
     verified: list[VerifiedCitation] = field(default_factory=list)
     abstain: bool = False
+    judge: list[dict] | None = None  # 评审对比 table rows (维度 / RAG / raw), when asked for
+    judge_note: str = ""  # the judge's reasons
     kb: str = ""
     endpoint: str = ""
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
@@ -59,10 +65,20 @@ def to_markdown(turns: list[Turn]) -> str:
             lines += ["", "> 知识库中没有找到相关法条，回答仅供参考。"]
         if t.rag.error:
             lines += ["", f"> 错误：{t.rag.error}"]
+        if t.rag.answer and needs_basis(t.rag.answer, t.verified, t.citations, t.abstain):
+            lines += ["", f"> {BASIS_NOTE}"]
+            lines += [f"> - **{c.label}**：{c.article.text}" for c in t.citations[:BASIS_ARTICLES]]
         if t.raw is not None:
             lines += ["", "### 原始模型回答（无检索）", "", t.raw.answer or "（无回答）"]
             if t.raw.error:
                 lines += ["", f"> 错误：{t.raw.error}"]
+        if t.judge:
+            cols = list(t.judge[0])
+            lines += ["", "### 评审对比（LLM 评审，两种顺序取平均）", "", "| " + " | ".join(cols) + " |",
+                      "|" + "---|" * len(cols)]
+            lines += ["| " + " | ".join(str(row[c]) for c in cols) + " |" for row in t.judge]
+            if t.judge_note:
+                lines += ["", f"> {t.judge_note}"]
         if t.verified:
             lines += ["", "### 回答中的引用核验", ""]
             for v in t.verified:

@@ -1,17 +1,22 @@
-"""Build the default parts from settings, in one place (the CLI, the app and bench use it).
+"""Build the default parts from settings, in one place (the app, the CLIs, the pages and the
+benches use it): embedder, KB library, retriever (with the reranker when configured), chat
+client, and the sampling and context budget of an answer for an endpoint.
 
 Everything else in rag/ takes finished parts as arguments; this module is the only one that
-knows which embedder, store and reranker the settings ask for.
+knows which embedder, store, reranker and model the settings ask for.
 """
 from __future__ import annotations
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from knowledge.builder import build_labor_kb, law_status
+from rag.answer import ANSWER_SAMPLING, context_chars
 from rag.embeddings import make_embedder
 from rag.knowledge import KnowledgeBase, KnowledgeBases, Progress
 from rag.retrieve import HybridRetriever
-from settings import Settings
+from settings import Endpoint, Settings
+
+THINKING_MAX_TOKENS = 4096  # reasoning comes out of the same token budget as the answer
 
 
 def embedder_from(settings: Settings) -> BaseEmbedding:
@@ -46,4 +51,34 @@ def reranker_from(settings: Settings):
 
 
 def retriever_from(settings: Settings, kb: KnowledgeBase, reranker=None) -> HybridRetriever:
-    return HybridRetriever(kb, kb.embedder, reranker)
+    """The retriever for a KB; the configured reranker is loaded unless one is passed in."""
+    return HybridRetriever(kb, kb.embedder, reranker if reranker is not None else reranker_from(settings))
+
+
+def chat_client_from(settings: Settings, name: str | None = None):
+    """A ChatClient for an endpoint name (default: the default endpoint); the embedded
+    server is started on demand."""
+    from server import embedded
+    from server.client import ChatClient
+    from server.endpoints import resolve
+
+    name = name or settings.default_endpoint
+    endpoint = resolve(name, settings.endpoints, embedded.starter(settings))
+    return ChatClient(endpoint, name, timeout=settings.request_timeout_s)
+
+
+def sampling_for(endpoint: Endpoint, thinking: bool = False) -> dict:
+    """Answer sampling for an endpoint; Qwen3-style models get their <think> switch."""
+    sampling = dict(ANSWER_SAMPLING)
+    if endpoint.thinking:
+        sampling["chat_template_kwargs"] = {"enable_thinking": thinking}
+        if thinking:
+            sampling["max_tokens"] = THINKING_MAX_TOKENS
+    return sampling
+
+
+def answer_options(endpoint: Endpoint, thinking: bool = False) -> dict:
+    """Keyword arguments for rag.answer.answer: sampling plus the article budget that fits
+    the endpoint's context window (tight for the 4k embedded model, 10 articles for 32k)."""
+    sampling = sampling_for(endpoint, thinking)
+    return {**sampling, "budget": context_chars(endpoint.context_tokens, sampling["max_tokens"])}

@@ -198,10 +198,10 @@ def ensure_running(model: str, models_dir: Path, state_dir: Path, threads: int =
     state_dir.mkdir(parents=True, exist_ok=True)
     with _locked(state_dir / "embedded.lock"):
         found = running(model, state_dir)
-        if found:
-            return found
-        path = model_file(model, models_dir)
-        return _start(model, path, _state_file(state_dir, model), threads, ctx, stop_at_exit)
+        if not found:
+            found = _start(model, model_file(model, models_dir), _state_file(state_dir, model), threads,
+                           ctx, stop_at_exit)
+        return found.model_copy(update={"context_tokens": ctx})
 
 
 def running(model: str, state_dir: Path) -> Endpoint | None:

@@ -25,5 +25,7 @@ def resolve(name: str, endpoints: dict[str, Endpoint],
     if configured.base_url:
         return configured
     started = start_embedded()
-    # Keep what settings say about the endpoint (label, kind); take the address from the server.
-    return configured.model_copy(update={"base_url": started.base_url, "model": started.model})
+    # Keep what settings say about the endpoint (label, kind); take the address and the
+    # window from the server.
+    return configured.model_copy(update={"base_url": started.base_url, "model": started.model,
+                                         "context_tokens": started.context_tokens})

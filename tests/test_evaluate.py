@@ -294,5 +294,5 @@ def test_rag_mode_sends_retrieved_articles(tmp_path, labor_kb):
                                ensure_ascii=False), encoding="utf-8")
     with FakeOpenAI() as fake:
         ev.predict(load_samples(data), ChatClient(fake.endpoint, "fake"), tmp_path / "p.jsonl", build_messages=build)
-        system = fake.requests[0]["messages"][0]["content"]
-    assert "《劳动法》第四十四条" in system and "百分之一百五十" in system
+        user = fake.requests[0]["messages"][-1]["content"]
+    assert "《劳动法》第四十四条" in user and "百分之一百五十" in user

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from rag.defaults import chat_client_from
 from server.client import ChatClient, Delta
 from server.errors import ServerError
 from settings import get_settings
@@ -24,12 +25,7 @@ _DONE = object()
 @st.cache_resource(show_spinner="Connecting to the model server…")
 def chat_client(name: str) -> ChatClient:
     """The client for an endpoint name in settings; starts the embedded server if needed."""
-    from server import embedded
-    from server.endpoints import resolve
-
-    settings = get_settings()
-    endpoint = resolve(name, settings.endpoints, embedded.starter(settings))
-    return ChatClient(endpoint, name, timeout=settings.request_timeout_s)
+    return chat_client_from(get_settings(), name)
 
 
 def endpoint_index(names: list[str], preferred: str, fallback: int = 0) -> int:

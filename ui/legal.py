@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from rag.conversation import STATUS_TEXT, Turn
+from rag.answer import needs_basis
+from rag.conversation import BASIS_ARTICLES, BASIS_NOTE, STATUS_TEXT, Turn
 from rag.defaults import library_from, open_kb, reranker_from
 from rag.knowledge import KnowledgeBase, KnowledgeBases
 from rag.retrieve import HybridRetriever
@@ -54,9 +55,19 @@ def citation_title(c: Citation) -> str:
 
 
 def render_citations(turn: Turn) -> None:
-    """Verification of what the answer cites, then the retrieved articles (text on expand)."""
+    """Verification of what the answer cites, then the retrieved articles (text on expand).
+
+    When the answer refused or cites no verified article although articles were found, the
+    most relevant ones are shown open under it: the basis is never missing from the RAG side.
+    """
     if turn.abstain:
         st.warning("知识库中没有找到与问题相关的法条：回答没有法条依据，仅供参考。")
+    if turn.rag.answer and needs_basis(turn.rag.answer, turn.verified, turn.citations, turn.abstain):
+        st.warning(BASIS_NOTE)
+        for c in turn.citations[:BASIS_ARTICLES]:
+            with st.container(border=True):
+                st.markdown(f"**{citation_title(c)}**")
+                st.write(c.article.text)
     if turn.verified:
         bad = [v for v in turn.verified if v.status != "ok"]
         st.markdown("**回答中的引用核验**")

@@ -47,27 +47,26 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
 
 def chat_client(name: str, settings: Settings):
     """A ChatClient for an endpoint name; the embedded server is started if it is the one."""
-    from server import embedded
-    from server.client import ChatClient
-    from server.endpoints import resolve
+    from rag.defaults import chat_client_from
 
-    endpoint = resolve(name, settings.endpoints, embedded.starter(settings))
-    return ChatClient(endpoint, name, timeout=settings.request_timeout_s)
+    return chat_client_from(settings, name)
 
 
-def rag_message_builder(kb_name: str, settings: Settings) -> ev.BuildMessages:
-    """The RAG-mode hook: retrieve articles for each question and build the grounded prompt."""
+def rag_message_builder(kb_name: str, settings: Settings, endpoint) -> ev.BuildMessages:
+    """The RAG-mode hook: retrieve articles for each question and build the grounded prompt,
+    sized to the endpoint's context window like the app's."""
     from rag.answer import rag_messages
-    from rag.defaults import library_from, open_kb, retriever_from
+    from rag.defaults import answer_options, library_from, open_kb, retriever_from
 
     kb = open_kb(library_from(settings), kb_name or settings.default_kb, settings.default_kb)
     retriever = retriever_from(settings, kb)
     lock = threading.Lock()  # prediction threads share one embedder and index
+    budget = answer_options(endpoint)["budget"]
 
     def build(question: str) -> list[dict]:
         with lock:
             found = retriever.retrieve(question, k=settings.top_k)
-        return rag_messages(question, found.citations, found.abstain)
+        return rag_messages(question, found.citations, found.abstain, budget)
 
     return build
 
@@ -90,7 +89,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
                            max_new_tokens=args.max_new_tokens,
                            repetition_penalty=args.repetition_penalty, seed=args.seed)
     clients = {name: chat_client(name, settings) for name in names}
-    build_messages = rag_message_builder(args.rag, settings) if args.rag is not None else None
+    build_messages = (rag_message_builder(args.rag, settings, next(iter(clients.values())).endpoint)
+                      if args.rag is not None else None)
     print(f"{len(samples)} samples from {args.dataset} → {out}", file=sys.stderr)
 
     def progress(name: str, done: int, total: int) -> None:

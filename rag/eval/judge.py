@@ -30,10 +30,21 @@ DEFAULT_RUBRIC: dict[str, str] = {
     "仲裁请求撰写": "是否给出清晰可用的仲裁请求事项、时效提示和程序步骤",
     "用户角色定位": "是否站在劳动者（提问者）立场，语言通俗、建议可操作",
 }
+# Any legal question (the answer benchmark, the chat's 评审对比 button): seven dimensions.
+LEGAL_QA_RUBRIC: dict[str, str] = {
+    "结论正确": "结论是否正确回答了问题，并符合现行法律",
+    "法条依据": "是否引用了与问题相关的正确法条，条号与原文是否准确",
+    "不编造": "是否没有编造法律名称、条文编号或条文内容",
+    "要点完整": "是否覆盖问题涉及的关键要点、条件和例外情形",
+    "可操作性": "建议是否具体可行（证据、程序、时效、可求助的部门）",
+    "通俗清晰": "是否语言通俗、结构清楚，普通人能看懂",
+    "用户立场": "是否站在提问者的角度，回应其实际关切",
+}
 SCORE_MIN, SCORE_MAX = 1, 10
+GOOD_SCORE, PARTLY_SCORE = 8, 5  # ✅ / ⚠️ / ❌ marks in the comparison table
 JUDGE_SAMPLING = {"temperature": 0.0, "max_tokens": 1024, "seed": 42}  # ChatClient.chat kwargs
 
-JUDGE_PROMPT = """你是一名资深劳动法律师，请公正地评价两个AI助手对同一问题的回答。
+JUDGE_PROMPT = """你是一名资深的中国执业律师，请公正地评价两个AI助手对同一问题的回答。
 
 【问题】
 {question}
@@ -289,4 +300,64 @@ def verdict_table(verdicts: Sequence[Verdict], name_a: str = "A", name_b: str = 
             for d in dims]
     rows.append({"维度": "总分", name_a: mean([v.total_a for v in ok]), name_b: mean([v.total_b for v in ok])})
     rows.append({"维度": "胜出次数", name_a: sum(v.winner == "A" for v in ok), name_b: sum(v.winner == "B" for v in ok)})
+    return rows
+
+
+@dataclass
+class SwappedVerdict:
+    """Two answers judged twice, with their positions swapped; scores are the mean of both
+    orders, winners are per order in the caller's terms (A = answer_a)."""
+
+    scores_a: dict[str, float | None]
+    scores_b: dict[str, float | None]
+    winners: list[str]  # "A" | "B" | "tie" | "" (not said), one per readable order
+    reasons: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def judge_swapped(question: str, answer_a: str, answer_b: str, judge: ChatLike,
+                  rubric: dict[str, str] | None = None) -> SwappedVerdict:
+    """judge_pair in both orders (A first, then B first), so a position bias averages out
+    and shows as disagreement. Raises JudgeParseError only when both orders fail."""
+    rubric = rubric or DEFAULT_RUBRIC
+    sides: dict[str, list[dict]] = {"A": [], "B": []}
+    winners, reasons, errors = [], [], []
+    for swapped in (False, True):
+        try:
+            v = judge_pair(question, *((answer_b, answer_a) if swapped else (answer_a, answer_b)), judge, rubric)
+        except Exception as e:  # noqa: BLE001 - one unreadable order keeps the other
+            errors.append(str(e))
+            continue
+        first, second = (v.scores_b, v.scores_a) if swapped else (v.scores_a, v.scores_b)
+        sides["A"].append(first), sides["B"].append(second)
+        winners.append({"A": "B", "B": "A"}.get(v.winner, v.winner) if swapped else v.winner)
+        reasons.append(v.reason)
+    if not sides["A"]:
+        raise JudgeParseError("评审模型两次都没有给出可读的评分：" + "；".join(errors))
+
+    def mean(side: list[dict], dim: str) -> float | None:
+        vals = [x[dim] for x in side if x.get(dim) is not None]
+        return round(fmean(vals), 1) if vals else None
+
+    return SwappedVerdict({d: mean(sides["A"], d) for d in rubric}, {d: mean(sides["B"], d) for d in rubric},
+                          winners, reasons, errors)
+
+
+def score_mark(score: float | None) -> str:
+    """✅ good (≥ 8), ⚠️ partly (5–7.9), ❌ poor (< 5), like the product's demo table."""
+    if score is None:
+        return "—"
+    return "✅" if score >= GOOD_SCORE else "⚠️" if score >= PARTLY_SCORE else "❌"
+
+
+def comparison_table(verdict: SwappedVerdict, name_a: str, name_b: str) -> list[dict]:
+    """Rows of 维度 / name_a / name_b with a mark and the mean score per side."""
+    def cell(score: float | None) -> str:
+        return f"{score_mark(score)} {score:g}" if score is not None else "—"
+
+    rows = [{"维度": d, name_a: cell(verdict.scores_a[d]), name_b: cell(verdict.scores_b[d])}
+            for d in verdict.scores_a]
+    wins = {w: verdict.winners.count(w) for w in ("A", "B", "tie")}
+    rows.append({"维度": "两次评审的胜者", name_a: f"{wins['A']} 次", name_b: f"{wins['B']} 次"
+                 + (f"（平局 {wins['tie']} 次）" if wins["tie"] else "")})
     return rows

@@ -1,0 +1,108 @@
+"""Answer benchmark: RAG vs raw model vs oracle (gold articles in the prompt), per question.
+
+    python bench/answers.py [--questions FILE] [--split dev|train|all] [--limit N]
+                            [--kb NAME] [--endpoint NAME] [--judge ENDPOINT] [--modes rag,raw,oracle]
+
+Questions: JSONL with `question`, `gold_articles` [{law, article_cn, text}] and optionally a
+lawyer's `answer` (default: the STARD dev split of ../shared/data/eval/stard_lecoqa_dev.jsonl).
+KB: by default `bench-lawrefbook`, the all-of-lawrefbook KB that bench/retrieval.py builds
+(the gold articles span the whole legal system; the default 劳动法规 KB would hold few of
+them); `--kb NAME` takes a KB of the bench library or of the app's own library.
+
+Everything goes through the app's parts (rag/defaults.py: retriever, client, sampling and
+context budget; rag/answer.py: prompts; rag/eval/answers.py: scoring). Appends one JSON line
+per question to the output file and resumes from it; prints the table and writes
+summary.json beside it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from rag.answer import PROMPT_VERSION  # noqa: E402
+from rag.defaults import answer_options, chat_client_from, embedder_from, retriever_from  # noqa: E402
+from rag.eval import answers as bench  # noqa: E402
+from rag.knowledge import KnowledgeBases  # noqa: E402
+from settings import get_settings  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "data"
+BENCH_KB = "bench-lawrefbook"
+
+
+def load_rows(path: Path, split: str, limit: int) -> list[dict]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if split != "all":
+        rows = [r for r in rows if r.get("stard_split") == split]
+    for n, r in enumerate(rows):
+        r.setdefault("query_id", f"row{n}")
+    return rows[:limit] if limit else rows
+
+
+def open_kb(settings, name: str):
+    """A KB of the bench library (data/bench/kbs) or, failing that, of the app's library."""
+    embedder = embedder_from(settings)
+    for root in (settings.data_dir / "bench" / "kbs", settings.kb_dir):
+        library = KnowledgeBases(root, embedder, settings.vector_uri)
+        if library.exists(name):
+            return library.open(name)
+    raise SystemExit(f"No KB named {name!r}. Build the default one with "
+                     "`python bench/retrieval.py --vectors .gpuembed/vectors` (docs/retrieval.md), "
+                     "or pass --kb with a KB listed by `python -m rag kbs`.")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--questions", type=Path, default=SHARED / "eval" / "stard_lecoqa_dev.jsonl")
+    ap.add_argument("--split", choices=("dev", "train", "all"), default="dev")
+    ap.add_argument("--limit", type=int, default=0, help="first N questions only (0: all)")
+    ap.add_argument("--kb", default=BENCH_KB)
+    ap.add_argument("--endpoint", default=None, help="endpoint name from settings (default: the default endpoint)")
+    ap.add_argument("--judge", default=None, help="judge endpoint: compares RAG and raw, both orders")
+    ap.add_argument("--modes", default=",".join(bench.MODES))
+    ap.add_argument("--out", type=Path, default=None, help="results JSONL (default under data/bench/answers/)")
+    ap.add_argument("--fresh", action="store_true", help="discard earlier results in --out")
+    args = ap.parse_args()
+
+    settings = get_settings()
+    modes = [m for m in args.modes.split(",") if m]
+    rows = load_rows(args.questions, args.split, args.limit)
+    kb = open_kb(settings, args.kb)
+    retriever = retriever_from(settings, kb)
+    client = chat_client_from(settings, args.endpoint)
+    judge = chat_client_from(settings, args.judge) if args.judge else None
+    options = answer_options(client.endpoint)
+    out = args.out or settings.data_dir / "bench" / "answers" / (
+        f"{args.questions.stem}-{args.split}-{args.kb}-{client.name}-{PROMPT_VERSION}.jsonl")
+    if args.fresh:
+        out.unlink(missing_ok=True)
+    print(f"{len(rows)} questions ({args.split}) · KB {args.kb} ({len(kb.articles)} articles) · "
+          f"endpoint {client.name} ({client.endpoint.model}, {client.endpoint.context_tokens} tokens, "
+          f"article budget {options['budget']} chars) · prompt {PROMPT_VERSION} → {out}", flush=True)
+
+    retriever.retrieve("预热")  # the embedder's first call loads lazy parts
+    t0 = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        print(f"  {done}/{total} questions, {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+
+    results = bench.run(rows, retriever, kb, client, options, settings.top_k, out, modes, progress, judge)
+    summary = bench.summarize(results, modes)
+    summary["settings"] = {"questions": str(args.questions), "split": args.split, "kb": args.kb,
+                           "endpoint": client.name, "model": client.endpoint.model, "prompt": PROMPT_VERSION,
+                           "k": settings.top_k, "budget_chars": options["budget"],
+                           "sampling": {k: v for k, v in options.items() if k != "budget"}}
+    print()
+    print(bench.summary_table(summary))
+    summary_file = out.with_suffix(".summary.json")
+    summary_file.write_text(json.dumps(summary, ensure_ascii=False, indent=1), encoding="utf-8")
+    print(f"(rows in {out}; summary in {summary_file})")
+
+
+if __name__ == "__main__":
+    main()

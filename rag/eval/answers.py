@@ -1,0 +1,268 @@
+"""The answer benchmark's core: RAG vs raw vs oracle answers to questions with gold articles,
+scored the same way for bench/answers.py and the evaluation page.
+
+For each question `run_question` retrieves (the app's retriever), answers in up to three
+modes through the app's own prompt builders, and `score_answer` turns each answer into
+plain facts: refused?, cites any article?, cites a gold article?, the verify_citations
+outcomes, fabricated citations (an article number that does not exist in a law the KB
+holds), ROUGE-L against the lawyer's answer, latency. `summarize` aggregates rows.
+
+Modes: "rag" (retrieved articles), "raw" (no retrieval), "oracle" (the gold articles put in
+the prompt instead of the retrieved ones: it separates retrieval errors from generation
+errors).
+
+Does not: start servers, pick endpoints or read settings (bench/answers.py and the page do).
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from statistics import fmean
+
+from rag.answer import answer, is_refusal, raw, verify_citations
+from rag.eval.judge import LEGAL_QA_RUBRIC, judge_swapped
+from rag.eval.metrics import similarity
+from rag.retrieve import resolve_law
+from rag.statutes import cn_to_int, find_article_mentions, normalize_law_name
+from rag.types import Article, Citation
+
+MODES = ("rag", "raw", "oracle")
+VERIFY_STATUSES = ("ok", "not_retrieved", "not_in_kb", "text_mismatch")
+GOLD_PREFIX_CHARS = 60  # a retrieved article whose text holds the gold's first 60 chars is gold
+
+
+# ------------------------------------------------------------------ gold articles
+
+def gold_refs(gold_articles: Sequence[dict]) -> list[tuple[str, int, str]]:
+    """(law short name, article number, text prefix) for each gold article of a question."""
+    refs = []
+    for g in gold_articles:
+        m = re.match(r"第(.+?)条", g.get("article_cn", ""))
+        refs.append((normalize_law_name(g.get("law", "")), cn_to_int(m.group(1)) if m else -1,
+                     _squash(g.get("text", ""))[:GOLD_PREFIX_CHARS]))
+    return refs
+
+
+def is_gold(article: Article, refs: Sequence[tuple[str, int, str]]) -> bool:
+    law = normalize_law_name(article.law_short or article.law_title)
+    text = _squash(article.text)
+    return any((law == g_law and article.article_no == g_no) or (prefix and prefix in text)
+               for g_law, g_no, prefix in refs)
+
+
+def gold_rank(citations: Sequence[Citation], refs) -> int | None:
+    """1-based rank of the first gold article among the retrieved ones, None if absent."""
+    return next((n for n, c in enumerate(citations, 1) if is_gold(c.article, refs)), None)
+
+
+def gold_citations(gold_articles: Sequence[dict], kb) -> list[Citation]:
+    """The gold articles as citations: the KB's own article when it holds it, else the
+    gold text under the gold name (so the oracle prompt always has them)."""
+    out = []
+    for g, (law, no, _) in zip(gold_articles, gold_refs(gold_articles)):
+        found = kb.lookup(resolve_law(law, kb.law_names()) or law, no) if no > 0 else None
+        article = found or Article(text=g.get("text", "").strip(), law_title=g.get("law", ""), law_short=law,
+                                   article_no=no if no > 0 else None, article_cn=g.get("article_cn", ""))
+        out.append(Citation(article, 1.0, ["gold"]))
+    return out
+
+
+# ------------------------------------------------------------------ scoring one answer
+
+def score_answer(text: str, refs, kb, retrieved: Sequence[Citation], reference: str = "") -> dict:
+    """Facts about one answer. `retrieved` is what its prompt held (empty for raw)."""
+    laws = kb.law_names()
+    verified = verify_citations(text, kb, list(retrieved))
+    statuses = {s: sum(v.status == s for v in verified) for s in VERIFY_STATUSES}
+    cited = [(resolve_law(m.law, laws) or normalize_law_name(m.law or ""), m.article_no)
+             for m in find_article_mentions(text)]
+    gold = {(law, no) for law, no, _ in refs}
+    # Fabricated: the law is in the KB but that article number is not (the KB holds the whole law).
+    fabricated = [v.mention for v in verified if v.status == "not_in_kb" and v.law in laws]
+    return {
+        "refused": is_refusal(text),
+        "cites_any": bool(verified),
+        "cites_gold": any(c in gold for c in cited),
+        "verified": statuses,
+        "fabricated": fabricated,
+        "rouge_l": similarity(text, reference)["rouge-l"] if reference and text else 0.0,
+    }
+
+
+# ------------------------------------------------------------------ running one question
+
+def timed_stream(start: Callable[[], Iterable]) -> tuple[str, float | None, float]:
+    """(answer text, seconds to the first answer token, total seconds) of a Delta stream."""
+    t0, first, parts = time.perf_counter(), None, []
+    for d in start():
+        if getattr(d, "kind", "answer") == "answer" and d.text:
+            first = first if first is not None else time.perf_counter() - t0
+            parts.append(d.text)
+    return "".join(parts), first, time.perf_counter() - t0
+
+
+def judge_both_orders(question: str, rag_answer: str, raw_answer: str, judge, rubric: dict[str, str]) -> dict:
+    """The judge's verdict with RAG as A and then as B (judge_swapped), in rag/raw terms."""
+    try:
+        v = judge_swapped(question, rag_answer, raw_answer, judge, rubric)
+    except Exception as e:  # noqa: BLE001 - an unreadable verdict is counted, not fatal
+        return {"error": str(e)}
+    names = {"A": "rag", "B": "raw", "tie": "tie", "": ""}
+    return {"rag": v.scores_a, "raw": v.scores_b, "winners": [names[w] for w in v.winners],
+            "unreadable": len(v.errors)}
+
+
+def run_question(row: dict, retriever, kb, llm, options: dict, k: int,
+                 modes: Sequence[str] = MODES, judge=None, rubric: dict[str, str] | None = None) -> dict:
+    """Retrieve, answer in each mode, score. `options` are answer()'s keyword arguments
+    (rag.defaults.answer_options); raw gets the same sampling without the budget. With a
+    judge, RAG and raw are compared in both orders."""
+    question, refs = row["question"], gold_refs(row.get("gold_articles", []))
+    found = retriever.retrieve(question, k=k)
+    sampling = {key: v for key, v in options.items() if key != "budget"}
+    prompts = {
+        "rag": (found.citations, lambda: answer(question, found.citations, llm, found.abstain, **options)),
+        "raw": ([], lambda: raw(question, llm, **sampling)),
+    }
+    gold = gold_citations(row.get("gold_articles", []), kb)
+    prompts["oracle"] = (gold, lambda: answer(question, gold, llm, False, **options))
+    out = {"query_id": row.get("query_id"), "question": question,
+           "retrieval": {"gold_rank": gold_rank(found.citations, refs), "abstain": found.abstain,
+                         "retrieved": [c.label for c in found.citations]}}
+    for mode in modes:
+        context, start = prompts[mode]
+        text, ttft, total = timed_stream(start)
+        out[mode] = {"answer": text, "ttft_s": ttft, "total_s": round(total, 3),
+                     **score_answer(text, refs, kb, context, row.get("answer", ""))}
+    if judge is not None and "rag" in out and "raw" in out:
+        out["judge"] = judge_both_orders(question, out["rag"]["answer"], out["raw"]["answer"], judge,
+                                         rubric or LEGAL_QA_RUBRIC)
+    return out
+
+
+def run(rows: Sequence[dict], retriever, kb, llm, options: dict, k: int, out_file: Path,
+        modes: Sequence[str] = MODES, on_progress: Callable[[int, int], None] | None = None,
+        judge=None, rubric: dict[str, str] | None = None) -> list[dict]:
+    """Every row answered and scored, appended to out_file as it finishes (a rerun resumes:
+    rows already in the file are not asked again). Returns the rows of this question set."""
+    done = {r["query_id"]: r for r in read_results(out_file)}
+    todo = [r for r in rows if r.get("query_id") not in done]
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    for n, row in enumerate(todo, 1):
+        result = run_question(row, retriever, kb, llm, options, k, modes, judge, rubric)
+        with out_file.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(result, ensure_ascii=False) + "\n")
+        done[result["query_id"]] = result
+        if on_progress:
+            on_progress(len(rows) - len(todo) + n, len(rows))
+    return [done[r["query_id"]] for r in rows if r.get("query_id") in done]
+
+
+def read_results(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+# ------------------------------------------------------------------ aggregation
+
+def summarize(results: Sequence[dict], modes: Sequence[str] = MODES) -> dict:
+    """Per mode: rates, verification counts, fabricated, ROUGE-L, latency; and retrieval."""
+    summary: dict = {"n": len(results), "modes": {}}
+    for mode in modes:
+        rows = [r[mode] for r in results if mode in r]
+        if not rows:
+            continue
+        ttft = [r["ttft_s"] for r in rows if r["ttft_s"] is not None]
+        summary["modes"][mode] = {
+            "n": len(rows),
+            "refusal": _rate(r["refused"] for r in rows),
+            "cites_any": _rate(r["cites_any"] for r in rows),
+            "cites_gold": _rate(r["cites_gold"] for r in rows),
+            "verified": {s: sum(r["verified"][s] for r in rows) for s in VERIFY_STATUSES},
+            "fabricated": sum(len(r["fabricated"]) for r in rows),
+            "answers_with_fabricated": _rate(bool(r["fabricated"]) for r in rows),
+            "rouge_l": round(fmean(r["rouge_l"] for r in rows), 2),
+            "ttft_p50": _pct(ttft, 50), "ttft_p95": _pct(ttft, 95),
+            "total_p50": _pct([r["total_s"] for r in rows], 50), "total_p95": _pct([r["total_s"] for r in rows], 95),
+        }
+    ranks = [r["retrieval"]["gold_rank"] for r in results]
+    retrieved = [r for r in results if r["retrieval"]["gold_rank"] is not None]
+    summary["retrieval"] = {
+        "gold_retrieved": _rate(x is not None for x in ranks),
+        "gold_at_1": _rate(x == 1 for x in ranks),
+        "abstained": _rate(r["retrieval"]["abstain"] for r in results),
+        "gold_retrieved_but_refused": sum(r["rag"]["refused"] for r in retrieved if "rag" in r),
+        "gold_retrieved_not_cited": sum(not r["rag"]["cites_gold"] for r in retrieved if "rag" in r),
+    }
+    judged = [r["judge"] for r in results if "judge" in r]
+    if judged:
+        summary["judge"] = _judge_summary(judged)
+    return summary
+
+
+def _judge_summary(judged: Sequence[dict]) -> dict:
+    """Wins over all judged orders, and each side's mean score per dimension."""
+    ok = [j for j in judged if "error" not in j]
+    winners = [w for j in ok for w in j["winners"]]
+    out: dict = {"n": len(judged), "wins": {w: winners.count(w) for w in ("rag", "raw", "tie", "")},
+                 "unreadable": sum(j.get("unreadable", 0) for j in ok) + 2 * (len(judged) - len(ok)),
+                 "dimensions": {}}
+    for dim in (ok[0]["rag"] if ok else {}):
+        for side in ("rag", "raw"):
+            vals = [j[side][dim] for j in ok if j[side].get(dim) is not None]
+            out["dimensions"].setdefault(dim, {})[side] = round(fmean(vals), 2) if vals else None
+    return out
+
+
+def summary_table(summary: dict) -> str:
+    """The summary as a Markdown table (one row per mode), then the retrieval line."""
+    head = ("| mode | n | refusals | cites any | cites gold | ok / not_retrieved / not_in_kb / mismatch "
+            "| fabricated (answers) | ROUGE-L | first token p50/p95 s | total p50/p95 s |")
+    lines = [head, "|" + "---|" * 10]
+    for mode, m in summary["modes"].items():
+        v = m["verified"]
+        lines.append(
+            f"| {mode} | {m['n']} | {m['refusal']:.1%} | {m['cites_any']:.1%} | {m['cites_gold']:.1%} | "
+            f"{v['ok']} / {v['not_retrieved']} / {v['not_in_kb']} / {v['text_mismatch']} | "
+            f"{m['fabricated']} ({m['answers_with_fabricated']:.1%}) | {m['rouge_l']:.2f} | "
+            f"{_fmt(m['ttft_p50'])} / {_fmt(m['ttft_p95'])} | {_fmt(m['total_p50'])} / {_fmt(m['total_p95'])} |")
+    r = summary["retrieval"]
+    if "judge" in summary:
+        j = summary["judge"]
+        lines.append("")
+        w = j["wins"]
+        lines.append(f"Judge, {j['n']} questions × 2 orders: RAG preferred {w['rag']}, raw preferred {w['raw']}, "
+                     f"tie {w['tie']}, no winner said {w['']}, unreadable {j['unreadable']}.")
+        lines.append("")
+        lines.append("| dimension | RAG | raw |")
+        lines.append("|---|---|---|")
+        lines += [f"| {d} | {_fmt(sc['rag'])} | {_fmt(sc['raw'])} |" for d, sc in j["dimensions"].items()]
+    lines.append("")
+    lines.append(f"Retrieval on the same questions: gold article retrieved {r['gold_retrieved']:.1%}, ranked first "
+                 f"{r['gold_at_1']:.1%}, abstained {r['abstained']:.1%}; gold retrieved but RAG refused: "
+                 f"{r['gold_retrieved_but_refused']}; gold retrieved but not cited: {r['gold_retrieved_not_cited']}.")
+    return "\n".join(lines)
+
+
+def _rate(flags: Iterable[bool]) -> float:
+    flags = list(flags)
+    return round(sum(flags) / len(flags), 4) if flags else 0.0
+
+
+def _pct(values: Sequence[float], p: float) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    return round(values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))], 2)
+
+
+def _fmt(x: float | None) -> str:
+    return "—" if x is None else f"{x:.1f}"
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s", "", text or "")
