@@ -25,10 +25,14 @@ from rag.statutes import find_article_mentions
 from rag.types import Citation, VerifiedCitation
 
 PROMPT_VERSION = "2026-11-30.1"  # stored with benchmark runs and exports
-# Context budget: the endpoint's window minus the answer and the prompt's own words, in
-# characters. Qwen's tokenizer spends about one token per 1.3 Chinese characters; 1.2 errs short.
+# Context budget: half of what the endpoint's window leaves beside the answer and the prompt's
+# own words, in characters (Qwen's tokenizer spends about one token per 1.3 Chinese characters;
+# 1.2 errs short). Half, because prefill time grows with the prompt (on 2 CPU cores the 4k
+# embedded model reads roughly 50-100 tokens/s) and small models lose the thread in long
+# contexts; a 32k window still gets MAX_ARTICLES articles whole.
 CHARS_PER_TOKEN = 1.2
 PROMPT_OVERHEAD_TOKENS = 400  # system prompt, instructions, question
+WINDOW_SHARE = 0.5
 MIN_CONTEXT_CHARS = 600
 MAX_ARTICLES = 10  # articles in one prompt, however large the window
 ARTICLE_SHARE = 3  # a long article takes at most budget/ARTICLE_SHARE characters
@@ -63,7 +67,7 @@ REWRITE_PROMPT = (
 # What a model says when it declines to answer from the articles (counted by the benchmark,
 # and the app then shows the retrieved articles itself).
 REFUSAL_RE = re.compile(
-    r"不足以(回答|解答|判断)|无法(回答|解答|确定|判断|给出)|(没有|未)(提供|找到|检索到|包含)[^。\n]{0,12}(相关|有关)?的?(法条|条文|规定|法律)|"
+    r"不足以(回答|解答|判断)|无法(回答|解答)|无法(给出|提供)[^。\n]{0,6}(答案|回答|解答)|(没有|未)(提供|找到|检索到|包含)[^。\n]{0,12}(相关|有关)?的?(法条|条文|规定|法律)|"
     r"(法条|条文)[^。\n]{0,10}(没有|未)(涉及|规定|提及)|与(本|该|这个)?问题无关")
 # Chat-template control tokens and reasoning tags: inside retrieved text they would let a
 # statute (or an uploaded file posing as one) speak with the system's voice.
@@ -82,7 +86,8 @@ class ChatStreamer(Protocol):
 
 def context_chars(context_tokens: int, max_tokens: int = ANSWER_SAMPLING["max_tokens"]) -> int:
     """Characters of article text that fit an endpoint's window beside the answer."""
-    return max(MIN_CONTEXT_CHARS, int((context_tokens - max_tokens - PROMPT_OVERHEAD_TOKENS) * CHARS_PER_TOKEN))
+    free = context_tokens - max_tokens - PROMPT_OVERHEAD_TOKENS
+    return max(MIN_CONTEXT_CHARS, int(free * CHARS_PER_TOKEN * WINDOW_SHARE))
 
 
 def neutralize(text: str) -> str:

@@ -18,10 +18,12 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from rag.answer import ABSTAIN_NOTE, RAW_SYSTEM_PROMPT, REWRITE_PROMPT
+from rag.answer import RAW_SYSTEM_PROMPT, REWRITE_PROMPT
+from rag.conversation import BASIS_NOTE
 from settings import ROOT, Endpoint, get_settings
 from tests.browser import STATUTES, TEST_KB, endpoints_json, prepare_data_dir, template_kbs
 from tests.kb_fixtures import encrypted_pdf
+from rag.eval.judge import LEGAL_QA_RUBRIC
 from tests.fakes import FakeOpenAI
 
 APP = str(ROOT / "app.py")
@@ -78,7 +80,7 @@ def test_answer_lists_citations_and_verifies_them(monkeypatch):
         assert at.selectbox(key="kb_name").value == TEST_KB
         assert "1 个文档 · 98 条法条" in texts(at.sidebar.caption)
         ask(at, QUESTION)
-        prompt = fake.requests[0]["messages"][0]["content"]
+        prompt = fake.requests[0]["messages"][-1]["content"]
     assert CITING_ANSWER in answer_text(at)
     assert any(t.startswith("《劳动合同法》第四十六条") for t in cited_titles(at)), cited_titles(at)
     assert "第四十六条" in prompt  # the model was handed the article it cites
@@ -97,11 +99,13 @@ def test_compare_toggle_streams_rag_and_raw_side_by_side(monkeypatch):
         at.toggle(key="compare").set_value(True).run()
         ask(at, QUESTION)
         systems = [r["messages"][0]["content"] for r in fake.requests]
+        users = [r["messages"][-1]["content"] for r in fake.requests]
     headings = [t for t in texts(at.chat_message[-1].markdown) if t.startswith("**")]
     assert headings[:2] == ["**检索增强回答（RAG）**", "**原始模型（无检索）**"]
     columns = at.chat_message[-1].columns
     assert len(columns) >= 2 and all(CITING_ANSWER in "".join(texts(c.markdown)) for c in columns[:2])
-    assert RAW_SYSTEM_PROMPT in systems and any("法条：" in s for s in systems)
+    assert RAW_SYSTEM_PROMPT in systems and any("<法条>" in u for u in users)
+    assert QUESTION in users  # the raw model gets the bare question
 
 
 def test_server_down_shows_the_error_and_still_the_retrieved_articles(monkeypatch):
@@ -133,9 +137,41 @@ def test_off_topic_question_gets_the_abstain_warning(monkeypatch):
         use_endpoint(monkeypatch, fake.endpoint)
         at = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
         ask(at, "如何烤制意大利披萨？")
-        system = fake.requests[0]["messages"][0]["content"]
+        prompt = fake.requests[0]["messages"][-1]["content"]
     assert any(w.startswith("知识库中没有找到与问题相关的法条") for w in texts(at.chat_message[-1].warning))
-    assert ABSTAIN_NOTE in system and "法条：" not in system
+    assert "没有找到" in prompt and "<法条>" not in prompt
+    assert BASIS_NOTE not in texts(at.chat_message[-1].warning)  # nothing relevant to show as basis
+
+
+def test_refusal_next_to_found_articles_shows_them_as_the_basis(monkeypatch):
+    with FakeOpenAI(answer="现有法条不足以回答。") as fake:
+        use_endpoint(monkeypatch, fake.endpoint)
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
+        ask(at, QUESTION)
+    message = at.chat_message[-1]
+    assert BASIS_NOTE in texts(message.warning)
+    shown = "\n".join(texts(message.markdown))
+    assert shown.count("**《劳动合同法》") >= 3  # the top articles, open under the answer
+
+
+def test_judge_compares_the_two_answers_in_both_orders(monkeypatch):
+    verdict = json.dumps({"A": dict.fromkeys(LEGAL_QA_RUBRIC, 9), "B": dict.fromkeys(LEGAL_QA_RUBRIC, 3),
+                          "理由": "A 引用了法条", "胜者": "A"}, ensure_ascii=False)
+    with FakeOpenAI(answer=verdict) as fake:  # answers and judges alike: it always prefers A
+        use_endpoint(monkeypatch, fake.endpoint)
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
+        at.toggle(key="compare").set_value(True).run()
+        ask(at, QUESTION)
+        turn_id = at.session_state.turns[-1].id
+        at.button(key=f"judge_{turn_id}").click().run()
+        judged = [r["messages"][0]["content"] for r in fake.requests if "【回答A】" in r["messages"][0]["content"]]
+    assert not at.exception
+    assert len(judged) == 2  # asked twice: RAG as A, then RAG as B
+    rows = at.table[0].value
+    assert list(rows.columns) == ["维度", "检索增强回答（RAG）", "原始模型（无检索）"]
+    # A position bias (always A) averages out: each side 9 once and 3 once → 6, a ⚠️.
+    assert rows.iloc[0].tolist()[1:] == ["⚠️ 6", "⚠️ 6"]
+    assert len(rows) == len(LEGAL_QA_RUBRIC) + 1
 
 
 def test_follow_up_question_is_rewritten_for_retrieval(monkeypatch):
@@ -146,7 +182,9 @@ def test_follow_up_question_is_rewritten_for_retrieval(monkeypatch):
         ask(at, QUESTION)
         ask(at, "那合同到期呢？")
         rewrite_request = fake.requests[1]["messages"][0]["content"]
+        answer_request = fake.requests[2]["messages"][-1]["content"]
     assert rewrite_request.startswith(REWRITE_PROMPT.split("{")[0]) and QUESTION in rewrite_request
+    assert f"问题：{rewritten}" in answer_request  # the answer prompt gets the standalone question
     assert f"检索用的问题（改写）：{rewritten}" in texts(at.chat_message[-1].caption)
     assert len(at.chat_message) == 4  # both turns are kept
 
