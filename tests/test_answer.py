@@ -211,3 +211,21 @@ def test_real_model_answers_from_the_articles(labor_kb, embedded_endpoint):
     text = ChatClient(embedded_endpoint, "embedded").chat(
         rag_messages(question, found.citations, found.abstain), temperature=0.1, max_tokens=400, seed=1).answer
     assert not found.abstain and not is_refusal(text), text
+
+
+@pytest.mark.parametrize("thinking_model, switch, sent", [
+    (True, True, {"enable_thinking": True}), (True, False, {"enable_thinking": False}), (False, True, None)])
+def test_think_switch_is_sent_only_to_models_that_have_one(thinking_model, switch, sent):
+    from rag.answer import answer
+    from rag.defaults import answer_options
+    from server.client import ChatClient
+    from tests.fakes import FakeOpenAI
+
+    article = Article(text="用人单位应当支付经济补偿。", law_short="劳动合同法", article_no=46, article_cn="第四十六条")
+    with FakeOpenAI() as fake:
+        endpoint = fake.endpoint.model_copy(update={"thinking": thinking_model, "context_tokens": 32768})
+        deltas = list(answer("问题", [Citation(article, 1.0)], ChatClient(endpoint, "fake"),
+                             **answer_options(endpoint, thinking=switch)))
+        body = fake.requests[0]
+    assert body.get("chat_template_kwargs") == sent
+    assert {d.kind for d in deltas} == {"reasoning", "answer"}  # <think> text still comes apart
