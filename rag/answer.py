@@ -24,7 +24,7 @@ from rag.retrieve import resolve_law
 from rag.statutes import find_article_mentions
 from rag.types import Citation, VerifiedCitation
 
-PROMPT_VERSION = "2026-11-30.1"  # stored with benchmark runs and exports
+PROMPT_VERSION = "2026-11-30.2"  # stored with benchmark runs and exports
 # Context budget: half of what the endpoint's window leaves beside the answer and the prompt's
 # own words, in characters (Qwen's tokenizer spends about one token per 1.3 Chinese characters;
 # 1.2 errs short). Half, because prefill time grows with the prompt (on 2 CPU cores the 4k
@@ -52,10 +52,10 @@ RAG_USER_PROMPT = """下面<法条>标签中是从法规库检索到的法条原
 
 问题：{question}
 
-请依据上面的法条回答，按下面三部分写：
-结论：用一两句话直接回答问题。
-依据：写出所依据的法条，格式为《法律名称》第X条，并用引号摘录该条中的原话（一字不改）。
-建议：给出具体可操作的下一步建议。"""
+请依据上面的法条回答，分三部分写：
+结论：（用一两句话直接回答问题）
+依据：（列出你依据的每一条法条，写成《法律名称》第X条，再用引号摘录条文中的关键原话）
+建议：（具体可操作的下一步）"""
 NO_BASIS_PROMPT = """问题：{question}
 
 法规库中没有找到与这个问题相关的法条。请先说明这一点，再给出一般性的建议（例如应当准备哪些材料、可以向哪些部门或律师咨询）。不要引用具体的法律条文编号。"""
