@@ -372,7 +372,9 @@ def _run_cli(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("interrupted while starting; LightLLM stopped", file=sys.stderr, flush=True)
         return 130
-    endpoint = {args.name: {"base_url": server.base_url, "model": args.name}}
+    # The request budget LightLLM enforces is the window the app sizes its RAG prompt to.
+    endpoint = {args.name: {"base_url": server.base_url, "model": args.name,
+                            "context_tokens": config.max_req_total_len}}
     try:  # the prints are inside: a SIGTERM right after "ready" must still stop LightLLM
         print(f"ready: {server.base_url} (pid group {server.process.pid})", flush=True)
         print(f"use it: LEGAL_RAG_ENDPOINTS='{_json(endpoint)}'", flush=True)

@@ -60,6 +60,20 @@ def prepare_data_dir(data_dir: Path, kbs: Path) -> Path:
     return data_dir
 
 
+@contextmanager
+def app_data_dir(monkeypatch, data_dir: Path, embedder) -> Iterator[Path]:
+    """AppTests on `data_dir`, with the session's loaded embedder and fresh Streamlit caches."""
+    import streamlit as st
+
+    monkeypatch.setenv("LEGAL_RAG_DATA_DIR", str(data_dir))
+    monkeypatch.setattr("rag.defaults.embedder_from", lambda settings: embedder)
+    st.cache_resource.clear()
+    get_settings.cache_clear()
+    yield data_dir
+    st.cache_resource.clear()
+    get_settings.cache_clear()
+
+
 def endpoints_json(**endpoints: Endpoint) -> str:
     """The LEGAL_RAG_ENDPOINTS value for name=Endpoint pairs."""
     return json.dumps({name: e.model_dump(exclude_none=True) for name, e in endpoints.items()})

@@ -23,8 +23,9 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from server.embedded import ensure_running, stop
 from settings import ROOT
-from tests.browser import (REAL_MODELS_DIR, STATUTES, app_env, chromium, prepare_data_dir, running_app,
-                           template_kbs)
+from rag.conversation import BASIS_NOTE
+from tests.browser import (REAL_MODELS_DIR, STATUTES, app_env, chromium, endpoints_json, prepare_data_dir,
+                           running_app, template_kbs)
 from tests.kb_fixtures import encrypted_pdf
 from tests.fakes import FakeOpenAI
 
@@ -35,7 +36,9 @@ FAKE_ANSWER = "根据《职工带薪年休假条例》第三条，职工累计�
 FAKE_LABEL = "Fake（固定回答，测试用）"
 ANSWER_TIMEOUT_MS = 300_000  # the real model shares 2 loaded cores with everything else
 SCREENSHOT_MODEL = "qwen2.5-coder-1.5b"
-SCREENSHOT_QUESTION = "劳动合同的试用期最长可以约定多久？"
+# The product demo's question (issue 8): overtime pay computed on the wrong base.
+SCREENSHOT_QUESTION = ("我有考勤记录截图和与领导沟通加班的微信记录。劳动合同写的是月薪8000元，但公司一直按基本工资"
+                       "3000元为基数算加班费。我主张最近一年的。")
 COUNTS = re.compile(r"(\d+) 个文档 · (\d+) 条法条")
 SCROLLERS = "[data-testid=stMain], [data-testid=stAppScrollToBottomContainer], [data-testid=stSidebarContent]"
 
@@ -178,17 +181,17 @@ def test_bad_uploads_each_get_their_message(page, tmp_path):
 
 
 @pytest.mark.skipif(os.environ.get("UPDATE_SCREENSHOT") != "1", reason="set UPDATE_SCREENSHOT=1 to redraw it")
-def test_docs_screenshot(tmp_path_factory, embedder, tmp_path):
-    """docs/screenshot.png: the default 1.5B model answering with RAG next to the raw model.
-
-    The 1.5B model (the app's default) cites the articles it is given, unlike the 0.5B one;
-    it is started here, on its own, and stopped at the end.
+def test_docs_screenshot(tmp_path):
+    """docs/screenshot.png: what a new user sees: the default 1.5B model and the default 劳动法规
+    KB (the app's own data dir; built on first start if missing), the demo question answered
+    with RAG next to the raw model. The RAG answer must not refuse and must cite a verified
+    article. The 1.5B model is started here, on its own, and stopped at the end.
     """
     state = tmp_path / "embedded"
     endpoint = ensure_running(SCREENSHOT_MODEL, REAL_MODELS_DIR, state, threads=2, ctx=4096)
+    env = {"LEGAL_RAG_DATA_DIR": str(ROOT / "data"), "LEGAL_RAG_ENDPOINTS": endpoints_json(embedded=endpoint)}
     try:
-        data = prepare_data_dir(tmp_path / "data", template_kbs(tmp_path_factory, embedder))
-        with running_app(app_env(data, embedded=endpoint), tmp_path / "streamlit.log") as url, sync_playwright() as p, chromium(p) as page:
+        with running_app(env, tmp_path / "streamlit.log") as url, sync_playwright() as p, chromium(p) as page:
             page.goto(url)
             expect(page.get_by_test_id("stChatInput")).to_be_visible(timeout=180_000)
             sidebar(page).get_by_text("对比：RAG vs 原始模型").click()
@@ -196,5 +199,7 @@ def test_docs_screenshot(tmp_path_factory, embedder, tmp_path):
             answer = page.get_by_test_id("stChatMessage").last
             expect(answer.get_by_text("检索到的法条", exact=False).first).to_be_visible(timeout=300_000)
             full_page_screenshot(page, ROOT / "docs" / "screenshot.png")
+            expect(answer.get_by_text(re.compile("：✅ 已核验")).first).to_be_visible()
+            expect(answer.get_by_text(BASIS_NOTE)).to_have_count(0)  # cites, does not refuse
     finally:
         stop(state)

@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from rag.errors import RagError
 from rag.eval.questions import load_questions
 from settings import ROOT, get_settings
-from tests.browser import endpoints_json, prepare_data_dir
+from tests.browser import app_data_dir, endpoints_json, prepare_data_dir
 from tests.fakes import FakeOpenAI
 
 EVALUATION = str(ROOT / "pages" / "4_模型评测.py")
@@ -83,14 +82,8 @@ def test_bad_files_are_refused_with_the_line_at_fault(data, says):
 @pytest.fixture
 def data_dir(tmp_path, monkeypatch, labor_library, embedder):
     """A data dir holding a copy of the fixtures' 劳动法规 KB, the app's default KB name."""
-    data = prepare_data_dir(tmp_path / "data", labor_library.root)
-    monkeypatch.setenv("LEGAL_RAG_DATA_DIR", str(data))
-    monkeypatch.setattr("rag.defaults.embedder_from", lambda settings: embedder)
-    st.cache_resource.clear()
-    get_settings.cache_clear()
-    yield data
-    st.cache_resource.clear()
-    get_settings.cache_clear()
+    with app_data_dir(monkeypatch, prepare_data_dir(tmp_path / "data", labor_library.root), embedder) as data:
+        yield data
 
 
 def test_rag_vs_raw_section_runs_two_example_questions(data_dir, monkeypatch):
