@@ -230,8 +230,9 @@ def test_real_embedded_model_answers_a_chinese_question(monkeypatch, embedded_en
     at = AppTest.from_file(APP, default_timeout=600).run()
     assert any(c.startswith("✅ embedded：ok") for c in texts(at.sidebar.caption)), texts(at.sidebar.caption)
     ask(at, "劳动合同期满终止，用人单位需要支付经济补偿吗？")
-    assert not texts(at.chat_message[-1].error)
-    answer = at.session_state.turns[-1].rag.answer.strip()
+    turn = at.session_state.turns[-1]
+    assert not turn.rag.error  # no server error; an unverified citation may be flagged (st.error too)
+    answer = turn.rag.answer.strip()
     # The 0.5B model is weak (it may say 现有法条不足以回答): this checks the plumbing, a
     # Chinese answer from a real server streamed into the page, not the answer's quality.
     assert len(re.findall(r"[\u4e00-\u9fff]", answer)) >= 4, answer
