@@ -8,7 +8,7 @@ import streamlit as st
 
 from rag.answer import answer, raw, rewrite_question, verify_citations
 from rag.defaults import answer_options, sampling_for
-from rag.conversation import Reply, Turn, record_feedback, to_markdown
+from rag.conversation import Reply, Turn, judge_markdown, record_feedback, to_markdown
 from rag.errors import RagError
 from rag.eval.judge import LEGAL_QA_RUBRIC, comparison_table, judge_swapped
 from server.errors import ServerError
@@ -111,10 +111,11 @@ def show_turn(turn: Turn) -> None:
 
 def compare_panel(turn: Turn) -> None:
     """评审对比: the judge endpoint scores both answers on the rubric, in both orders."""
-    if turn.judge is None and st.button("评审对比", key=f"judge_{turn.id}",
-                                        help="请评审模型按七个维度比较两个回答（交换顺序各评一次）"):
+    slot = st.empty()  # the button, gone once the verdict is in
+    if turn.judge is None and slot.button("评审对比", key=f"judge_{turn.id}",
+                                          help="请评审模型按七个维度比较两个回答（交换顺序各评一次）"):
         name = settings.judge_endpoint or turn.endpoint
-        with st.spinner(f"评审模型 {name} 正在比较两个回答…"):
+        with slot, st.spinner(f"评审模型 {name} 正在比较两个回答…"):
             try:
                 verdict = judge_swapped(turn.query, turn.rag.answer, turn.raw.answer, chat_client(name),
                                         LEGAL_QA_RUBRIC)
@@ -122,10 +123,14 @@ def compare_panel(turn: Turn) -> None:
                 st.error(f"评审失败：{e}")
                 return
         turn.judge = comparison_table(verdict, RAG_TITLE, RAW_TITLE)
-        turn.judge_note = "；".join(r for r in verdict.reasons if r)
+        # Reasons speak of A and B: say which answer was A in each order.
+        turn.judge_note = "；".join(f"{order}：{r}" for order, r in zip(
+            ("RAG 为 A 时", "原始模型为 A 时"), verdict.reasons) if r) if not verdict.errors else \
+            "；".join(r for r in verdict.reasons if r)
+        slot.empty()
     if turn.judge:
         st.markdown("**评审对比**（LLM 评审，✅ ≥ 8 分 · ⚠️ 5–7 分 · ❌ < 5 分，两种顺序取平均）")
-        st.table(turn.judge)
+        st.markdown(judge_markdown(turn.judge))
         if turn.judge_note:
             st.caption(f"评审理由：{turn.judge_note}")
 

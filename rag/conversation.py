@@ -73,10 +73,7 @@ def to_markdown(turns: list[Turn]) -> str:
             if t.raw.error:
                 lines += ["", f"> 错误：{t.raw.error}"]
         if t.judge:
-            cols = list(t.judge[0])
-            lines += ["", "### 评审对比（LLM 评审，两种顺序取平均）", "", "| " + " | ".join(cols) + " |",
-                      "|" + "---|" * len(cols)]
-            lines += ["| " + " | ".join(str(row[c]) for c in cols) + " |" for row in t.judge]
+            lines += ["", "### 评审对比（LLM 评审，两种顺序取平均）", "", judge_markdown(t.judge)]
             if t.judge_note:
                 lines += ["", f"> {t.judge_note}"]
         if t.verified:
@@ -91,6 +88,13 @@ def to_markdown(turns: list[Turn]) -> str:
                 lines.append(f"- **{c.label}**（{a.chapter or '—'}；{a.status or '状态未知'}）：{a.text}")
         lines.append("")
     return "\n".join(lines)
+
+
+def judge_markdown(rows: list[dict]) -> str:
+    """The 评审对比 rows as a Markdown table (the page and the export show the same one)."""
+    cols = list(rows[0]) if rows else []
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    return "\n".join(lines + ["| " + " | ".join(str(row[c]) for c in cols) + " |" for row in rows])
 
 
 def record_feedback(path: Path, turn: Turn, rating: str, note: str = "") -> dict:

@@ -18,7 +18,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from rag.answer import RAW_SYSTEM_PROMPT, REWRITE_PROMPT
-from rag.conversation import BASIS_NOTE
+from rag.conversation import BASIS_NOTE, to_markdown
 from settings import ROOT, Endpoint, get_settings
 from tests.browser import STATUTES, TEST_KB, app_data_dir, endpoints_json, prepare_data_dir, template_kbs
 from tests.kb_fixtures import encrypted_pdf
@@ -161,11 +161,14 @@ def test_judge_compares_the_two_answers_in_both_orders(monkeypatch):
         judged = [r["messages"][0]["content"] for r in fake.requests if "【回答A】" in r["messages"][0]["content"]]
     assert not at.exception
     assert len(judged) == 2  # asked twice: RAG as A, then RAG as B
-    rows = at.table[0].value
-    assert list(rows.columns) == ["维度", "检索增强回答（RAG）", "原始模型（无检索）"]
+    table = next(t for t in texts(at.chat_message[-1].markdown) if t.startswith("| 维度 |"))
+    assert table.startswith("| 维度 | 检索增强回答（RAG） | 原始模型（无检索） |")
     # A position bias (always A) averages out: each side 9 once and 3 once → 6, a ⚠️.
-    assert rows.iloc[0].tolist()[1:] == ["⚠️ 6", "⚠️ 6"]
-    assert len(rows) == len(LEGAL_QA_RUBRIC) + 1
+    assert "| 结论正确 | ⚠️ 6 | ⚠️ 6 |" in table
+    assert len(table.splitlines()) == 2 + len(LEGAL_QA_RUBRIC) + 1
+    at.run()
+    assert all(b.key != f"judge_{turn_id}" for b in at.button)  # judged once; the verdict stays
+    assert "| 结论正确 | ⚠️ 6 | ⚠️ 6 |" in to_markdown(at.session_state.turns)  # and is in the export
 
 
 def test_follow_up_question_is_rewritten_for_retrieval(monkeypatch):
