@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     rerank_model: str | None = None  # a cross-encoder id/path; rerank is off when unset
     vector_uri: str | None = None  # Milvus server (http://host:19530); None: Milvus Lite in data_dir
     default_kb: str = "劳动法规"
+    # A folder of evaluation datasets and example questions for the medical and evaluation
+    # pages (tests and demos point it at ../shared/data). Unset, those pages take uploads only.
+    datasets_dir: Path | None = None
 
     # Retrieval
     top_k: int = 8

@@ -7,11 +7,11 @@ from rag.errors import RagError
 from rag.eval.datasets import load_samples
 from rag.eval.evaluate import Sampling
 from server.errors import ServerError
-from settings import ROOT, get_settings
+from settings import get_settings
 from ui.compare import chat_client, endpoint_index, stream_side_by_side
 
 BASE, TUNED = "medical-base", "medical-lora"
-EXAMPLES_DIR = ROOT.parent / "shared" / "data" / "secondary" / "medical_dialogue_sample"
+EXAMPLES_SUBDIR = "secondary/medical_dialogue_sample"  # inside settings.datasets_dir, when set
 EXAMPLE_COUNT = 20
 SYSTEM_PROMPT = "你是一名认真负责的医生。请用通俗的中文回答患者的问题，说明可能的原因和建议，必要时提醒及时就医。"
 NOTICE = "本页面仅用于模型效果演示，回答可能有误，不构成医疗建议；身体不适请及时就医。"
@@ -42,7 +42,7 @@ base = left.selectbox("基础模型", names, index=endpoint_index(names, BASE, e
                       key="med_base")
 tuned = right.selectbox("微调模型", names, index=endpoint_index(names, TUNED, endpoint_index(names, default)),
                         key="med_tuned")
-samples = examples(str(EXAMPLES_DIR))
+samples = examples(str(settings.datasets_dir / EXAMPLES_SUBDIR)) if settings.datasets_dir else []
 if samples:
     st.selectbox("示例问题", [""] + samples, key="med_example", on_change=use_example)
 question = st.text_area("你的问题", key="med_question", placeholder="例如：高血压患者能吃党参吗？")

@@ -20,7 +20,6 @@ from settings import ROOT, get_settings
 from ui.compare import chat_client, endpoint_index
 from ui.legal import knowledge_base, library, reranker
 
-SHARED_DATA = ROOT.parent / "shared" / "data"
 DATASET_GLOBS = ("secondary/*/*.csv", "secondary/*/*.jsonl", "secondary/*/*.json", "eval/*.jsonl")
 SHARED, UPLOAD = "共享数据", "上传文件"
 EXAMPLE_QUESTIONS = ROOT / "knowledge" / "examples" / "labor_questions.jsonl"
@@ -52,14 +51,15 @@ st.title("模型评测")
 settings = get_settings()
 eval_dir = settings.data_dir / "eval"
 
-source = st.radio("数据集来源", [SHARED, UPLOAD], horizontal=True, key="eval_source")
+shared = settings.datasets_dir  # a configured dataset folder; users without one upload
+source = st.radio("数据集来源", [SHARED, UPLOAD] if shared else [UPLOAD], horizontal=True, key="eval_source")
 dataset: Path | None = None
 if source == SHARED:
-    files = sorted(str(p.relative_to(SHARED_DATA)) for g in DATASET_GLOBS for p in SHARED_DATA.glob(g))
+    files = sorted(str(p.relative_to(shared)) for g in DATASET_GLOBS for p in shared.glob(g))
     if files:
-        dataset = SHARED_DATA / st.selectbox("数据集", files, key="eval_dataset")
+        dataset = shared / st.selectbox("数据集", files, key="eval_dataset")
     else:
-        st.info(f"No datasets found under {SHARED_DATA}; upload one instead.")
+        st.info(f"{shared} 中没有找到数据集，请上传。/ No datasets found under {shared}; upload one instead.")
 else:
     upload = st.file_uploader("alpaca JSON/JSONL、问答 JSONL 或选择题 CSV", type=["json", "jsonl", "csv"],
                               key="eval_upload")

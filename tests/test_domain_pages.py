@@ -119,6 +119,7 @@ def test_finance_without_vision_endpoints_explains_setup(monkeypatch):
 
 @pytest.mark.slow
 def test_medical_page_answers_with_the_embedded_model(monkeypatch, embedded_endpoint):
+    monkeypatch.setenv("LEGAL_RAG_DATASETS_DIR", str(ROOT.parent / "shared" / "data"))
     use_endpoints(monkeypatch, **{"medical-base": embedded_endpoint, "medical-lora": embedded_endpoint})
     at = AppTest.from_file(MEDICAL, default_timeout=60).run()
     assert "不构成医疗建议" in at.warning[0].value
@@ -137,9 +138,7 @@ def test_medical_page_answers_with_the_embedded_model(monkeypatch, embedded_endp
 def test_medical_page_without_examples_still_works(monkeypatch):
     with FakeOpenAI() as fake:
         use_endpoints(monkeypatch, **{"medical-base": fake.endpoint, "medical-lora": fake.endpoint})
-        source = open(MEDICAL, encoding="utf-8").read().replace(
-            'ROOT.parent / "shared" / "data" / "secondary" / "medical_dialogue_sample"', 'ROOT / "no-such-folder"')
-        at = AppTest.from_string(source, default_timeout=30).run()
+        at = AppTest.from_file(MEDICAL, default_timeout=30).run()  # no LEGAL_RAG_DATASETS_DIR, as for users
         assert [b.key for b in at.selectbox] == ["med_base", "med_tuned"]  # no example box
         at.text_area(key="med_question").input("高血压患者能吃党参吗？").run()
         at.button(key="med_ask").click().run()
@@ -158,7 +157,7 @@ def test_evaluation_page_runs_scores_and_judges(monkeypatch, tmp_path):
     with FakeOpenAI(answer=answer) as fake:
         use_endpoints(monkeypatch, base=fake.endpoint, lora=fake.endpoint)
         at = AppTest.from_file(EVALUATION, default_timeout=60).run()
-        at.radio(key="eval_source").set_value("上传文件").run()
+        assert at.radio(key="eval_source").options == ["上传文件"]  # no dataset folder configured
         at.file_uploader(key="eval_upload").upload(
             "overtime.jsonl", "\n".join(json.dumps(r, ensure_ascii=False) for r in rows).encode(), "application/json")
         at.multiselect(key="eval_endpoints").set_value(["base", "lora"])
