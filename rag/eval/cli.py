@@ -45,13 +45,6 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def chat_client(name: str, settings: Settings):
-    """A ChatClient for an endpoint name; the embedded server is started if it is the one."""
-    from rag.defaults import chat_client_from
-
-    return chat_client_from(settings, name)
-
-
 def rag_message_builder(kb_name: str, settings: Settings, endpoint) -> ev.BuildMessages:
     """The RAG-mode hook: retrieve articles for each question and build the grounded prompt,
     sized to the endpoint's context window like the app's."""
@@ -81,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.defaults import chat_client_from  # lazily: it loads the KB stack
     names = args.endpoints or [settings.default_endpoint]
     mode = "" if args.rag is None else f"-rag-{args.rag or settings.default_kb}"  # never mix modes in one file
     out = args.out or settings.data_dir / "eval" / f"{args.dataset.stem}{mode}"
@@ -88,7 +82,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     sampling = ev.Sampling(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
                            max_new_tokens=args.max_new_tokens,
                            repetition_penalty=args.repetition_penalty, seed=args.seed)
-    clients = {name: chat_client(name, settings) for name in names}
+    clients = {name: chat_client_from(settings, name) for name in names}
     build_messages = (rag_message_builder(args.rag, settings, next(iter(clients.values())).endpoint)
                       if args.rag is not None else None)
     print(f"{len(samples)} samples from {args.dataset} → {out}", file=sys.stderr)
@@ -106,7 +100,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             raise RagError("--judge compares two endpoints: pass --endpoint twice.")
         rubric = parse_rubric(args.rubric.read_text(encoding="utf-8")) if args.rubric else DEFAULT_RUBRIC
         verdicts = judge_predictions(ev.predictions_path(out, names[0]), ev.predictions_path(out, names[1]),
-                                     chat_client(args.judge, settings), rubric)
+                                     chat_client_from(settings, args.judge), rubric)
         table = verdict_table(verdicts, names[0], names[1])
         (Path(out) / "judge.json").write_text(json.dumps(
             {"table": table, "verdicts": [v.__dict__ for v in verdicts]}, ensure_ascii=False, indent=2),
