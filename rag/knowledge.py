@@ -8,7 +8,9 @@ here; the same client talks to a LanceDB server/cloud when `vector_uri` is set
 Writes are atomic per document: articles are written first, the `documents` row is the
 commit point, and on open any article whose document row is missing (a crash mid-add)
 is deleted; the BM25 index is rebuilt when its ids disagree with the table.
-Re-adding a file with the same content hash is a no-op.
+Re-adding a file with the same content hash is a no-op. kb.json records which embedding
+model made the vectors (rag.embeddings.embedder_id); a KB opened with another model is
+re-embedded first, with progress (one table write: a crash keeps the old vectors and id).
 
 Does not: version documents (a changed file is a new document; remove the old one),
 or lock across processes (one writer process at a time; readers are fine).
@@ -30,6 +32,7 @@ import lancedb
 import pyarrow as pa
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
+from rag.embeddings import embedder_id
 from rag.errors import KnowledgeBaseError
 from rag.lexical import Bm25Index, LegalTokenizer
 from rag.loaders import load_file
@@ -229,6 +232,40 @@ class KnowledgeBase:
                 progress(0.9 * done / len(texts), f"向量化 {done}/{len(texts)} 条 / embedding")
         return vectors
 
+    def reembed(self, model_id: str, progress: Progress | None = None,
+                vectors: dict[str, list[float]] | None = None) -> int:
+        """Replace every article's vector with this KB's embedder's (or with `vectors`, keyed
+        by row id, e.g. computed on a GPU), then record `model_id` in kb.json; returns the count."""
+        with self._write_lock:
+            n = 0
+            if self._articles_tbl is not None and self.articles:
+                table = self._articles_tbl.to_arrow()
+                ids = table.column("id").to_pylist()
+                if vectors is None:
+                    by_row = [self.articles[self._snapshot.row_by_id[i]] for i in ids]
+                    new = self._embed(by_row, progress)
+                else:
+                    new = [vectors[i] for i in ids]
+                flat = pa.array([x for v in new for x in v], pa.float32())
+                column = pa.FixedSizeListArray.from_arrays(flat, len(new[0]))
+                table = table.set_column(table.column_names.index("vector"), "vector", column)
+                if progress:
+                    progress(0.95, "写入索引 / writing the index")
+                self._articles_tbl = self._db.create_table("articles", table, mode="overwrite")
+                self.optimize()
+                n = len(ids)
+            self.set_meta(embedder=model_id)
+            return n
+
+    def meta(self) -> dict:
+        path = self.folder / "kb.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def set_meta(self, **values) -> None:
+        path, tmp = self.folder / "kb.json", self.folder / "kb.json.tmp"
+        tmp.write_text(json.dumps({**self.meta(), **values}, ensure_ascii=False))
+        tmp.replace(path)
+
     def _document_by_hash(self, digest: str) -> DocumentInfo | None:
         return next((d for d in self.documents() if d.content_hash == digest), None)
 
@@ -340,11 +377,28 @@ class KnowledgeBases:
             folder = self.root / name
             folder.mkdir(parents=True, exist_ok=True)
             (folder / "kb.json").write_text(json.dumps(
-                {"name": name, "description": description, "created": time.strftime("%Y-%m-%d %H:%M:%S")},
-                ensure_ascii=False))
+                {"name": name, "description": description, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+                 "embedder": embedder_id(self.embedder)}, ensure_ascii=False))
         return self.open(name)
 
-    def open(self, name: str) -> KnowledgeBase:
+    def open(self, name: str, progress: Progress | None = None) -> KnowledgeBase:
+        """Open a KB; one embedded by another model is re-embedded first (see the module doc)."""
+        kb = self.open_stored(name)
+        current, stored = embedder_id(self.embedder), kb.meta().get("embedder")
+        if stored != current:
+            if progress and kb.articles:
+                progress(0.0, f"知识库「{name}」的向量来自 {stored or '旧模型'}，正在用 {current} 重新向量化 "
+                              f"{len(kb.articles)} 条法条 / re-embedding with the current model")
+            kb.reembed(current, progress)
+        return kb
+
+    def needs_reembed(self, name: str) -> bool:
+        """True when the KB holds articles embedded by another model than this library's."""
+        kb = self.open_stored(name)
+        return bool(kb.articles) and kb.meta().get("embedder") != embedder_id(self.embedder)
+
+    def open_stored(self, name: str) -> KnowledgeBase:
+        """Open a KB as stored, without the embedder check (for tools that set vectors themselves)."""
         with self._lock:
             if name in self._open:
                 return self._open[name]

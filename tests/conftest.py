@@ -23,4 +23,4 @@ def embedded_endpoint(embedded_state_dir) -> Endpoint:
     stop(embedded_state_dir)
 
 
-from tests.kb_fixtures import embedder, labor_kb, labor_library  # noqa: E402,F401
+from tests.kb_fixtures import base_embedder, embedder, labor_kb, labor_library  # noqa: E402,F401

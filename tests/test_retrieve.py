@@ -53,3 +53,45 @@ def test_reciprocal_rank_fusion():
     fused = reciprocal_rank_fusion({"bm25": [(1, 9.0), (2, 5.0)], "dense": [(2, 0.9), (3, 0.8)]})
     assert [row for row, _, _ in fused] == [2, 1, 3]
     assert fused[0][2] == ["bm25", "dense"]
+
+
+def test_weighted_fusion_lets_the_stronger_list_lead():
+    ranked = {"bm25": [(1, 9.0), (2, 5.0)], "dense": [(2, 0.9), (3, 0.8)]}
+    assert [row for row, _, _ in reciprocal_rank_fusion(ranked, {"dense": 5.0})] == [2, 3, 1]
+
+
+def test_reranker_reorders_the_fused_candidates(labor_kb, retriever):
+    from rag.embeddings import LEGAL_RERANKER, make_reranker
+    from settings import get_settings
+
+    reranker = make_reranker(LEGAL_RERANKER, get_settings().models_dir)
+    question = "公司拖欠工资怎么办"
+    fused = retriever.retrieve(question, k=20).citations
+    reranked = HybridRetriever(labor_kb, labor_kb.embedder, reranker).retrieve(question, k=20).citations
+    assert {c.article.article_id for c in reranked} == {c.article.article_id for c in fused}
+    assert [c.article.article_id for c in reranked] != [c.article.article_id for c in fused]
+    assert all("rerank" in c.retrievers for c in reranked)
+    scores = [c.score for c in reranked]
+    assert scores == sorted(scores, reverse=True)  # ordered by the cross-encoder's own scores
+    from rag.knowledge import embed_text
+
+    expected = reranker.predict([(question, embed_text(c.article)) for c in reranked[:3]])
+    assert list(expected) == pytest.approx(scores[:3], abs=1e-5)
+
+
+def test_llama_index_query_fusion_uses_the_hybrid_retriever(retriever):
+    from llama_index.core.llms import MockLLM
+    from llama_index.core.retrievers import QueryFusionRetriever
+
+    # num_queries=1: no query generation, so the LLM it insists on having is never called
+    fusion = QueryFusionRetriever([retriever.as_llama_index(k=5)], llm=MockLLM(), num_queries=1, use_async=False,
+                                  mode="reciprocal_rerank", similarity_top_k=5)
+    nodes = fusion.retrieve("劳动合同到期不续签有没有补偿")
+    assert len(nodes) == 5
+    meta = nodes[0].node.metadata
+    assert meta["law_short"] and meta["article_cn"].startswith("第") and meta["label"].startswith("《")
+    assert "劳动合同法第四十六条" in {f"{n.node.metadata['law_short']}{n.node.metadata['article_cn']}" for n in nodes}
+    from llama_index.core.schema import MetadataMode
+
+    assert meta["law_title"] in nodes[0].node.get_content(MetadataMode.LLM)  # an LLM sees the source
+    assert nodes[0].node.get_content(MetadataMode.EMBED) == nodes[0].node.text

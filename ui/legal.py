@@ -29,13 +29,25 @@ def reranker():
 def knowledge_base(name: str) -> KnowledgeBase:
     """Open a KB; the default one is built (with a progress display) the first time."""
     settings, lib = get_settings(), library()
-    if name == settings.default_kb and (not lib.exists(name) or not lib.open(name).articles):
+    if name == settings.default_kb and (not lib.exists(name) or not lib.open_stored(name).articles):
         with st.status("首次启动：正在从法规数据库构建「劳动法规」知识库…", expanded=True) as status:
             bar = st.progress(0.0)
             kb = open_kb(lib, name, settings.default_kb, progress=lambda f, msg: bar.progress(f, text=msg))
             status.update(label=f"✅ 「{name}」已就绪：{len(kb.articles)} 条法条", state="complete", expanded=False)
         return kb
-    return lib.open(name)
+    return open_current(lib, name)
+
+
+def open_current(lib: KnowledgeBases, name: str) -> KnowledgeBase:
+    """Open a KB, re-embedding it first (with a progress display) when its vectors come from
+    another embedding model than the current one."""
+    if not lib.needs_reembed(name):
+        return lib.open(name)
+    with st.status(f"「{name}」的向量来自旧的向量模型，正在用当前模型重新向量化…", expanded=True) as status:
+        bar = st.progress(0.0)
+        kb = lib.open(name, progress=lambda f, msg: bar.progress(f, text=msg))
+        status.update(label=f"✅ 「{name}」已重新向量化：{len(kb.articles)} 条法条", state="complete", expanded=False)
+    return kb
 
 
 def retriever(kb: KnowledgeBase) -> HybridRetriever:
