@@ -5,7 +5,8 @@
 
 Questions: JSONL with `question`, `gold_articles` [{law, article_cn, text}] and optionally a
 lawyer's `answer` (default: the STARD dev split of ../shared/data/eval/stard_lecoqa_dev.jsonl).
-KB: by default `bench-lawrefbook`, the all-of-lawrefbook KB that bench/retrieval.py builds
+KB: by default `bench-lawrefbook-<embedder id>`, the all-of-lawrefbook KB that bench/retrieval.py
+builds and re-embeds for the configured embedder
 (the gold articles span the whole legal system; the default 劳动法规 KB would hold few of
 them); `--kb NAME` takes a KB of the bench library or of the app's own library.
 
@@ -27,12 +28,14 @@ sys.path.insert(0, str(ROOT))
 
 from rag.answer import PROMPT_VERSION  # noqa: E402
 from rag.defaults import answer_options, chat_client_from, embedder_from, retriever_from  # noqa: E402
+from rag.embeddings import embedder_id  # noqa: E402
 from rag.eval import answers as bench  # noqa: E402
 from rag.knowledge import KnowledgeBases  # noqa: E402
 from settings import get_settings  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
-BENCH_KB = "bench-lawrefbook"
+BENCH_KB = "bench-lawrefbook"  # + "-<embedder id>": bench/retrieval.py's copy for the current embedder
+REEMBED_LIMIT = 20_000  # articles: re-embedding more on a CPU takes hours; refuse instead
 
 
 def load_rows(path: Path, split: str, limit: int) -> list[dict]:
@@ -44,13 +47,17 @@ def load_rows(path: Path, split: str, limit: int) -> list[dict]:
     return rows[:limit] if limit else rows
 
 
-def open_kb(settings, name: str):
+def open_kb(settings, name: str | None):
     """A KB of the bench library (data/bench/kbs) or, failing that, of the app's library."""
     embedder = embedder_from(settings)
+    name = name or f"{BENCH_KB}-{embedder_id(embedder)}"
     for root in (settings.data_dir / "bench" / "kbs", settings.kb_dir):
         library = KnowledgeBases(root, embedder, settings.vector_uri)
         if library.exists(name):
-            return library.open(name)
+            if library.needs_reembed(name) and len(library.open_stored(name).articles) > REEMBED_LIMIT:
+                raise SystemExit(f"KB {name!r} was embedded by another model; re-embedding it here would take "
+                                 "hours. Run bench/retrieval.py (with --trained-vectors from the GPU) first.")
+            return library.open(name), name
     raise SystemExit(f"No KB named {name!r}. Build the default one with "
                      "`python bench/retrieval.py --vectors .gpuembed/vectors` (docs/retrieval.md), "
                      "or pass --kb with a KB listed by `python -m rag kbs`.")
@@ -61,7 +68,7 @@ def main() -> None:
     ap.add_argument("--questions", type=Path, default=SHARED / "eval" / "stard_lecoqa_dev.jsonl")
     ap.add_argument("--split", choices=("dev", "train", "all"), default="dev")
     ap.add_argument("--limit", type=int, default=0, help="first N questions only (0: all)")
-    ap.add_argument("--kb", default=BENCH_KB)
+    ap.add_argument("--kb", default=None, help=f"default: {BENCH_KB}-<embedder id>")
     ap.add_argument("--endpoint", default=None, help="endpoint name from settings (default: the default endpoint)")
     ap.add_argument("--judge", default=None, help="judge endpoint: compares RAG and raw, both orders")
     ap.add_argument("--modes", default=",".join(bench.MODES))
@@ -72,7 +79,7 @@ def main() -> None:
     settings = get_settings()
     modes = [m for m in args.modes.split(",") if m]
     rows = load_rows(args.questions, args.split, args.limit)
-    kb = open_kb(settings, args.kb)
+    kb, args.kb = open_kb(settings, args.kb)
     retriever = retriever_from(settings, kb)
     client = chat_client_from(settings, args.endpoint)
     judge = chat_client_from(settings, args.judge) if args.judge else None

@@ -1,8 +1,8 @@
 """Train the retrieval models on STARD's train split: a LoRA adapter for the e5-small embedder
 and a cross-encoder reranker (LoRA + head on the same base). Two halves, like gpu_embed.py:
 
-    python bench/train_retrieval.py prepare [--out .gpuembed]     # here, CPU (~10 min)
-    python bench/train_retrieval.py train IN_DIR OUT_DIR          # on the GPU (a few minutes)
+    python bench/train_retrieval.py prepare [--out .gpuembed]     # here, CPU (~3 min) → .gpuembed/gpu
+    # device: PYTHONPATH=.gpuembed/gpu/pylib python bench/train_retrieval.py train .gpuembed/gpu $OUT
     python bench/train_retrieval.py install OUT_DIR               # here: adapters → rag/adapters/
 
 Data discipline: only rows with stard_split == "train" are trained on. 10% of them (seeded)
@@ -129,6 +129,29 @@ def prepare(questions: Path, out: Path, kb_name: str) -> None:
     (out / "train.json").write_text(json.dumps({"questions": str(questions), "kb": kb_name, "rows": meta}))
     folds = {f: sum(m["fold"] == f for m in meta) for f in ("train", "holdout", "dev")}
     print(f"{len(meta)} questions {folds}; {unmatched} with no gold article in the corpus")
+    stage_for_gpu(out)
+
+
+GPU_FILES = ("model.safetensors", "config.json", "ids.npz", "articles_raw.npz", "questions.npz",
+             "questions_raw.npz", "train.json")
+
+
+def stage_for_gpu(out: Path) -> None:
+    """out/gpu: what `train` reads (hard links), plus peft and accelerate, which the GPU machine
+    lacks (PYTHONPATH=out/gpu/pylib there). Fits the device's 64 MiB transfer (≈ 62 MiB)."""
+    import importlib.util
+    import shutil
+
+    gpu = out / "gpu"
+    shutil.rmtree(gpu, ignore_errors=True)
+    gpu.mkdir()
+    for name in GPU_FILES:
+        (gpu / name).hardlink_to(out / name)
+    for package in ("peft", "accelerate"):
+        src = Path(importlib.util.find_spec(package).origin).parent
+        shutil.copytree(src, gpu / "pylib" / package, ignore=shutil.ignore_patterns("__pycache__"))
+    size = sum(f.stat().st_size for f in gpu.rglob("*") if f.is_file())
+    print(f"{gpu}: {size / 2**20:.1f} MiB to carry to the GPU machine")
 
 
 # ---------------------------------------------------------------- train (GPU)
@@ -451,6 +474,9 @@ def install(out: Path) -> None:
         for name in ("adapter_config.json", "adapter_model.safetensors"):
             shutil.copy(src / trained / name, target / shipped / name)
     shutil.copy(src / "metrics.json", target / "training.json")
+    for name in ("keys.json", "corpus.json"):  # bench/retrieval.py --trained-vectors OUT/vectors reads them
+        if (ROOT / ".gpuembed" / name).exists():
+            shutil.copy(ROOT / ".gpuembed" / name, out / name)
     print(f"installed into {target}: " + ", ".join(
         f"{p.relative_to(target)} {p.stat().st_size / 1e6:.1f} MB" for p in sorted(target.rglob("*.safetensors"))))
 
