@@ -130,7 +130,7 @@ class KnowledgeBase:
         if self._articles_tbl is None or not self.articles:
             return []
         hits = (self._articles_tbl.search(query_vector).metric("cosine").limit(k)
-                .select(["id"]).to_list())
+                .select(["id", "_distance"]).to_list())  # naming _distance: no LanceDB deprecation warning
         out = []
         for h in hits:
             row = self._snapshot.row_by_id.get(h["id"])

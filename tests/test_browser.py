@@ -117,6 +117,7 @@ def full_page_screenshot(page: Page, path) -> None:
 
 
 def test_upload_ask_verify_and_compare(page, tmp_path):
+    expect(page.get_by_text("Deploy", exact=True)).to_have_count(0)  # toolbar in viewer mode
     law = tmp_path / LEAVE_LAW
     shutil.copyfile(STATUTES / "paid_annual_leave_regs_2007.txt", law)
     docs, articles = kb_counts(page)

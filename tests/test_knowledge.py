@@ -138,3 +138,9 @@ def test_kb_embedded_by_another_model_is_reembedded_on_open(tmp_path, embedder, 
     messages.clear()
     KnowledgeBases(tmp_path / "kbs", embedder).open("kb", progress=lambda f, msg: messages.append(msg))
     assert messages == []  # recorded: not re-embedded again
+
+
+def test_dense_search_logs_no_lancedb_deprecation(labor_kb, capfd):
+    vector = labor_kb.embedder.get_query_embedding("加班费")
+    assert labor_kb.dense_search(vector, 3)
+    assert "_distance" not in capfd.readouterr().err
