@@ -61,6 +61,10 @@ class Settings(BaseSettings):
 
     # Uploads
     max_upload_mb: int = 50
+    # Per-file bounds on ingest time (rag.loaders.DocumentLimits): scanned PDF pages that may be
+    # OCR'd (5–10 s a page on 2 cores) and articles/chunks (each one is embedded).
+    ocr_max_pages: int = 50
+    max_articles_per_file: int = 3000
 
     # LLM endpoints: name -> Endpoint. The embedded one is started on demand.
     endpoints: dict[str, Endpoint] = Field(default_factory=_default_endpoints)

@@ -4,6 +4,11 @@
 finds references such as 《劳动合同法》第四十七条 or 劳动法第44条 in free text (questions,
 answers). Documents with too few article headings fall back to paragraph chunks.
 
+Traditional characters (第一條, 第一編, 第一節, as decoded from Big5) are read like simplified
+ones. With strict=True (uploads), a file that would index wrongly is refused with a
+DocumentError: the same article number twice in a row (the second would be merged into the
+first), front matter opened with --- and never closed, or article headings with no text.
+
 Does not: split several instruments printed in one file (numbering that restarts at
 第一条 stays inside the previous article), expand ranges written with 至 (第三十八条至
 第四十条 yields the two ends), or resolve 本法 to a law (its mention has law=None).
@@ -14,6 +19,7 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePath
 
+from rag.errors import DocumentError
 from rag.types import Article, Page
 
 MIN_STATUTE_ARTICLES = 3  # fewer article headings: not a statute, unless titled like a law
@@ -31,9 +37,10 @@ NUM = r"[零〇一二两三四五六七八九十百千万]+|\d+"
 
 # 编 levels, outermost first; an unnumbered markdown heading counts as a 章.
 _LEVELS = ("编", "分编", "章", "节")
-_STRUCTURE_RE = re.compile(rf"^第(?:{NUM})(分编|编|章|节)(?:[\s　]+.*|$)")
+_STRUCTURE_RE = re.compile(rf"^第(?:{NUM})(分编|分編|编|編|章|节|節)(?:[\s　]+.*|$)")
+_TRADITIONAL = {"編": "编", "分編": "分编", "節": "节"}
 _ARTICLE_RE = re.compile(
-    rf"^(?:\*\*)?[\s　]*第(?P<no>{NUM})条(?:之(?P<suf>{NUM}))?(?:\*\*)?(?P<sep>[\s　:：]*)(?P<rest>.*)$")
+    rf"^(?:\*\*)?[\s　]*第(?P<no>{NUM})[条條](?:之(?P<suf>{NUM}))?(?:\*\*)?(?P<sep>[\s　:：]*)(?P<rest>.*)$")
 _TOC_RE = re.compile(r"^目[\s　]*录$")
 _DATE_LINE_RE = re.compile(r"^[（(]?\d{4}年")
 _VERSION_RE = re.compile(r"[（(][^（()）]*(?:\d|修正|修订|修改)[^（()）]*[）)]$")
@@ -109,7 +116,17 @@ def normalize_law_name(name: str) -> str:
 
 # ---------------------------------------------------------------- parsing statutes
 
-def _clean_lines(text: str) -> list[str]:
+MSG_UNCLOSED_FRONT_MATTER = ("「{name}」以 --- 开头（文件头 front matter），但没有结束的 --- 行：整篇会被当作文件头。"
+                             "请在文件头末尾补上一行 ---，或删除第一行的 ---。"
+                             " / front matter opened with --- is never closed: add the closing --- or remove the first line")
+MSG_DUPLICATE_ARTICLE = ("「{name}」中{article}连续出现两次（第 {first} 行和第 {second} 行）：后一条会被并入前一条。"
+                         "请检查条文编号后重新上传。 / {article} appears twice in a row (lines {first} and {second}):"
+                         " fix the numbering")
+MSG_NO_ARTICLE_TEXT = ("「{name}」只有条文编号（{articles}），没有条文内容。请检查文件是否完整。"
+                       " / article headings ({articles}) with no text: is the file complete?")
+
+
+def _clean_lines(text: str, strict: bool = False, file_name: str = "") -> list[str]:
     """Drop front matter and HTML comments; keep one entry per input line."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     if lines and lines[0].strip() == "---":  # YAML front matter
@@ -117,6 +134,10 @@ def _clean_lines(text: str) -> list[str]:
             if lines[end].strip().startswith("---"):
                 lines = [""] * (end + 1) + lines[end + 1:]
                 break
+        else:
+            if strict:
+                raise DocumentError(MSG_UNCLOSED_FRONT_MATTER.format(name=file_name))
+            lines = [""] + lines[1:]  # a lone --- is not the title
     return ["" if re.fullmatch(r"\s*<!--.*-->\s*", ln) else ln for ln in lines]
 
 
@@ -176,14 +197,17 @@ def _is_next(prev: tuple[int, int], key: tuple[int, int]) -> bool:
     return key in ((prev[0] + 1, 0), (prev[0], prev[1] + 1))
 
 
-def _select_headings(cands: list[_Candidate]) -> list[_Candidate]:
-    """Keep the headings that form a rising sequence; cross-references fall out."""
+def _select_headings(cands: list[_Candidate], duplicates: list | None = None) -> list[_Candidate]:
+    """Keep the headings that form a rising sequence; cross-references fall out. A heading
+    that repeats the number of the one before is appended to `duplicates` (first, second)."""
     chosen: list[_Candidate] = []
     for i, c in enumerate(cands):
         if not chosen:
             ok = c.spaced or c.key == (1, 0)
         else:
             prev = chosen[-1].key
+            if c.key == prev and c.spaced and duplicates is not None:
+                duplicates.append((chosen[-1], c))
             if c.key <= prev:
                 continue
             following = cands[i + 1] if i + 1 < len(cands) else None
@@ -207,14 +231,17 @@ def _line_pages(pages: list[Page] | None, text: str) -> tuple[str, list[int | No
     return "\n".join(lines), page_of
 
 
-def parse_statute(text: str, file_name: str = "", pages: list[Page] | None = None) -> list[Article]:
+def parse_statute(text: str, file_name: str = "", pages: list[Page] | None = None,
+                  strict: bool = False) -> list[Article]:
     """Split a statute into articles (款/项 kept with their 条); non-statutes into chunks.
 
-    With pages (a PDF's), their text is parsed instead of `text` and each article gets
-    the page its heading is on.
+    With pages (a PDF's, or a DOCX's paragraphs), their text is parsed instead of `text` and
+    each article gets the page its heading is on. strict: refuse what would index wrongly
+    (see the module doc) with a DocumentError naming the file.
     """
     text, page_of = _line_pages(pages, text)
-    lines = _skip_toc(_clean_lines(text))
+    name = PurePath(file_name).name or file_name
+    lines = _skip_toc(_clean_lines(text, strict, name))
     title = _find_title(lines, file_name)
     base = dict(law_title=title, law_short=normalize_law_name(title), file_name=file_name)
 
@@ -224,7 +251,12 @@ def parse_statute(text: str, file_name: str = "", pages: list[Page] | None = Non
         if m:
             key = (cn_to_int(m["no"]), cn_to_int(m["suf"]) if m["suf"] else 0)
             cands.append(_Candidate(i, key, bool(m["sep"]) or not m["rest"], m["rest"]))
-    headings = _select_headings(cands)
+    duplicates: list[tuple[_Candidate, _Candidate]] = []
+    headings = _select_headings(cands, duplicates)
+    if strict and duplicates and len(headings) >= MIN_STATUTE_ARTICLES - 1:
+        first, second = duplicates[0]
+        raise DocumentError(MSG_DUPLICATE_ARTICLE.format(
+            name=name, article=article_cn(*first.key), first=first.line + 1, second=second.line + 1))
     if len(headings) < MIN_STATUTE_ARTICLES and not (headings and base["law_short"].endswith(LAW_SUFFIXES)):
         return _paragraph_chunks(lines, page_of, base)
 
@@ -252,6 +284,9 @@ def parse_statute(text: str, file_name: str = "", pages: list[Page] | None = Non
             body.append(text)
     for article, paragraphs in zip(articles, bodies):
         article.text = "\n".join(paragraphs)
+    if strict and articles and not any(a.text.strip() for a in articles):
+        listed = "、".join(a.article_cn for a in articles[:3]) + ("…" if len(articles) > 3 else "")
+        raise DocumentError(MSG_NO_ARTICLE_TEXT.format(name=name, articles=listed))
     return articles
 
 
@@ -260,7 +295,7 @@ def _heading_level(text: str, depth: int) -> str:
         return ""
     m = _STRUCTURE_RE.match(text)
     if m and len(text) <= MAX_HEADING_CHARS and not _SENTENCE_PUNCT.search(text):
-        return m.group(1)
+        return _TRADITIONAL.get(m.group(1), m.group(1))
     if depth == 1 and text.endswith("编"):  # 民法典's "# 物权编"
         return "编"
     return "章" if depth >= 2 else ""  # an unnumbered markdown heading: ## 一、一般规定

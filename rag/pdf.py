@@ -1,0 +1,179 @@
+"""PDF bytes → pages of text: the text layer where there is one, OCR where a page is a scan.
+
+pypdfium2 (PDFium, Chrome's PDF engine) reads the text layer: it decodes the CID-keyed CJK
+fonts that pypdf reads one byte per character. pypdf is kept as the structure check: it
+refuses encrypted files and decodes every page's content stream, so that a page whose
+stream is damaged is named instead of silently dropping its articles. Pages with no text
+but with drawn objects (a scanned image) are OCR'd (rag.ocr), at most `max_ocr_pages`.
+
+Does not: repair damaged files (they are refused, naming the pages), OCR pages that have
+a text layer (a scan with a bad hidden text layer keeps it), or read forms/annotations.
+"""
+from __future__ import annotations
+
+import io
+import logging
+from typing import Callable
+
+from rag.errors import DocumentError
+from rag.types import Page
+
+log = logging.getLogger(__name__)
+
+PDF_MAGIC = b"%PDF-"
+Progress = Callable[[float, str], None]
+
+MSG_ENCRYPTED = ("「{name}」是加密（有密码保护）的 PDF，无法读取。请先去除密码再上传。"
+                 " / encrypted PDF: remove the password and upload it again")
+MSG_CORRUPT = ("「{name}」已损坏或不是有效的 PDF，无法打开。请重新导出或下载该文件。"
+               " / corrupt or invalid PDF ({detail}): export or download it again")
+MSG_DAMAGED_PAGES = ("「{name}」已损坏：第 {pages} 页无法解析（共 {total} 页）。为避免知识库缺少这些页的条文，"
+                     "未添加该文件。请重新导出或下载完整的文件。"
+                     " / damaged PDF: page(s) {pages} of {total} cannot be parsed; nothing was added:"
+                     " export or download the file again")
+MSG_PAGE_COUNT = ("「{name}」已损坏：页面目录记载 {declared} 页，实际只能读出 {read} 页。未添加该文件。请重新导出或下载完整的文件。"
+                  " / damaged PDF: its page tree lists {declared} pages but only {read} can be read; nothing was added")
+MSG_GARBLED = ("「{name}」的文字层无法正确解码（字体编码不受支持）。请用其他软件重新导出 PDF，或另存为 TXT 上传。"
+               " / the PDF's text layer decodes to garbage (unsupported font encoding):"
+               " re-export the PDF with another tool or upload it as TXT")
+MSG_TOO_MANY_SCANNED = ("「{name}」有 {n} 页是扫描件（无文字层），超过一次识别（OCR）的上限 {limit} 页"
+                        "（每页约需数秒）。请拆分文件后分批上传，或上传文字版 PDF / TXT。"
+                        " / {n} scanned pages need OCR, over the limit of {limit} pages per file:"
+                        " split the file or upload a text version")
+MSG_BLANK = ("「{name}」的 {total} 页都是空白的：没有文字，也没有可识别（OCR）的图片。请检查文件是否导出完整。"
+             " / every page is blank: no text and no image to OCR")
+MSG_OCR_NO_TEXT = ("「{name}」是扫描件，但文字识别（OCR）没有识别出任何文字（图片可能太模糊、太小或是空白页）。"
+                   "请上传更清晰的扫描件（建议 300 dpi）、文字版 PDF 或 TXT。"
+                   " / scanned PDF: OCR found no text (image too blurred, too small or blank):"
+                   " upload a sharper scan, a text PDF or TXT")
+
+
+def read_pdf(data: bytes, name: str, max_ocr_pages: int, progress: Progress | None = None,
+             looks_binary: Callable[[str], bool] = lambda text: False) -> tuple[list[Page], list[int]]:
+    """(pages numbered from 1, numbers of the pages whose text came from OCR)."""
+    if data.lstrip()[:len(PDF_MAGIC)] != PDF_MAGIC:
+        raise DocumentError(MSG_CORRUPT.format(name=name, detail="no %PDF- header"))
+    declared, damaged = _check_structure(data, name)
+    texts, drawn = _text_layer(data, name)
+    if len(texts) != declared:
+        raise DocumentError(MSG_PAGE_COUNT.format(name=name, declared=declared, read=len(texts)))
+    garbled = [n for n, t in enumerate(texts, 1) if t.strip() and looks_binary(t)]
+    if garbled and len(garbled) == sum(bool(t.strip()) for t in texts) and not damaged:
+        # pypdf-era behaviour kept for fonts PDFium cannot map either: refuse, do not index noise
+        raise DocumentError(MSG_GARBLED.format(name=name))
+    lost = sorted(set(damaged) | set(garbled))
+    if lost:
+        raise DocumentError(MSG_DAMAGED_PAGES.format(name=name, pages=_ranges(lost), total=declared))
+    scanned = [n for n, (t, objects) in enumerate(zip(texts, drawn), 1) if not t.strip() and objects]
+    if len(scanned) > max_ocr_pages:
+        raise DocumentError(MSG_TOO_MANY_SCANNED.format(name=name, n=len(scanned), limit=max_ocr_pages))
+    if scanned:
+        from rag.ocr import ocr_pdf_pages
+
+        for number, text in ocr_pdf_pages(data, scanned, progress, name).items():
+            texts[number - 1] = text
+        if not any(texts[n - 1].strip() for n in scanned) and not any(t.strip() for t in texts):
+            raise DocumentError(MSG_OCR_NO_TEXT.format(name=name))
+    if not any(t.strip() for t in texts):
+        raise DocumentError(MSG_BLANK.format(name=name, total=declared))
+    pages = [Page(text=t.replace("\r\n", "\n").replace("\r", "\n"), page=n) for n, t in enumerate(texts, 1)]
+    return pages, scanned
+
+
+def _check_structure(data: bytes, name: str) -> tuple[int, list[int]]:
+    """(page count in the page tree, pages whose content stream fails to decode); refuses
+    encrypted and unreadable files."""
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not _opens_without_password(reader):
+            raise DocumentError(MSG_ENCRYPTED.format(name=name))
+        pages = list(reader.pages)
+    except DocumentError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError,
+            AssertionError, OSError, RecursionError) as exc:
+        # pypdf reports damage through many exception types; all mean "cannot read".
+        log.info("pypdf could not read %s: %r", name, exc)
+        raise DocumentError(MSG_CORRUPT.format(name=name, detail=type(exc).__name__)) from exc
+    if not pages:
+        raise DocumentError(MSG_CORRUPT.format(name=name, detail="no pages"))
+    damaged = [n for n, page in enumerate(pages, 1) if _stream_error(page)]
+    return len(pages), damaged
+
+
+class _Warnings(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def _stream_error(page) -> str | None:
+    """Why this page's content cannot be decoded, or None. pypdf logs (not raises) a broken
+    compressed stream, so its warnings are collected while the streams are decoded."""
+    from pypdf.generic import ArrayObject
+
+    handler, pypdf_log = _Warnings(), logging.getLogger("pypdf")
+    pypdf_log.addHandler(handler)
+    try:
+        contents = page.get("/Contents")
+        contents = contents.get_object() if contents is not None else None
+        streams = [s.get_object() for s in contents] if isinstance(contents, ArrayObject) else \
+            [contents] if contents is not None else []
+        for stream in streams:
+            stream.get_data()
+    except Exception as exc:  # noqa: BLE001  (any failure to decode is damage of this page)
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        pypdf_log.removeHandler(handler)
+    bad = [m for m in handler.messages if "decompress" in m.lower() or "stream" in m.lower()]
+    return bad[0] if bad else None
+
+
+def _text_layer(data: bytes, name: str) -> tuple[list[str], list[int]]:
+    """Per page: PDFium's text and its number of drawn objects (0: a blank page)."""
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
+
+    try:
+        pdf = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        raise DocumentError(MSG_CORRUPT.format(name=name, detail=str(exc))) from exc
+    texts, drawn = [], []
+    try:
+        for index in range(len(pdf)):
+            page = pdf[index]
+            textpage = page.get_textpage()
+            texts.append(textpage.get_text_bounded())
+            drawn.append(pdfium_c.FPDFPage_CountObjects(page.raw))
+            textpage.close()
+            page.close()
+    finally:
+        pdf.close()
+    return texts, drawn
+
+
+def _opens_without_password(reader) -> bool:
+    """PDFs with only an owner password (print/copy restrictions) open with ''."""
+    try:
+        return bool(reader.decrypt(""))
+    except Exception as exc:  # noqa: BLE001  (missing crypto backend, unknown algorithm)
+        log.info("decrypting with an empty password failed: %r", exc)
+        return False
+
+
+def _ranges(numbers: list[int]) -> str:
+    """[1, 2, 3, 7] → 1–3、7"""
+    out, start = [], None
+    for i, n in enumerate(numbers):
+        start = n if start is None else start
+        if i + 1 == len(numbers) or numbers[i + 1] != n + 1:
+            out.append(f"{start}–{n}" if n != start else str(n))
+            start = None
+    return "、".join(out)
+
