@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from knowledge.demo_questions import CHAT_EXAMPLES
 from rag.answer import answer, raw, rewrite_question, verify_citations
 from rag.defaults import answer_options, sampling_for
 from rag.conversation import Reply, Turn, judge_markdown, record_feedback, to_markdown
@@ -15,8 +16,11 @@ from server.errors import ServerError
 from settings import get_settings
 from ui.compare import chat_client, endpoint_index, stream_side_by_side
 from ui.legal import knowledge_base, library, render_citations, retriever
+from ui.review import render_review
 
 RAG_TITLE, RAW_TITLE = "检索增强回答（RAG）", "原始模型（无检索）"
+EXAMPLES_NOTE = ("**试试这些问题**（点击即提问）。打开左侧「对比：RAG vs 原始模型」，可看到同一问题有检索与无检索"
+                 "的两个回答：RAG 的回答引用知识库中的法条并逐条核验，原始模型只凭记忆作答。")
 
 st.set_page_config(page_title="法律助手", page_icon="⚖️", layout="wide")
 settings = get_settings()
@@ -79,9 +83,15 @@ with st.sidebar:
                          help="推理过程显示在 Details 中；会明显增加回答时间。") \
         if settings.endpoints[endpoint].thinking else False
     compare = st.toggle("对比：RAG vs 原始模型", key="compare")
+    blind = st.toggle("盲评模式（RAG vs 原始模型，不显示来源）", key="blind_mode",
+                      help="评审人逐题比较两个匿名回答并投票；结果在「模型评测」页")
     if st.session_state.turns:
         st.download_button("导出对话（Markdown）", to_markdown(st.session_state.turns),
                            file_name="legal-assistant-report.md", key="export")
+
+if blind:  # the review walk takes the main area instead of the chat
+    render_review(kb_name, kb, endpoint)
+    st.stop()
 
 # ---------- chat ----------
 
@@ -149,8 +159,11 @@ def feedback(turn: Turn) -> None:
 for past in st.session_state.turns:
     show_turn(past)
 
-question = st.chat_input("请输入法律问题，例如：劳动合同到期不续签有没有补偿？", key="question")
-if question:
+
+def ask(question: str) -> None:
+    """Retrieve, answer (and the raw model beside it when comparing), verify, keep the turn.
+
+    Typed questions and the example buttons both come here."""
     turn = Turn(question=question, query=question, kb=kb_name, endpoint=endpoint)
     with st.chat_message("user"):
         st.write(question)
@@ -182,3 +195,19 @@ if question:
         turn.verified = verify_citations(turn.rag.answer, kb, found.citations)
     st.session_state.turns.append(turn)
     st.rerun()
+
+
+def ask_example(question: str) -> None:
+    st.session_state.example_question = question  # asked below, in this run, like a typed one
+
+
+if not st.session_state.turns and "example_question" not in st.session_state:
+    st.markdown(EXAMPLES_NOTE)
+    for start in range(0, len(CHAT_EXAMPLES), 2):  # two per row, rows aligned
+        for column, (n, example) in zip(st.columns(2), list(enumerate(CHAT_EXAMPLES))[start:start + 2]):
+            column.button(example, key=f"example_{n}", on_click=ask_example, args=(example,), width="stretch")
+
+question = st.chat_input("请输入法律问题，例如：劳动合同到期不续签有没有补偿？", key="question") \
+    or st.session_state.pop("example_question", None)
+if question:
+    ask(question)

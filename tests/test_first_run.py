@@ -1,0 +1,46 @@
+"""First run (issue 12): what a new user sees before configuring anything.
+
+The empty chat offers example questions that are asked exactly like typed ones (AppTest on a
+real KB — tests/browser.py's 《劳动合同法》 template — with the loopback fake server answering).
+The finance, medical and evaluation pages are in tests/test_domain_pages.py and
+tests/test_eval_page.py; the demo pack in tests/test_demo_pack.py.
+"""
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from knowledge.demo_questions import CHAT_EXAMPLES, DEMO_QUESTION
+from settings import ROOT, get_settings
+from tests.browser import TEST_KB, app_data_dir, endpoints_json, prepare_data_dir, template_kbs
+from tests.fakes import ANSWER, FakeOpenAI
+
+APP = str(ROOT / "app.py")
+TIMEOUT_S = 60  # retrieval embeds the question on a loaded 2-core machine
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path, tmp_path_factory, monkeypatch, embedder):
+    monkeypatch.setenv("LEGAL_RAG_DEFAULT_KB", TEST_KB)
+    with app_data_dir(monkeypatch, prepare_data_dir(tmp_path / "data", template_kbs(tmp_path_factory, embedder)),
+                      embedder) as data:
+        yield data
+
+
+def test_empty_chat_offers_examples_and_a_click_asks_one(monkeypatch):
+    assert 4 <= len(CHAT_EXAMPLES) <= 6 and DEMO_QUESTION in CHAT_EXAMPLES
+    with FakeOpenAI() as fake:
+        monkeypatch.setenv("LEGAL_RAG_ENDPOINTS", endpoints_json(embedded=fake.endpoint))
+        get_settings.cache_clear()
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
+        examples = [b for b in at.button if b.key and b.key.startswith("example_")]
+        assert [b.label for b in examples] == list(CHAT_EXAMPLES)
+        assert any("RAG" in m.value and "原始模型" in m.value for m in at.markdown)  # what compare shows
+        at.button(key="example_0").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        prompt = fake.requests[0]["messages"][-1]["content"]
+    assert DEMO_QUESTION in prompt and "<法条>" in prompt  # asked as RAG, with retrieved articles
+    assert len(at.chat_message) == 2  # the question and the answer turn, as for a typed question
+    assert at.chat_message[0].markdown[0].value == DEMO_QUESTION
+    assert ANSWER in "\n".join(m.value for m in at.chat_message[1].markdown)
+    assert not [b for b in at.button if b.key and b.key.startswith("example_")]  # gone once a turn exists
