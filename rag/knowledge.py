@@ -1,7 +1,8 @@
 """Named knowledge bases: documents → articles → LanceDB rows (vectors) + a BM25 index.
 
-A KB lives in one folder: a LanceDB database (tables `articles` and `documents`) and
-`bm25/`, the lexical index with the article ids in its row order. LanceDB is embedded
+A KB lives in one folder: a LanceDB database (tables `articles` and `documents`),
+`bm25/`, the lexical index with the article ids in its row order, and `sources/`, the PDFs
+as uploaded (for page images in citations). LanceDB is embedded
 here; the same client talks to a LanceDB server/cloud when `vector_uri` is set
 (docs/storage.md says why LanceDB and not Milvus Lite: measured, 10–30× faster search).
 
@@ -23,7 +24,7 @@ import shutil
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
 from typing import Callable
@@ -35,13 +36,13 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from rag.embeddings import embedder_id
 from rag.errors import KnowledgeBaseError
 from rag.lexical import Bm25Index, LegalTokenizer
-from rag.loaders import load_file
-from rag.statutes import parse_statute
+from rag.loaders import read_document
 from rag.types import Article
 
 EMBED_BATCH = 32
 DENSE_INDEX_MIN_ROWS = 20_000  # below this a flat scan is fast enough (and exact)
 MAX_KB_NAME = 64
+SOURCES_DIR = "sources"  # PDFs as uploaded, by doc id: citations show their pages
 _ARTICLE_FIELDS = [f.name for f in fields(Article) if f.name not in ("kb",)]
 _INT_FIELDS = {"article_no", "article_suffix", "page"}  # None is stored as -1
 
@@ -65,6 +66,11 @@ class AddResult:
     file_name: str
     n_articles: int
     skipped: bool  # True when the same content was already in the KB
+    ocr_pages: list[int] = field(default_factory=list)  # PDF pages whose text was OCR'd
+
+
+def _scaled(progress: Progress | None, start: float, end: float) -> Progress | None:
+    return progress and (lambda f, msg: progress(start + (end - start) * f, msg))
 
 
 def content_hash(data: bytes) -> str:
@@ -145,14 +151,29 @@ class KnowledgeBase:
         digest = content_hash(data)
         existing = self._document_by_hash(digest)
         if existing:
-            return AddResult(existing.doc_id, existing.file_name, existing.n_articles, True)
-        loaded = load_file(data, file_name, max_bytes)
-        articles = parse_statute(loaded.text, file_name, loaded.pages)
+            return AddResult(existing.doc_id, existing.file_name, existing.n_articles, True,
+                             self.ocr_pages().get(existing.doc_id, []))
+        # OCR (when a PDF has scanned pages) reports the first half of the progress, embedding the rest
+        parsed = read_document(data, file_name, max_bytes, _scaled(progress, 0.0, 0.5))
+        loaded, articles = parsed.loaded, parsed.articles
+        if loaded.ocr_pages:
+            progress = _scaled(progress, 0.5, 1.0)
         info = self.law_info(articles[0].law_title) if self.law_info and articles and articles[0].law_title else None
         for a in articles if info else []:
             a.status = a.status or info["status"]
             a.effective_date = a.effective_date or info["effective_date"]
-        return self.add_articles(articles, file_name, digest, source, progress)
+        result = self.add_articles(articles, file_name, digest, source, progress)
+        if loaded.ocr_pages and not result.skipped:
+            result.ocr_pages = loaded.ocr_pages
+            self.set_meta(ocr_pages={**self.ocr_pages(), result.doc_id: loaded.ocr_pages})
+        if loaded.encoding == "pdf" and not result.skipped:
+            self._keep_source(result.doc_id, data)
+        return result
+
+    def source_pdf(self, doc_id: str) -> Path | None:
+        """The PDF a document was added from (kept so a citation can show its page), if any."""
+        path = self.folder / SOURCES_DIR / f"{doc_id}.pdf"
+        return path if path.is_file() else None
 
     def add_articles(self, articles: list[Article], file_name: str, digest: str, source: str,
                      progress: Progress | None = None, vectors: list[list[float]] | None = None) -> AddResult:
@@ -196,6 +217,7 @@ class KnowledgeBase:
             self._documents_tbl.delete(f"doc_id = '{doc.doc_id}'")  # commit point
             self._articles_tbl.delete(f"doc_id = '{doc.doc_id}'")
             self._rebuild_lexical()
+            (self.folder / SOURCES_DIR / f"{doc.doc_id}.pdf").unlink(missing_ok=True)
             return doc
 
     @contextmanager
@@ -257,6 +279,10 @@ class KnowledgeBase:
             self.set_meta(embedder=model_id)
             return n
 
+    def ocr_pages(self) -> dict[str, list[int]]:
+        """doc_id → the PDF pages whose text was OCR'd (kb.json; shown beside the documents)."""
+        return self.meta().get("ocr_pages", {})
+
     def meta(self) -> dict:
         path = self.folder / "kb.json"
         return json.loads(path.read_text()) if path.exists() else {}
@@ -265,6 +291,14 @@ class KnowledgeBase:
         path, tmp = self.folder / "kb.json", self.folder / "kb.json.tmp"
         tmp.write_text(json.dumps({**self.meta(), **values}, ensure_ascii=False))
         tmp.replace(path)
+
+    def _keep_source(self, doc_id: str, data: bytes) -> None:
+        """Written after the document's commit point: a crash here costs only its page images."""
+        folder = self.folder / SOURCES_DIR
+        folder.mkdir(exist_ok=True)
+        tmp = folder / f"{doc_id}.pdf.tmp"
+        tmp.write_bytes(data)
+        tmp.replace(folder / f"{doc_id}.pdf")
 
     def _document_by_hash(self, digest: str) -> DocumentInfo | None:
         return next((d for d in self.documents() if d.content_hash == digest), None)

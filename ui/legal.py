@@ -5,12 +5,14 @@ their writes and hand readers immutable snapshots, so sharing them is safe.
 """
 from __future__ import annotations
 
+import pypdfium2 as pdfium
 import streamlit as st
 
 from rag.answer import needs_basis
 from rag.conversation import BASIS_ARTICLES, BASIS_NOTE, STATUS_TEXT, Turn
 from rag.defaults import library_from, open_kb, reranker_from
 from rag.knowledge import KnowledgeBase, KnowledgeBases
+from rag.page_images import render_page
 from rag.retrieve import HybridRetriever
 from rag.types import Citation
 from settings import get_settings
@@ -92,7 +94,23 @@ def render_citations(turn: Turn) -> None:
         st.caption("回答没有引用具体条文编号。")
     if turn.citations:
         st.markdown(f"**检索到的法条（{len(turn.citations)}）**")
-        for c in turn.citations:
+        for n, c in enumerate(turn.citations):
             with st.expander(citation_title(c)):
                 st.write(c.article.text)
                 st.caption(f"来源：{c.article.file_name} · 检索方式：{'+'.join(c.retrievers)} · 分数 {c.score:.4f}")
+                source_page(turn.kb, c, key=f"page_{turn.id}_{n}")
+
+
+def source_page(kb_name: str, c: Citation, key: str) -> None:
+    """For an article from an uploaded PDF: a switch that shows its page, the article marked."""
+    a = c.article
+    pdf = library().open_stored(kb_name).source_pdf(a.doc_id) if a.page and kb_name else None
+    if pdf is None or not st.toggle(f"查看 PDF 原页（第 {a.page} 页）", key=key):
+        return
+    try:
+        shown = render_page(pdf, a.page, a.text)
+    except (OSError, ValueError, pdfium.PdfiumError) as e:
+        st.error(f"无法显示「{a.file_name}」第 {a.page} 页：{e}")
+        return
+    note = "黄色标出的是该条文" if shown.highlighted else "未能在该页的文字层中定位该条文（扫描页或排版不同），请对照上方原文"
+    st.image(shown.image, caption=f"{a.file_name} · 第 {shown.page} / {shown.n_pages} 页 · {note}")
