@@ -19,6 +19,7 @@ from server.errors import ServerError
 from settings import ROOT, get_settings
 from ui.compare import chat_client, endpoint_index
 from ui.legal import knowledge_base, library, reranker
+from ui.review_results import render_review_results
 
 DATASET_GLOBS = ("secondary/*/*.csv", "secondary/*/*.jsonl", "secondary/*/*.json", "eval/*.jsonl")
 SHARED, UPLOAD = "共享数据", "上传文件"
@@ -238,3 +239,5 @@ if qa_last:
             for mode in qa_last["modes"]:
                 if mode in row:
                     st.markdown(f"*{MODE_LABELS[mode]}*：{row[mode]['answer']}")
+
+render_review_results()  # 盲评结果 (the legal page's blind review mode)
