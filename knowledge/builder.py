@@ -14,6 +14,7 @@ import sqlite3
 from importlib import metadata, resources
 from pathlib import Path
 
+from knowledge.demo_pack import regulation_status
 from rag.errors import KnowledgeBaseError
 from rag.knowledge import KnowledgeBase, Progress
 from rag.statutes import cn_to_int, normalize_law_name
@@ -81,12 +82,13 @@ def law_status(law_title: str) -> dict | None:
     is); one whose every version is 已废止 is marked repealed.
 
     Used to mark uploaded statutes: a law the database lists as 已废止 is flagged in answers.
+    Titles the database lacks are looked up in knowledge.demo_pack.REGULATIONS.
     """
     name = normalize_law_name(law_title)
     try:
         db = statute_db()
     except KnowledgeBaseError:
-        return None
+        return regulation_status(law_title)
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         row = conn.execute(
@@ -94,7 +96,8 @@ def law_status(law_title: str) -> dict | None:
             "ORDER BY status IN ('现行有效', '已被修改') DESC, version_date DESC LIMIT 1", (name, CN_PREFIX + name)).fetchone()
     finally:
         conn.close()
-    return {"status": row[0], "effective_date": row[1] or ""} if row else None
+    # Regulations and judicial interpretations are not in the database: the demo pack's table.
+    return {"status": row[0], "effective_date": row[1] or ""} if row else regulation_status(law_title)
 
 
 def build_labor_kb(kb: KnowledgeBase, progress: Progress | None = None,

@@ -1,4 +1,4 @@
-"""CLI: python -m rag kbs | docs | ingest PATH... | remove DOC | search "问题" | ask "问题" | eval ...
+"""CLI: python -m rag kbs | docs | ingest PATH... | remove DOC | search "问题" | ask "问题" | eval ... | demo-pack DIR
 
 The same functions the app calls; library errors become their message and exit code 1.
 """
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-k", type=int, default=settings.top_k)
     p.add_argument("--mode", choices=["hybrid", "bm25", "dense"], default="hybrid")
     p.set_defaults(run=cmd_search)
-    for module in ("rag.answer_cli", "rag.eval.cli"):
+    for module in ("rag.answer_cli", "rag.eval.cli", "knowledge.demo_pack"):
         try:
             __import__(module, fromlist=["add_cli"]).add_cli(sub)
         except ModuleNotFoundError as e:
