@@ -4,7 +4,7 @@ Owns three jobs: finding the model file (a local .gguf, a model assembled from p
 part packages and verified by sha256, or a Hugging Face download when there is network),
 starting one server per model and state directory (found again by other processes through a
 state file; a lock file keeps two callers from starting two), and stopping it by process
-group. Does not talk chat (server/client.py does) and does not run GPU servers
+group (server/supervisor.py, shared with the LightLLM launcher). Does not talk chat (server/client.py does) and does not run GPU servers
 (server/lightllm.py does). A server already running keeps its threads/ctx: the first caller
 decides them.
 """
@@ -18,9 +18,7 @@ import importlib.resources
 import json
 import os
 import re
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,12 +30,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from server import supervisor
 from server.errors import EmbeddedStartFailed, ModelUnavailable
 from settings import Endpoint
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 180.0  # loading a 1.5B GGUF takes ~2 s; a cold disk or a 7B much longer
-STOP_TIMEOUT_S = 10.0
 LOG_TAIL_LINES = 20
 CHUNK_BYTES = 8 << 20
 HUB_CONNECT_TIMEOUT_S = 5.0
@@ -68,7 +66,7 @@ MODELS = {
 }
 
 _VERIFIED: dict[str, tuple[int, int]] = {}  # path -> (size, mtime_ns) whose hash matched
-_STARTED: dict[str, subprocess.Popen] = {}  # state file -> server this process started
+_STARTED: dict[str, supervisor.ProcessGroup] = {}  # state file -> server this process started
 
 
 # -- model files ----------------------------------------------------------------------------
@@ -246,39 +244,24 @@ def _start(model: str, path: Path, state_file: Path, threads: int, ctx: int,
            # By default a new request ends the running stream with [DONE], silently cutting
            # off another user's answer; queue them instead.
            "--interrupt_requests", "false"]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+    server = supervisor.start(cmd, log_path)
     endpoint = _endpoint(port, alias)
-    try:
-        _wait_healthy(proc, endpoint, log_path)
-    except BaseException:  # Ctrl-C while loading included: leave no server behind
-        _kill_group(proc.pid, proc)
-        raise
+    try:  # a failure or Ctrl-C while loading stops the group: no server is left behind
+        server.wait_ready(lambda: bool(_answers(endpoint)), START_TIMEOUT_S)
+    except supervisor.StartFailure as e:
+        what = (f"exited with code {e.returncode} while starting" if e.why == "exited"
+                else f"did not answer within {START_TIMEOUT_S:g} s (stopped)")
+        raise EmbeddedStartFailed(f"The embedded llama.cpp server {what}. Last lines of "
+                                  f"{log_path}:\n{supervisor.tail(log_path, LOG_TAIL_LINES)}") from None
+    proc = server.process
     tmp = state_file.with_suffix(".tmp")
     tmp.write_text(json.dumps({"pid": proc.pid, "port": port, "model": model, "alias": alias,
                                "path": str(path), "started_by": os.getpid()}))
     os.replace(tmp, state_file)
-    _STARTED[str(state_file)] = proc
+    _STARTED[str(state_file)] = server
     if stop_at_exit:
         atexit.register(_stop_if_ours, state_file, proc.pid)
     return endpoint
-
-
-def _wait_healthy(proc: subprocess.Popen, endpoint: Endpoint, log_path: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while True:
-        if proc.poll() is not None:
-            raise EmbeddedStartFailed(
-                f"The embedded llama.cpp server exited with code {proc.returncode} while "
-                f"starting. Last lines of {log_path}:\n{_tail(log_path)}")
-        if _answers(endpoint):
-            return
-        if time.monotonic() > deadline:
-            raise EmbeddedStartFailed(
-                f"The embedded llama.cpp server did not answer within {START_TIMEOUT_S:g} s "
-                f"(stopped). Last lines of {log_path}:\n{_tail(log_path)}")
-        time.sleep(0.2)
 
 
 def _answers(endpoint: Endpoint) -> bool | None:
@@ -302,7 +285,8 @@ def _stop_state(state_file: Path) -> int | None:
     state_file.unlink(missing_ok=True)
     if state is None or not _is_server(state["pid"]):
         return None
-    _kill_group(state["pid"], _STARTED.pop(str(state_file), None))
+    ours = _STARTED.pop(str(state_file), None)
+    supervisor.stop_group(state["pid"], ours.process if ours else None)
     return state["pid"]
 
 
@@ -312,38 +296,10 @@ def _stop_if_ours(state_file: Path, pid: int) -> None:
         _stop_state(state_file)
 
 
-def _kill_group(pid: int, proc: subprocess.Popen | None) -> None:
-    """SIGTERM the server's process group, SIGKILL it if it lingers; reap our own child."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            break
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if proc is not None:
-                proc.poll()
-            if not _alive(pid):
-                break
-            time.sleep(0.1)
-        if not _alive(pid):
-            break
-    if proc is not None:
-        proc.wait(timeout=STOP_TIMEOUT_S)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is not running
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return False
-
-
 def _is_server(pid: int) -> bool:
     """Alive and still llama.cpp's server (pids are reused)."""
     try:
-        return _alive(pid) and b"llama_cpp.server" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return supervisor.alive(pid) and b"llama_cpp.server" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
 
@@ -381,13 +337,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _tail(path: Path) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:])
-    except OSError:
-        return "(no log)"
-
-
 # -- CLI: python -m server embedded [--model M] [--foreground] [--stop] ----------------------
 def add_cli(subparsers) -> None:
     p = subparsers.add_parser("embedded", help="start (or find) the embedded CPU llama.cpp server")
@@ -412,11 +361,11 @@ def _cli(args) -> int:
     print(f"embedded server for {model}: {endpoint.base_url}\ntry:\n  curl {endpoint.base_url}"
           "/chat/completions -H 'Content-Type: application/json' -d '{\"model\": "
           f"\"{endpoint.model}\", \"messages\": [{{\"role\": \"user\", \"content\": \"你好\"}}]}}'")
-    proc = _STARTED.get(str(_state_file(state_dir(settings), model)))
-    if args.foreground and proc is not None:
+    server = _STARTED.get(str(_state_file(state_dir(settings), model)))
+    if args.foreground and server is not None:
         print("Ctrl-C stops it.")
         try:
-            proc.wait()
+            server.process.wait()
         except KeyboardInterrupt:
             pass  # atexit stops it
     return 0

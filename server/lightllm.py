@@ -1,7 +1,8 @@
 """Run one LightLLM server (GPU) per model: command line, start, health wait, stop.
 
 `build_command` turns settings into LightLLM's command line (pure, unit-tested);
-`launch` starts it in its own process group with its log in a file, waits until
+`launch` starts it in its own process group with its log in a file (server/supervisor.py,
+shared with the embedded server), waits until
 /health answers 200 (it answers 503 while loading, 75–90 s for an 8B model) and fails
 fast: a failed LightLLM start does not exit, it logs a traceback and hangs, so a
 "Traceback" in the log or an exited process stops the whole group and raises
@@ -30,14 +31,14 @@ from pathlib import Path
 from urllib.error import HTTPError, URLError
 from urllib.request import urlopen
 
+from server import supervisor
 from server.errors import ServerError
 
 API_MODULE = "lightllm.server.api_server"
 HEALTH_PATH = "/health"
 START_TIMEOUT_S = 600.0  # first start compiles Triton kernels and captures CUDA graphs
 POLL_S = 0.5
-STOP_GRACE_S = 10.0
-FLUSH_S = 1.0
+STOP_GRACE_S = supervisor.STOP_GRACE_S
 LOG_TAIL_CHARS = 4000
 FAILURE_MARKER = "Traceback"
 
@@ -52,6 +53,11 @@ PORT_BASE, NCCL_PORT_BASE, PORT_SPAN = 8100, 28800, 500
 DATA_TYPE = "bf16"
 DECODE_MODE = ("triton_gqa_flashdecoding",)  # for GQA models (Qwen2.5/3, Llama 3); () for others
 GRAPH_MAX_BATCH_SIZE = 256
+
+
+# NVLink multicast (NVLS) stays off for --tp > 1: on shared multi-GPU hosts a program using it
+# can take the host's GPUs out of service; NCCL's ring/tree all-reduce over NVLink is used.
+NO_MULTICAST_ENV = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "NVSHMEM_DISABLE_NVLS": "1"}
 
 
 class LightLLMStartFailed(ServerError):
@@ -163,6 +169,7 @@ class LightLLMServer:
         self.process = process
         self.config = config
         self.log_path = log_path
+        self._group = supervisor.ProcessGroup(process, log_path)
 
     @property
     def url(self) -> str:
@@ -186,92 +193,34 @@ class LightLLMServer:
 
     def wait_ready(self, timeout: float = START_TIMEOUT_S) -> None:
         """Block until /health is 200; on a traceback, an exit or the timeout: stop, raise."""
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                self._fail(f"exited with status {self.process.returncode} while starting")
-            if FAILURE_MARKER in self._log_text():
-                self._fail("failed while starting")
-            if self.health() == 200:
-                return
-            if time.monotonic() > deadline:
-                self._fail(f"did not become healthy within {timeout:g} s")
-            time.sleep(POLL_S)
+        try:
+            self._group.wait_ready(lambda: self.health() == 200, timeout, FAILURE_MARKER, POLL_S)
+        except supervisor.StartFailure as e:
+            what = {"exited": f"exited with status {e.returncode} while starting",
+                    "marker": "failed while starting",
+                    "timeout": f"did not become healthy within {timeout:g} s"}[e.why]
+            raise LightLLMStartFailed(
+                f"LightLLM for '{self.config.name}' (port {self.config.port}) {what}; "
+                f"all its processes were stopped. Full log: {self.log_path}\n"
+                f"{first_traceback(self._log_text())}"
+            ) from None
 
     def _log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def _fail(self, what: str) -> None:
-        if FAILURE_MARKER in self._log_text():
-            time.sleep(FLUSH_S)  # the traceback is being written: let its last line land
-        tail = first_traceback(self._log_text())
-        self.stop()
-        raise LightLLMStartFailed(
-            f"LightLLM for '{self.config.name}' (port {self.config.port}) {what}; "
-            f"all its processes were stopped. Full log: {self.log_path}\n{tail}"
-        )
+        return self._group.log_text()
 
     def running(self) -> bool:
         """True while any process of the group is alive."""
-        return _group_alive(self.process.pid)
+        return self._group.running()
 
     def stop(self, grace: float = STOP_GRACE_S) -> None:
         """SIGTERM the whole process group, SIGKILL what is left after `grace` seconds."""
-        pgid = self.process.pid  # start_new_session: the group id is the leader's pid
-        _signal_group(pgid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and _group_alive(pgid):
-            self._reap()
-            time.sleep(0.1)
-        if _group_alive(pgid):
-            _signal_group(pgid, signal.SIGKILL)
-            deadline = time.monotonic() + grace
-            while time.monotonic() < deadline and _group_alive(pgid):
-                self._reap()
-                time.sleep(0.1)
-        self._reap()
-
-    def _reap(self) -> None:
-        try:
-            self.process.wait(timeout=0)
-        except subprocess.TimeoutExpired:
-            pass
+        self._group.stop(grace)
 
     def __enter__(self) -> LightLLMServer:
         return self
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _group_alive(pgid: int) -> bool:
-    """Any live (non-zombie) process left in the group? Reads /proc where it exists."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-    for stat in proc.glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        state, group = fields[0], int(fields[2])
-        if group == pgid and state not in ("Z", "X"):
-            return True
-    return False
 
 
 def launch_env(python: str, lightllm_dir: Path | None, base: dict[str, str]) -> dict[str, str]:
@@ -283,6 +232,8 @@ def launch_env(python: str, lightllm_dir: Path | None, base: dict[str, str]) -> 
     if os.sep in python:
         env["PATH"] = os.pathsep.join(filter(None, [str(Path(python).parent), env.get("PATH")]))
     env.setdefault("PYTHONUNBUFFERED", "1")
+    for name, value in NO_MULTICAST_ENV.items():  # an operator's explicit value wins
+        env.setdefault(name, value)
     return env
 
 
@@ -293,21 +244,14 @@ def start(
     config = resolve_ports(config)
     command = build_command(python, config)
     env = launch_env(python, lightllm_dir, os.environ)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "wb") as log:
-        log.write(("$ " + shlex.join(command) + "\n").encode())
-        log.flush()
-        try:
-            process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=env, start_new_session=True,
-            )  # fmt: skip
-        except FileNotFoundError as e:
-            raise LightLLMStartFailed(
-                f"Cannot run LightLLM's interpreter '{python}' ({e.strerror}). Set "
-                "LEGAL_RAG_LIGHTLLM_PYTHON to the python of LightLLM's environment (docs/gpu.md)."
-            ) from e
-    return LightLLMServer(process, config, log_path)
+    try:
+        group = supervisor.start(command, log_path, env=env, header=True)
+    except FileNotFoundError as e:
+        raise LightLLMStartFailed(
+            f"Cannot run LightLLM's interpreter '{python}' ({e.strerror}). Set "
+            "LEGAL_RAG_LIGHTLLM_PYTHON to the python of LightLLM's environment (docs/gpu.md)."
+        ) from e
+    return LightLLMServer(group.process, config, log_path)
 
 
 def launch(
