@@ -60,11 +60,6 @@ GRAPH_MAX_BATCH_SIZE = 256
 NO_MULTICAST_ENV = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "NVSHMEM_DISABLE_NVLS": "1"}
 
 
-# NVLink multicast (NVLS) stays off for --tp > 1: on shared multi-GPU hosts a program using it
-# can take the host's GPUs out of service; NCCL's ring/tree all-reduce over NVLink is used.
-NO_MULTICAST_ENV = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "NVSHMEM_DISABLE_NVLS": "1"}
-
-
 class LightLLMStartFailed(ServerError):
     """LightLLM exited, logged a traceback, or did not become healthy; carries its log tail."""
 
