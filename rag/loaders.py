@@ -257,9 +257,10 @@ def _decode_non_utf8(data: bytes, name: str) -> tuple[str, str]:
             return _checked_text(wide, name), "utf-16"
     if gb_ok:
         return _checked_text(gb, name), "gb18030"
-    if _mostly_binary(data) or guess is None:
+    if _mostly_binary(data):
         raise DocumentError(MSG_BINARY.format(name=name))
-    raise DocumentError(MSG_UNDECODABLE.format(name=name, hint=f"；最接近 {guess}", hint_en=f" (closest: {guess})"))
+    raise DocumentError(MSG_UNDECODABLE.format(name=name, hint=f"；最接近 {guess}" if guess else "",
+                                               hint_en=f" (closest: {guess})" if guess else ""))
 
 
 def _detect(data: bytes) -> str | None:

@@ -31,8 +31,10 @@ MSG_DAMAGED_PAGES = ("「{name}」已损坏：第 {pages} 页无法解析（共 
                      "未添加该文件。请重新导出或下载完整的文件。"
                      " / damaged PDF: page(s) {pages} of {total} cannot be parsed; nothing was added:"
                      " export or download the file again")
-MSG_PAGE_COUNT = ("「{name}」已损坏：页面目录记载 {declared} 页，实际只能读出 {read} 页。未添加该文件。请重新导出或下载完整的文件。"
-                  " / damaged PDF: its page tree lists {declared} pages but only {read} can be read; nothing was added")
+MSG_PAGE_COUNT = ("「{name}」已损坏：页面结构不一致（两种读法分别读出 {declared} 页和 {read} 页），可能有页面丢失。"
+                  "未添加该文件。请重新导出或下载完整的文件。"
+                  " / damaged PDF: its page structure reads as {declared} or {read} pages, so pages may be lost;"
+                  " nothing was added: export or download the file again")
 MSG_GARBLED = ("「{name}」的文字层无法正确解码（字体编码不受支持）。请用其他软件重新导出 PDF，或另存为 TXT 上传。"
                " / the PDF's text layer decodes to garbage (unsupported font encoding):"
                " re-export the PDF with another tool or upload it as TXT")
@@ -54,7 +56,8 @@ def read_pdf(data: bytes, name: str, max_ocr_pages: int, progress: Progress | No
     if data.lstrip()[:len(PDF_MAGIC)] != PDF_MAGIC:
         raise DocumentError(MSG_CORRUPT.format(name=name, detail="no %PDF- header"))
     declared, damaged = _check_structure(data, name)
-    texts, drawn = _text_layer(data, name)
+    texts, drawn, unloadable = _text_layer(data, name)
+    damaged = sorted(set(damaged) | set(unloadable))
     if len(texts) != declared:
         raise DocumentError(MSG_PAGE_COUNT.format(name=name, declared=declared, read=len(texts)))
     garbled = [n for n, t in enumerate(texts, 1) if t.strip() and looks_binary(t)]
@@ -135,8 +138,9 @@ def _stream_error(page) -> str | None:
     return bad[0] if bad else None
 
 
-def _text_layer(data: bytes, name: str) -> tuple[list[str], list[int]]:
-    """Per page: PDFium's text and its number of drawn objects (0: a blank page)."""
+def _text_layer(data: bytes, name: str) -> tuple[list[str], list[int], list[int]]:
+    """Per page: PDFium's text and its number of drawn objects (0: a blank page); and the
+    pages PDFium cannot load at all."""
     import pypdfium2 as pdfium
     import pypdfium2.raw as pdfium_c
 
@@ -144,10 +148,17 @@ def _text_layer(data: bytes, name: str) -> tuple[list[str], list[int]]:
         pdf = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
         raise DocumentError(MSG_CORRUPT.format(name=name, detail=str(exc))) from exc
-    texts, drawn = [], []
+    texts, drawn, unloadable = [], [], []
     try:
         for index in range(len(pdf)):
-            page = pdf[index]
+            try:
+                page = pdf[index]
+            except pdfium.PdfiumError as exc:
+                log.info("PDFium cannot load page %d of %s: %s", index + 1, name, exc)
+                texts.append("")
+                drawn.append(0)
+                unloadable.append(index + 1)
+                continue
             textpage = page.get_textpage()
             texts.append(textpage.get_text_bounded())
             drawn.append(pdfium_c.FPDFPage_CountObjects(page.raw))
@@ -155,7 +166,7 @@ def _text_layer(data: bytes, name: str) -> tuple[list[str], list[int]]:
             page.close()
     finally:
         pdf.close()
-    return texts, drawn
+    return texts, drawn, unloadable
 
 
 def _opens_without_password(reader) -> bool:

@@ -52,6 +52,7 @@ def read_docx(data: bytes, name: str, max_bytes: int) -> list[Page]:
                 text = block.text
             if text.strip():
                 pages.append(Page(text=text.replace("\r", "\n"), page=len(pages) + 1))
+        pictures = max(pictures, len(document.inline_shapes))  # one picture file may be shown twice
     except DocumentError:
         raise
     except Exception as exc:  # noqa: BLE001  (zip, XML and package errors all mean: cannot read)

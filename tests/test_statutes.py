@@ -314,19 +314,23 @@ def test_pdf_of_a_statute_parses_like_its_text(tmp_path):
     assert {a.article_no: a.page for a in articles} == placed
 
 
-def test_pdf_whose_cjk_font_pypdf_cannot_decode_is_rejected():
-    """fpdf2 with Noto CJK's own CID-keyed CFF outlines: pypdf reads it one byte per char."""
+def test_pdf_whose_cjk_font_pypdf_cannot_decode_is_read_by_pdfium():
+    """fpdf2 with Noto CJK's own CID-keyed CFF outlines: pypdf read it one byte per char (the
+    file was refused as garbled); PDFium's text layer gives the statute's text."""
     fpdf = pytest.importorskip("fpdf", reason="fpdf2 makes the test PDF")
     font_file = _cjk_font_file()
     if font_file is None or font_file.suffix != ".ttc":
         pytest.skip("needs Noto CJK's .ttc (apt-get install fonts-noto-cjk)")
+    text = (STATUTES / PDF_SOURCE).read_text(encoding="utf-8")[:3000]
     pdf = fpdf.FPDF()
     pdf.add_font("cjk", fname=str(font_file), collection_font_number=2)
     pdf.set_font("cjk", size=11)
     pdf.add_page()
-    pdf.multi_cell(0, PDF_LINE_MM, (STATUTES / PDF_SOURCE).read_text(encoding="utf-8")[:3000])
-    with pytest.raises(DocumentError, match="「乱码.pdf」.*无法正确解码"):
-        load_file(bytes(pdf.output()), "乱码.pdf", max_bytes=20 * 1024 * 1024)
+    pdf.multi_cell(0, PDF_LINE_MM, text)
+    loaded = load_file(bytes(pdf.output()), "劳动合同法.pdf", max_bytes=20 * 1024 * 1024)
+    assert squash(text[:200]) in squash(loaded.text)
+    articles = parse_statute(loaded.text, loaded.file_name, loaded.pages)
+    assert [a.article_no for a in articles][:3] == [1, 2, 3]
 
 
 # ---------------------------------------------------------------- the scale corpus
