@@ -17,6 +17,8 @@ from rag.retrieve import HybridRetriever
 from rag.types import Citation
 from settings import get_settings
 
+PAGE_WIDTH_PX = 640  # a PDF page beside the article text: readable, not the whole screen
+
 
 @st.cache_resource(show_spinner="加载向量模型与知识库… / loading the embedding model")
 def library() -> KnowledgeBases:
@@ -113,4 +115,4 @@ def source_page(kb_name: str, c: Citation, key: str) -> None:
         st.error(f"无法显示「{a.file_name}」第 {a.page} 页：{e}")
         return
     note = "黄色标出的是该条文" if shown.highlighted else "未能在该页的文字层中定位该条文（扫描页或排版不同），请对照上方原文"
-    st.image(shown.image, caption=f"{a.file_name} · 第 {shown.page} / {shown.n_pages} 页 · {note}")
+    st.image(shown.image, width=PAGE_WIDTH_PX, caption=f"{a.file_name} · 第 {shown.page} / {shown.n_pages} 页 · {note}")
