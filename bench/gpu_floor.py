@@ -8,7 +8,10 @@ between it and the server is the server's per-step overhead (scheduling, samplin
 
 Does not check numerics (weights are random) and does not model long contexts.
 
-    python bench/gpu_floor.py [--hbm-tbps 3.35] [--json floor.json]
+The bound uses this GPU's datasheet peak (bench/gpu_info.py: the name torch reports, looked
+up in a table; --hbm-tbps overrides) and prints a measured device-to-device copy beside it.
+
+    python bench/gpu_floor.py [--hbm-tbps 4.8] [--json floor.json]
 """
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ import json
 from pathlib import Path
 
 import torch
+
+from gpu_info import gpu_name, measured_copy_tbps, peak_tbps
 
 SHAPE = dict(hidden=4096, inter=12288, layers=36, q_heads=32, kv_heads=8, head_dim=128, vocab=151936)
 STEPS = 50
@@ -64,10 +69,17 @@ def decode_floor(hbm_tbps: float) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--hbm-tbps", type=float, default=3.35)
+    ap.add_argument("--hbm-tbps", type=float, help="peak bandwidth, TB/s (default: this GPU's from the table)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    r = decode_floor(args.hbm_tbps)
+    name = gpu_name()
+    tbps = args.hbm_tbps or peak_tbps(name)
+    if tbps is None:
+        ap.error(f"no peak bandwidth known for {name!r}: pass --hbm-tbps")
+    copy = measured_copy_tbps()
+    print(f"GPU {name}: peak {tbps} TB/s ({'given' if args.hbm_tbps else 'datasheet table'}), "
+          f"device-to-device copy measured {copy:.2f} TB/s ({copy / tbps:.0%} of peak)")
+    r = {"gpu": name, "peak_tbps": tbps, "copy_tbps": copy, **decode_floor(tbps)}
     print(f"batch-1 decode floor (weights only, CUDA graph): {r['step_ms']:.2f} ms/token = {r['tok_s']:.1f} tok/s"
           f" = {r['vs_bound']:.0%} of the {r['hbm_bound_tok_s']:.1f} tok/s HBM bound"
           f" ({r['achieved_tbps']:.2f} TB/s streamed, {r['weights_gb']:.2f} GB)")  # fmt: skip

@@ -11,7 +11,19 @@ Fixed lengths use ignore_eos (LightLLM, vLLM, SGLang) and min_tokens (vLLM); a s
 knows neither still runs to max_tokens with a random-weight model, which never stops.
 --hf-baseline MODEL_DIR runs transformers `generate` on the same checkpoint (batch 1 and 32)
 in the same run. With the checkpoint's size known (--model-dir or --hf-baseline), single
-stream is put against the HBM bound: weights bytes / --hbm-tbps (3.35 TB/s: H100 SXM).
+stream is put against the HBM bound: weights bytes / the GPU's peak bandwidth (the name
+nvidia-smi reports, looked up in bench/gpu_info.py's table; --hbm-tbps overrides; an unknown
+GPU gets no bound). With --tp N the weights are split over N GPUs, so the bound is N times.
+
+--rag FILE (bench/rag_prompts.jsonl, written by bench/rag_prompts.py from the project's own
+retriever and prompt builder) adds the RAG-shaped load: U users at once (--rag-users), each
+sending --rag-rounds streamed requests one after another (starts spread over --rag-stagger s),
+prompts drawn from the file, output lengths uniform in [--rag-min-out, --rag-max-out] (fixed
+by ignore_eos). Per level: TTFT p50/p95 (first streamed token), per-user decode tok/s (after
+the first token), aggregate output tok/s. Two prompt-cache cases (--rag-cache): "system" keeps
+the shared system prompt and instruction header in front and makes the rest unique per request
+(a request id after the header), so the radix cache can reuse only the shared prefix; "none"
+puts the request id first, so nothing is reused.
 
 Does not start servers and asserts nothing: it prints a table (and --json) to compare.
 
@@ -31,13 +43,14 @@ from pathlib import Path
 
 import httpx
 
+from gpu_info import gpu_name, peak_tbps
+
 WORDS = (
     "labor contract employer employee wage termination notice compensation article law court "
     "dispute arbitration overtime holiday leave social insurance probation severance month year "
     "written agreement party breach liability damages rights duties safety working hours rest"
 ).split()
 SHORT_PROMPT_WORDS = 48
-HBM_TBPS = 3.35  # H100 SXM (HBM3); H200: 4.8
 DEFAULT_CONCURRENCY = "1,8,32,128"
 REQUEST_TIMEOUT_S = 600.0
 
@@ -125,6 +138,119 @@ async def bench_server(args: argparse.Namespace) -> dict:
     return out
 
 
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
+    v = sorted(values)
+    return v[max(0, min(len(v) - 1, int(round(q / 100 * len(v) + 0.5)) - 1))]
+
+
+def load_rag_prompts(path: Path) -> list[dict]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r for r in rows if not r.get("abstain")] or rows
+
+
+def unique_messages(messages: list[dict], request_id: str, cache: str) -> list[dict]:
+    """The builder's messages with a request id: after the shared system prompt and the
+    instruction header ("system": only that prefix can come from the prompt cache), or in
+    front of everything ("none": nothing can)."""
+    out = [dict(m) for m in messages]
+    if cache == "none":
+        out[0]["content"] = f"[{request_id}] " + out[0]["content"]
+        return out
+    user = out[-1]["content"]
+    cut = user.find("<法条>")
+    cut = cut if cut >= 0 else 0
+    out[-1]["content"] = user[:cut] + f"（请求 {request_id}）\n" + user[cut:]
+    return out
+
+
+async def stream_one(ep: Endpoint, messages: list[dict], max_tokens: int) -> tuple[float, float]:
+    """(seconds to the first streamed token, seconds to the end) of one streamed chat."""
+    body = {"model": ep.model, "messages": messages, "max_tokens": max_tokens, "temperature": 0.0, "stream": True}
+    if ep.ignore_eos:
+        body.update(ignore_eos=True, min_tokens=max_tokens)
+    t0 = time.perf_counter()
+    first = None
+    async with ep.http.stream("POST", ep.url, json=body) as r:
+        if r.status_code != 200:
+            sys.exit(f"{ep.url} answered HTTP {r.status_code}: {(await r.aread())[:300]!r}")
+        async for line in r.aiter_lines():
+            if first is None and line.startswith("data:") and '"content"' in line:
+                first = time.perf_counter() - t0
+    total = time.perf_counter() - t0
+    return (first if first is not None else total), total
+
+
+async def rag_level(ep: Endpoint, prompts: list[dict], users: int, rounds: int, cache: str,
+                    args: argparse.Namespace) -> dict:
+    rng = random.Random(users * 1000 + len(cache))
+    ttfts, rates, out_tokens = [], [], 0
+    prompt_tokens = []
+
+    async def user(u: int) -> None:
+        nonlocal out_tokens
+        await asyncio.sleep(args.rag_stagger * u / max(1, users))
+        for k in range(rounds):
+            row = prompts[rng.randrange(len(prompts))]
+            n = rng.randint(args.rag_min_out, args.rag_max_out)
+            first, total = await stream_one(ep, unique_messages(row["messages"], f"{cache}-{users}-{u}-{k}", cache), n)
+            ttfts.append(first)
+            rates.append((n - 1) / (total - first) if total > first else 0.0)
+            out_tokens += n
+            prompt_tokens.append(row.get("prompt_tokens", 0))
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(user(u) for u in range(users)))
+    wall = time.perf_counter() - t0
+    return {"users": users, "requests": len(ttfts), "ttft_p50_s": percentile(ttfts, 50),
+            "ttft_p95_s": percentile(ttfts, 95), "per_user_tok_s": statistics.median(rates),
+            "aggregate_tok_s": out_tokens / wall, "wall_s": wall,
+            "prompt_tokens_median": statistics.median(prompt_tokens)}  # fmt: skip
+
+
+async def bench_rag(args: argparse.Namespace) -> dict:
+    prompts = load_rag_prompts(args.rag)
+    ep = Endpoint(args.base_url, args.model, not args.no_ignore_eos, args.api_key)
+    levels = [int(u) for u in args.rag_users.split(",") if u]
+    rounds = [int(r) for r in args.rag_rounds.split(",") if r]
+    rounds += [rounds[-1]] * (len(levels) - len(rounds))
+    out: dict = {"prompts": len(prompts), "prompt_tokens": sorted(r.get("prompt_tokens", 0) for r in prompts)}
+    try:  # the server's own count of one RAG prompt, beside the file's
+        _, out["server_prompt_tokens_first"], _ = await ep_complete_messages(ep, prompts[0]["messages"], 1)
+        for cache in [c for c in args.rag_cache.split(",") if c]:
+            out[cache] = []
+            for users, n in zip(levels, rounds):
+                r = await rag_level(ep, prompts, users, n, cache, args)
+                out[cache].append(r)
+                print(f"  RAG cache={cache} {users:>4} users: TTFT p50 {r['ttft_p50_s'] * 1000:,.0f} ms, "
+                      f"p95 {r['ttft_p95_s'] * 1000:,.0f} ms, {r['per_user_tok_s']:.1f} tok/s per user, "
+                      f"{r['aggregate_tok_s']:,.1f} tok/s aggregate ({r['requests']} requests)", file=sys.stderr)
+    finally:
+        await ep.close()
+    return out
+
+
+async def ep_complete_messages(ep: Endpoint, messages: list[dict], max_tokens: int) -> tuple[float, int, int]:
+    body = {"model": ep.model, "messages": messages, "max_tokens": max_tokens, "stream": False}
+    t0 = time.perf_counter()
+    r = await ep.http.post(ep.url, json=body)
+    usage = r.json().get("usage") or {}
+    return time.perf_counter() - t0, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+
+
+def rag_table(rag: dict) -> str:
+    toks = [t for t in rag["prompt_tokens"] if t]
+    lines = [f"RAG load: {rag['prompts']} prompts from the project's builder"
+             + (f", {min(toks):,}-{max(toks):,} tokens (median {statistics.median(toks):,.0f})" if toks else "")
+             + f"; server counted {rag.get('server_prompt_tokens_first')} for the first",
+             f"{'cache':<7} {'users':>5} {'req':>4} {'TTFT p50':>9} {'TTFT p95':>9} {'per user':>10} {'aggregate':>11}"]  # fmt: skip
+    for cache in ("system", "none"):
+        for r in rag.get(cache, []):
+            lines.append(f"{cache:<7} {r['users']:>5} {r['requests']:>4} {r['ttft_p50_s'] * 1000:>6,.0f} ms"
+                         f" {r['ttft_p95_s'] * 1000:>6,.0f} ms {r['per_user_tok_s']:>6.1f} t/s {r['aggregate_tok_s']:>7,.0f} t/s")  # fmt: skip
+    return "\n".join(lines)
+
+
 def hf_baseline(model_dir: Path, output_len: int, batches: list[int]) -> dict[int, float]:
     """transformers generate (bf16, greedy, fixed length) output tok/s per batch size."""
     import torch
@@ -172,7 +298,8 @@ def table(server: dict, hf: dict[int, float], bound: float | None, args: argpars
     for b, v in hf.items():
         rows.append((f"HF transformers generate, batch {b}", f"{v:,.1f} tok/s", ratio(v) if b == 1 else ""))
     if bound:
-        rows.append(("HBM bound (weights / bandwidth)", f"{bound:,.1f} tok/s", f"{args.hbm_tbps} TB/s"))
+        rows.append(("HBM bound (weights / bandwidth)", f"{bound:,.1f} tok/s",
+                     f"{args.hbm_tbps} TB/s x {args.tp} GPU ({args.gpu})"))
     w = max(len(r[0]) for r in rows)
     lines = [f"{args.model} @ {args.base_url or 'no server'}"] + [f"{a:<{w}}  {b:>14}  {c}" for a, b, c in rows]
     return "\n".join(lines)
@@ -192,21 +319,39 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--hf-baseline", type=Path, help="run transformers generate on this checkpoint")
     ap.add_argument("--hf-output-len", type=int, default=128)
     ap.add_argument("--hf-batches", default="1,32")
-    ap.add_argument("--hbm-tbps", type=float, default=HBM_TBPS)
+    ap.add_argument("--hbm-tbps", type=float, help="peak bandwidth per GPU, TB/s (default: this GPU's, bench/gpu_info.py)")
+    ap.add_argument("--tp", type=int, default=1, help="GPUs the served weights are split over (bound x tp)")
+    ap.add_argument("--skip-basic", action="store_true", help="skip single stream, TTFT and the short concurrent load")
+    ap.add_argument("--rag", type=Path, help="RAG prompts JSONL (bench/rag_prompts.py) for the RAG load")
+    ap.add_argument("--rag-users", default=DEFAULT_CONCURRENCY, help="comma-separated concurrent users")
+    ap.add_argument("--rag-rounds", default="4,2,2,1", help="requests per user, one per --rag-users level")
+    ap.add_argument("--rag-min-out", type=int, default=256)
+    ap.add_argument("--rag-max-out", type=int, default=768)
+    ap.add_argument("--rag-stagger", type=float, default=2.0, help="user starts spread over this many seconds")
+    ap.add_argument("--rag-cache", default="system,none", help="prompt-cache cases: system (shared prefix reused), none")
     ap.add_argument("--json", type=Path, help="also write the numbers here")
     args = ap.parse_args(argv)
     if not args.base_url and not args.hf_baseline:
         ap.error("give --base-url, --hf-baseline or both")
+    args.gpu = gpu_name()
+    args.hbm_tbps = args.hbm_tbps or peak_tbps(args.gpu)
+    print(f"GPU: {args.gpu}; peak bandwidth {args.hbm_tbps} TB/s"
+          f"{' (datasheet table)' if args.hbm_tbps else ' unknown: no HBM bound'}", file=sys.stderr)
 
-    server = asyncio.run(bench_server(args)) if args.base_url else {}
+    server = asyncio.run(bench_server(args)) if args.base_url and not args.skip_basic else {}
+    rag = asyncio.run(bench_rag(args)) if args.base_url and args.rag else {}
     hf = {}
     if args.hf_baseline:
         hf = hf_baseline(args.hf_baseline, args.hf_output_len, [int(b) for b in args.hf_batches.split(",")])
     ckpt = args.model_dir or args.hf_baseline
-    bound = args.hbm_tbps * 1e12 / weights_bytes(ckpt) if ckpt and weights_bytes(ckpt) else None
-    print(table(server, hf, bound, args))
+    bound = args.tp * args.hbm_tbps * 1e12 / weights_bytes(ckpt) if args.hbm_tbps and ckpt and weights_bytes(ckpt) else None
+    if server or hf:
+        print(table(server, hf, bound, args))
+    if rag:
+        print(rag_table(rag))
     if args.json:
-        result = {"base_url": args.base_url, "model": args.model, "output_len": args.output_len,
+        result = {"base_url": args.base_url, "model": args.model, "output_len": args.output_len, "gpu": args.gpu,
+                  "peak_tbps": args.hbm_tbps, "tp": args.tp, "rag": rag,
                   **server, "hf_tok_s": hf, "hbm_bound_tok_s": bound,
                   "single_stream_vs_bound": server["single_stream_tok_s"] / bound if server and bound else None}  # fmt: skip
         args.json.write_text(json.dumps(result, indent=2))
