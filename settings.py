@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     endpoints: dict[str, Endpoint] = Field(default_factory=_default_endpoints)
     default_endpoint: str = EMBEDDED
     judge_endpoint: str | None = None  # the chat's 评审对比 judge; None: the answering endpoint
+    # The finance and medical pages put a base and a fine-tuned model side by side: the
+    # endpoint names each defaults to (a page never compares a model with itself).
+    finance_base_endpoint: str = "finance-base"
+    finance_tuned_endpoint: str = "finance-lora"
+    medical_base_endpoint: str = "medical-base"
+    medical_tuned_endpoint: str = "medical-lora"
     embedded_model: str = "qwen2.5-coder-1.5b"  # see server/embedded.py MODELS; or a .gguf path
     embedded_threads: int = 2
     embedded_ctx: int = 4096

@@ -1,45 +1,78 @@
-"""Finance chart page: one chart image, the base and the fine-tuned vision model side by side."""
+"""金融图表: a chart image to the base and the fine-tuned vision model side by side.
+
+Without a vision endpoint (a fresh install) the page says what to connect and still works: a
+text model answers from the chart's OCR'd text, labelled as such (rag/chart_qa.py). With no
+upload the bundled sample chart is used, so the flow can be tried at once.
+"""
 import streamlit as st
 
+from rag.chart_qa import CHART_SYSTEM_PROMPT, DEFAULT_CHART_QUESTION, OCR_LABEL, SAMPLE_CHART, chart_prompts
+from rag.errors import RagError
 from rag.eval.evaluate import Sampling
-from server.client import image_message
+from rag.ocr import OcrError, recognise
 from server.errors import ServerError
 from server.images import check_image
 from settings import get_settings
 from ui.compare import chat_client, endpoint_index, stream_side_by_side
 
-BASE, TUNED = "finance-base", "finance-lora"
-DEFAULT_SYSTEM = ("You are a financial analyst. Read the chart carefully: name the metric, the "
-                  "periods and the units, quote the values you can read, and describe the trend "
-                  "and its turning points precisely. Say so when a value cannot be read.")
-DEFAULT_QUESTION = "Describe the overall change in trend of revenue presented in the chart"
+SAMPLE_CAPTION = "示例图表（某公司营业收入，随程序附带）"
+IMAGE_WIDTH = 560
+NO_VISION = """**这个页面需要视觉模型端点。** 图表分析把图片交给视觉模型（例如 Qwen2-VL-7B-Instruct 与它的金融微调版），\
+两者并排比较。现在只配置了文本模型，所以下面的回答**基于图表的 OCR 文字**，而不是图片本身。
 
-st.title("金融图表分析")
+连接视觉模型（GPU 机器，步骤见 `docs/gpu.md`）：
+
+```bash
+python -m server launch --model-dir /models/Qwen2-VL-7B-Instruct --name finance-base --extra-args="--enable_multimodal"
+# 微调版：先 python -m server merge 合并 LoRA，再用 --name finance-lora 启动合并后的模型
+```
+
+然后把启动时打印的地址加入 `LEGAL_RAG_ENDPOINTS`，并写明 `"kind": "vision"`，例如
+`{"finance-base": {"base_url": "http://127.0.0.1:8001/v1", "model": "finance-base", "kind": "vision"}}`，重启应用。"""
+
+st.title("📈 金融图表分析")
 settings = get_settings()
 names = sorted(settings.endpoints, key=lambda n: (settings.endpoints[n].kind != "vision", n))
-vision = [n for n in names if settings.endpoints[n].kind == "vision"]
-if not vision:
-    st.info('No vision endpoint is configured. Add one to LEGAL_RAG_ENDPOINTS with "kind": "vision", '
-            'e.g. {"finance-base": {"base_url": "http://127.0.0.1:8001/v1", "model": "qwen2-vl", '
-            '"kind": "vision"}}.')
-    st.stop()
+if any(settings.endpoints[n].kind == "vision" for n in names):
+    left, right = st.columns(2)
+    base = left.selectbox("基础模型", names, index=endpoint_index(names, settings.finance_base_endpoint), key="fin_base")
+    tuned = right.selectbox("微调模型", names, index=endpoint_index(names, settings.finance_tuned_endpoint, 1),
+                            key="fin_tuned")
+    roles = {base: "基础"} if base == tuned else {base: "基础", tuned: "微调"}  # never a model beside itself
+else:
+    st.info(NO_VISION)
+    base = st.selectbox("回答模型（文本模型：读图表的 OCR 文字）", names,
+                        index=endpoint_index(names, settings.default_endpoint), key="fin_base")
+    roles = {base: ""}
 
-left, right = st.columns(2)
-base = left.selectbox("Base model", names, index=endpoint_index(names, BASE), key="fin_base")
-tuned = right.selectbox("Fine-tuned model", names, index=endpoint_index(names, TUNED, 1), key="fin_tuned")
-upload = st.file_uploader("Chart image (PNG or JPEG)", type=["png", "jpg", "jpeg"], key="fin_image")
-system = st.text_area("System prompt", DEFAULT_SYSTEM, key="fin_system")
-question = st.text_input("Question", DEFAULT_QUESTION, key="fin_question")
+upload = st.file_uploader("图表图片（PNG / JPEG；不上传则用示例图表）", type=["png", "jpg", "jpeg"], key="fin_image")
+chart, chart_name = (upload.getvalue(), upload.name) if upload else (SAMPLE_CHART.read_bytes(), SAMPLE_CAPTION)
+with st.expander("系统提示词", expanded=False):
+    system = st.text_area("系统提示词", CHART_SYSTEM_PROMPT, key="fin_system", label_visibility="collapsed")
+question = st.text_input("问题", DEFAULT_CHART_QUESTION, key="fin_question")
+try:
+    mime = check_image(chart, chart_name)  # said at once, before anything is sent
+except ServerError as e:
+    mime = None
+    st.error(str(e))
+run = st.button("分析图表", key="fin_run", type="primary", disabled=mime is None or not question.strip())
+if mime:
+    st.image(chart, caption=chart_name, width=IMAGE_WIDTH)
 
-if st.button("Analyse", key="fin_run", type="primary", disabled=upload is None or not question.strip()):
-    data = upload.getvalue()
+if run:
     try:
-        mime = check_image(data, upload.name)
-        clients = {f"{base} (base)": chat_client(base), f"{tuned} (fine-tuned)": chat_client(tuned)}
-    except ServerError as e:
+        clients = {name: chat_client(name) for name in roles}
+        kinds = {name: settings.endpoints[name].kind for name in roles}
+        with st.spinner("识别图表文字（OCR）…"):
+            prompts, ocr_text = chart_prompts(kinds, chart, mime, question, recognise, system)
+    except (ServerError, RagError, OcrError) as e:
         st.error(str(e))
         st.stop()
-    st.image(data, caption=upload.name)
-    messages = [{"role": "system", "content": system}, image_message(question, data, mime)]
+    if ocr_text:
+        with st.expander("OCR 识别出的图表文字（文本模型读到的全部内容）"):
+            st.text(ocr_text)
     sampling = Sampling().as_kwargs()  # the evaluation defaults, so the demo matches the scores
-    stream_side_by_side({title: (lambda c=c: c.stream(messages, **sampling)) for title, c in clients.items()})
+    titles = {name: (f"{name}（{role}）" if role else name) + (f" · {OCR_LABEL}" if prompts[name].from_ocr else "")
+              for name, role in roles.items()}
+    stream_side_by_side({titles[n]: (lambda c=clients[n], m=prompts[n].messages: c.stream(m, **sampling))
+                         for n in roles})

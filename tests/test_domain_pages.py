@@ -2,7 +2,8 @@
 
 Endpoints come in through LEGAL_RAG_ENDPOINTS, as in production: the fake vision server for
 the finance page (it answers with the sha256 of the image it decoded, so the test knows the
-chart arrived intact), the real embedded llama.cpp server for the medical page.
+chart arrived intact) and the fake chat server where a text model reads the chart's OCR'd text
+(real OCR: rag/ocr.py), the real embedded llama.cpp server for the medical page.
 """
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from rag.chart_qa import CHART_SYSTEM_PROMPT, DEFAULT_CHART_QUESTION, OCR_LABEL, SAMPLE_CHART
 from settings import ROOT, get_settings
-from tests.fakes import FakeOpenAI
+from tests.fakes import ANSWER, FakeOpenAI
 
 FINANCE = str(ROOT / "pages" / "2_金融图表.py")
 MEDICAL = str(ROOT / "pages" / "3_医疗问答.py")
 EVALUATION = str(ROOT / "pages" / "4_模型评测.py")
+OCR_TIMEOUT_S = 120  # the OCR engine loads and reads the chart on a loaded 2-core machine
 REVENUE = {"2019": 120.0, "2020": 95.0, "2021": 140.0, "2022": 185.0, "2023": 230.0}  # ¥ million
 
 
@@ -68,15 +71,16 @@ def test_finance_chart_reaches_both_vision_models_intact(monkeypatch):
         at = AppTest.from_file(FINANCE, default_timeout=30).run()
         assert at.selectbox(key="fin_base").value == "finance-base"
         assert at.selectbox(key="fin_tuned").value == "finance-lora"
-        assert at.button(key="fin_run").disabled  # nothing uploaded yet
+        assert not at.info  # vision endpoints are configured: no setup guidance
         at.file_uploader(key="fin_image").upload("revenue.png", png, "image/png")
         at.run()
         at.button(key="fin_run").click().run()
         assert not at.error, [e.value for e in at.error]
         assert texts(at).count(f"image bytes={len(png)} sha256={hashlib.sha256(png).hexdigest()}") == 2
+        assert OCR_LABEL not in texts(at)
         body = fake.requests[0]
-    assert body["messages"][0]["content"].startswith("You are a financial analyst")
-    assert body["messages"][1]["content"][0]["text"] == "Describe the overall change in trend of revenue presented in the chart"
+    assert body["messages"][0]["content"] == CHART_SYSTEM_PROMPT
+    assert body["messages"][1]["content"][0]["text"] == DEFAULT_CHART_QUESTION
 
 
 @pytest.mark.parametrize("name, data, message", [
@@ -90,29 +94,43 @@ def test_finance_rejects_bad_uploads_with_a_reason(monkeypatch, name, data, mess
         at = AppTest.from_file(FINANCE, default_timeout=30).run()
         at.file_uploader(key="fin_image").upload(name, data, "image/png")
         at.run()
-        at.button(key="fin_run").click().run()
-        assert message in at.error[0].value
+        assert message in at.error[0].value  # said on upload, before anything is sent
+        assert at.button(key="fin_run").disabled and not at.get("image")
         assert fake.requests == []
 
 
-def test_finance_names_a_text_only_model(monkeypatch):
+def test_finance_text_model_beside_a_vision_model_reads_the_charts_ocr_text(monkeypatch):
     with FakeOpenAI(mode="vision") as vision, FakeOpenAI() as chat:
         use_endpoints(monkeypatch, **{"finance-base": vision.endpoint, "legal": chat.endpoint})
-        at = AppTest.from_file(FINANCE, default_timeout=30).run()
+        at = AppTest.from_file(FINANCE, default_timeout=OCR_TIMEOUT_S).run()
         at.selectbox(key="fin_tuned").set_value("legal")
-        at.file_uploader(key="fin_image").upload("revenue.png", revenue_chart(), "image/png")
-        at.run()
-        at.button(key="fin_run").click().run()
-        assert "'legal' is a text-only chat model" in at.error[0].value
-        assert "sha256=" in texts(at)  # the vision model still answered beside it
+        at.button(key="fin_run").click().run()  # nothing uploaded: the bundled sample chart
+        assert not at.error, [e.value for e in at.error]
+        sample = SAMPLE_CHART.read_bytes()
+        assert f"image bytes={len(sample)} sha256={hashlib.sha256(sample).hexdigest()}" in texts(at)
+        assert f"**legal（微调） · {OCR_LABEL}**" in texts(at)
+        prompt = chat.requests[0]["messages"][-1]["content"]
+    assert isinstance(prompt, str) and "<图表文字>" in prompt  # text, no image: the OCR'd chart
+    assert "营业收入" in prompt and all(v in prompt for v in ("120", "95", "230"))
 
 
-def test_finance_without_vision_endpoints_explains_setup(monkeypatch):
+def test_finance_without_vision_endpoints_explains_setup_and_answers_from_ocr(monkeypatch):
     with FakeOpenAI() as chat:
         use_endpoints(monkeypatch, legal=chat.endpoint)
-        at = AppTest.from_file(FINANCE, default_timeout=30).run()
-    assert '"kind": "vision"' in at.info[0].value
-    assert not at.exception
+        at = AppTest.from_file(FINANCE, default_timeout=OCR_TIMEOUT_S).run()
+        guidance = at.info[0].value
+        assert "需要视觉模型端点" in guidance and "docs/gpu.md" in guidance and '"kind": "vision"' in guidance
+        assert "python -m server launch" in guidance and "python -m server merge" in guidance
+        assert [s.key for s in at.selectbox] == ["fin_base"]  # one model: nothing to compare it with
+        assert at.get("image")  # the sample chart is shown before anything is uploaded
+        at.button(key="fin_run").click().run()
+        assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+        prompt = chat.requests[0]["messages"][-1]["content"]
+    assert f"**legal · {OCR_LABEL}**" in texts(at)
+    assert ANSWER in texts(at)
+    assert "<图表文字>" in prompt and "230" in prompt
+    ocr = next(e for e in at.expander if e.label.startswith("OCR"))
+    assert "营业收入" in ocr.text[0].value  # the text the model read, shown
 
 
 # ---------------------------------------------------------------- medical
