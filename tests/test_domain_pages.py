@@ -165,6 +165,32 @@ def test_medical_page_without_examples_still_works(monkeypatch):
     assert texts(at).count("根据《劳动法》第四十四条") == 2
 
 
+def test_medical_page_with_only_the_embedded_model_says_what_to_connect(monkeypatch):
+    with FakeOpenAI() as fake:  # stands in for the embedded server: the only endpoint, as on a fresh install
+        use_endpoints(monkeypatch, embedded=fake.endpoint)
+        at = AppTest.from_file(MEDICAL, default_timeout=30).run()
+        guidance = at.info[0].value
+        assert "对比需要一个微调模型端点" in guidance and "「medical-lora」" in guidance
+        assert "python -m server merge" in guidance and "python -m server launch" in guidance
+        assert "只用「embedded」一个模型回答" in guidance
+        assert [b.key for b in at.selectbox] == ["med_base"]  # no second box offering the same model
+        at.text_area(key="med_question").input("高血压患者能吃党参吗？").run()
+        at.button(key="med_ask").click().run()
+        assert not at.error, [e.value for e in at.error]
+    assert len(fake.requests) == 1  # asked once, not compared with itself
+    assert texts(at).count("根据《劳动法》第四十四条") == 1
+
+
+def test_medical_base_and_fine_tuned_default_to_their_configured_endpoints(monkeypatch):
+    with FakeOpenAI() as fake:
+        use_endpoints(monkeypatch, **{"embedded": fake.endpoint, "medical-base": fake.endpoint,
+                                      "medical-lora": fake.endpoint})
+        at = AppTest.from_file(MEDICAL, default_timeout=30).run()
+    assert (at.selectbox(key="med_base").value, at.selectbox(key="med_tuned").value) == ("medical-base", "medical-lora")
+    assert "medical-base" not in at.selectbox(key="med_tuned").options
+    assert not at.info
+
+
 # ---------------------------------------------------------------- evaluation
 
 def test_evaluation_page_runs_scores_and_judges(monkeypatch, tmp_path):
