@@ -11,6 +11,7 @@ from rag.answer import answer, raw, rewrite_question, verify_citations
 from rag.defaults import answer_options, sampling_for
 from rag.conversation import Reply, Turn, judge_markdown, record_feedback, to_markdown
 from rag.errors import RagError
+from rag.loaders import DocumentLimits, ocr_note
 from rag.eval.judge import LEGAL_QA_RUBRIC, comparison_table, judge_swapped
 from server.errors import ServerError
 from settings import get_settings
@@ -44,15 +45,22 @@ with st.sidebar:
     kb_counts = st.empty()  # refilled after an upload, so the counts are never stale
     kb_counts.caption(f"{len(kb.documents())} 个文档 · {len(kb.articles)} 条法条")
 
-    uploads = st.file_uploader("上传法规（PDF / TXT / MD，可多选）", type=["pdf", "txt", "md"],
+    uploads = st.file_uploader("上传法规（PDF / DOCX / TXT / MD，可多选；扫描件自动 OCR）", type=["pdf", "docx", "txt", "md"],
                                accept_multiple_files=True, key="uploads")
+    if st.session_state.pop("ingest_cancelled", False) and "ingest_current" in st.session_state:
+        # The 取消 click reran the page: Streamlit raised inside the running add_file's progress
+        # call, before anything was written, so that file is not in the KB.
+        st.warning(f"已取消：「{st.session_state.pop('ingest_current')}」未添加，知识库未改变（之前完成的文件已保留）。")
     if st.button("添加到知识库", key="add_docs", disabled=not uploads):
         added = failed = 0
         with st.status("正在解析、向量化并建立索引…", expanded=True) as status:
+            cancel = st.empty()
+            cancel.button("取消", key="cancel_ingest", on_click=lambda: st.session_state.update(ingest_cancelled=True))
             for f in uploads:
+                st.session_state.ingest_current = f.name
                 bar = st.progress(0.0, text=f.name)
                 try:
-                    result = kb.add_file(f.getvalue(), f.name, settings.max_upload_mb << 20,
+                    result = kb.add_file(f.getvalue(), f.name, DocumentLimits.from_settings(settings),
                                          progress=lambda x, msg, bar=bar, f=f: bar.progress(x, text=f"{f.name}：{msg}"))
                 except RagError as e:
                     bar.empty()
@@ -60,11 +68,14 @@ with st.sidebar:
                     failed += 1
                     continue
                 bar.progress(1.0, text=f.name)
+                note = f"；{ocr_note(result.ocr_pages)}" if result.ocr_pages else ""
                 if result.skipped:
-                    st.info(f"{f.name}：内容未变，已在知识库中（{result.n_articles} 条）")
+                    st.info(f"{f.name}：内容未变，已在知识库中（{result.n_articles} 条{note}）")
                 else:
                     added += result.n_articles
-                    st.write(f"{f.name}：{result.n_articles} 条")
+                    st.write(f"{f.name}：{result.n_articles} 条{note}")
+            st.session_state.pop("ingest_current", None)
+            cancel.empty()
             # Keep the per-file errors in view: a collapsed "complete" status would hide them.
             status.update(label=f"✅ 文档已加载并索引：新增 {added} 条法条"
                           + (f"；⚠️ {failed} 个文件未能添加，原因见下" if failed else ""),

@@ -14,6 +14,7 @@ import streamlit as st
 
 from knowledge.demo_pack import add_demo_pack, missing
 from rag.errors import RagError
+from rag.loaders import ocr_note
 from settings import get_settings
 from ui.legal import citation_title, library, open_current, retriever
 
@@ -101,10 +102,12 @@ docs_tab, search_tab, delete_tab = st.tabs(["文档", "检索测试", "删除知
 with docs_tab:
     docs = kb.documents()
     if not docs:
-        st.info("这个知识库还没有文档：在聊天页左侧上传 PDF / TXT。")
+        st.info("这个知识库还没有文档：在聊天页左侧上传 PDF / DOCX / TXT（扫描件自动 OCR）。")
     else:
+        ocr = kb.ocr_pages()
         st.dataframe([{"文件名": d.file_name, "法条数": d.n_articles, "添加时间": d.added_at, "来源": d.source,
-                       "文档 ID": d.doc_id} for d in docs], hide_index=True)
+                       "OCR": ocr_note(ocr.get(d.doc_id, [])) or "—", "文档 ID": d.doc_id} for d in docs],
+                     hide_index=True)
         by_id = {d.doc_id: d for d in docs}
         st.selectbox("选择要移除的文档", list(by_id), key="kb_doc",
                      format_func=lambda i: f"{by_id[i].file_name}（{by_id[i].n_articles} 条）")

@@ -116,6 +116,13 @@ def location_label(file_name: str, number: int | None) -> str:
     return f"第 {number} 段" if PurePath(file_name).suffix.lower() in DOCX_SUFFIXES else f"第 {number} 页"
 
 
+def ocr_note(pages: list[int]) -> str:
+    """What the upload UIs say about OCR'd pages: "第 1–3、5 页为扫描件，已 OCR 识别"; "" for none."""
+    from rag.pdf import page_ranges
+
+    return f"第 {page_ranges(pages)} 页为扫描件，已 OCR 识别" if pages else ""
+
+
 def load_file(data: bytes, file_name: str, max_bytes: int | DocumentLimits,
               progress: Progress | None = None) -> LoadedDocument:
     """Decode an upload; raise DocumentError with a message for the user when it can't.

@@ -66,7 +66,7 @@ def read_pdf(data: bytes, name: str, max_ocr_pages: int, progress: Progress | No
         raise DocumentError(MSG_GARBLED.format(name=name))
     lost = sorted(set(damaged) | set(garbled))
     if lost:
-        raise DocumentError(MSG_DAMAGED_PAGES.format(name=name, pages=_ranges(lost), total=declared))
+        raise DocumentError(MSG_DAMAGED_PAGES.format(name=name, pages=page_ranges(lost), total=declared))
     scanned = [n for n, (t, objects) in enumerate(zip(texts, drawn), 1) if not t.strip() and objects]
     if len(scanned) > max_ocr_pages:
         raise DocumentError(MSG_TOO_MANY_SCANNED.format(name=name, n=len(scanned), limit=max_ocr_pages))
@@ -178,7 +178,7 @@ def _opens_without_password(reader) -> bool:
         return False
 
 
-def _ranges(numbers: list[int]) -> str:
+def page_ranges(numbers: list[int]) -> str:
     """[1, 2, 3, 7] → 1–3、7"""
     out, start = [], None
     for i, n in enumerate(numbers):

@@ -249,3 +249,39 @@ def test_read_path_refuses_directories_fifos_devices_missing_and_big_files(tmp_p
     small = tmp_path / "法.txt"
     small.write_bytes(b"abc")
     assert read_path(small, MB) == b"abc"
+
+
+# ---------------------------------------------------------------- into a real knowledge base
+
+def test_kb_records_ocr_pages_and_a_cancel_from_progress_changes_nothing(tmp_path, embedder):
+    from rag.knowledge import KnowledgeBases
+
+    kb = KnowledgeBases(tmp_path / "kbs", embedder).create("扫描")
+    scan = scanned_pdf([page_image(TITLE + "\n" + "\n".join(ARTICLES[:3]), size=(1240, 600))])
+    fractions = []
+    result = kb.add_file(scan, "扫描件.pdf", LIMITS, progress=lambda f, msg: fractions.append(f))
+    assert (result.n_articles, result.ocr_pages) == (3, [1])
+    assert kb.ocr_pages() == {result.doc_id: [1]}
+    assert fractions == sorted(fractions) and max(fractions) <= 1.0  # OCR, then embedding: never backwards
+    assert [(a.article_no, a.page) for a in kb.articles] == [(1, 1), (2, 1), (3, 1)]
+    assert kb.add_file(scan, "again.pdf", LIMITS).ocr_pages == [1]  # unchanged: still says so
+
+    class Cancelled(Exception):  # what Streamlit raises inside st calls when 取消 is clicked
+        pass
+
+    def cancel(fraction, message):
+        if "向量化" in message:
+            raise Cancelled
+
+    before = (len(kb.documents()), len(kb.articles), kb.meta())
+    docx = docx_bytes([TITLE, *ARTICLES])
+    with pytest.raises(Cancelled):
+        kb.add_file(docx, "劳动合同法.docx", LIMITS, progress=cancel)
+    assert (len(kb.documents()), len(kb.articles), kb.meta()) == before
+    reopened = KnowledgeBases(tmp_path / "kbs", embedder).open("扫描")  # on disk too
+    assert (len(reopened.documents()), len(reopened.articles)) == before[:2]
+
+    added = kb.add_file(docx, "劳动合同法.docx", LIMITS)  # not cancelled: goes in, paragraphs as locations
+    assert added.n_articles == 4 and not added.ocr_pages
+    located = {a.article_no: a.page for a in kb.articles if a.file_name == "劳动合同法.docx"}
+    assert located == {1: 2, 2: 3, 3: 4, 4: 5}

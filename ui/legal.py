@@ -12,6 +12,7 @@ from rag.answer import needs_basis
 from rag.conversation import BASIS_ARTICLES, BASIS_NOTE, STATUS_TEXT, Turn
 from rag.defaults import library_from, open_kb, reranker_from
 from rag.knowledge import KnowledgeBase, KnowledgeBases
+from rag.loaders import location_label
 from rag.page_images import render_page
 from rag.retrieve import HybridRetriever
 from rag.types import Citation
@@ -63,8 +64,8 @@ def citation_title(c: Citation) -> str:
     parts = [c.label]
     if a.chapter:
         parts.append(a.chapter)
-    if a.page:
-        parts.append(f"第 {a.page} 页")
+    if where := location_label(a.file_name, a.page):  # 第 3 页 (PDF) / 第 12 段 (DOCX)
+        parts.append(where)
     if a.status:
         parts.append(("⚠️ " if "废止" in a.status else "") + a.status)
     return " · ".join(parts)
