@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent
@@ -19,17 +19,53 @@ EMBEDDED = "embedded"  # endpoint name of the on-demand llama.cpp server
 
 
 class Endpoint(BaseModel):
-    """An OpenAI-compatible model server. base_url None means: the embedded server."""
+    """An OpenAI-compatible model server. base_url None means: the embedded server.
+
+    Several replicas of the same model: list them in base_urls (base_url, when also given,
+    is one of them); the client spreads requests over them and fails over before the first
+    token (server/replicas.py).
+    """
 
     base_url: str | None = None  # e.g. http://127.0.0.1:8000/v1
+    base_urls: list[str] = Field(default_factory=list)  # replicas, e.g. one LightLLM per GPU
     model: str = "default"
     kind: Literal["chat", "vision"] = "chat"
     api_key: str | None = None
     label: str = ""
     # The model's context window in tokens: the RAG prompt is sized to it (the embedded
     # server's window is `embedded_ctx`). Qwen3-8B: 32768.
-    context_tokens: int = 32768
+    context_tokens: int = Field(32768, gt=0)
+    # The server's own limit on prompt + answer tokens of one request (LightLLM's
+    # --max_req_total_len); None: context_tokens is the limit. The RAG prompt is trimmed to it.
+    max_req_total_len: int | None = Field(None, gt=0)
+    # Answer tokens sent with every request that does not set its own (LightLLM's default is 16).
+    max_tokens: int = Field(1024, gt=0)
     thinking: bool = False  # the model has a <think> switch (Qwen3: chat_template_kwargs.enable_thinking)
+
+    @model_validator(mode="after")
+    def _replicas(self) -> "Endpoint":
+        urls = [u.rstrip("/") for u in self.base_urls]
+        for url in urls + ([self.base_url.rstrip("/")] if self.base_url else []):
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"endpoint URL {url!r} must start with http:// or https:// "
+                                 "(e.g. http://127.0.0.1:8000/v1)")
+        if len(set(urls)) != len(urls):
+            raise ValueError(f"base_urls lists a replica twice: {self.base_urls}")
+        if urls and self.base_url and self.base_url.rstrip("/") not in urls:
+            urls.insert(0, self.base_url.rstrip("/"))
+        if urls:
+            self.base_urls, self.base_url = urls, self.base_url or urls[0]
+        return self
+
+    @property
+    def replica_urls(self) -> list[str]:
+        """Every URL serving this endpoint (base_url alone when no replicas are listed)."""
+        return self.base_urls or ([self.base_url.rstrip("/")] if self.base_url else [])
+
+    @property
+    def request_tokens(self) -> int:
+        """The most tokens one request may hold, prompt and answer together."""
+        return min(self.context_tokens, self.max_req_total_len or self.context_tokens)
 
 
 def _default_endpoints() -> dict[str, Endpoint]:

@@ -1,11 +1,24 @@
-"""ChatClient: one OpenAI-compatible chat endpoint (LightLLM, llama.cpp, vLLM...) over httpx.
+"""ChatClient: one OpenAI-compatible chat endpoint (LightLLM, llama.cpp, vLLM...), on the
+`openai` SDK, over one server or several replicas of it.
 
-Streams Server-Sent Events, splits Qwen3 `<think>…</think>` (or a `reasoning_content` field)
-from the answer, builds image messages for vision models, retries a refused connection a
-bounded number of times before the first token, and turns every failure into a typed
-ServerError (server/errors.py). Does not start servers (server/embedded.py does) and does not
-resolve endpoint names (server/endpoints.py does). Safe to share between threads: it keeps
-no per-request state.
+The SDK sends the request, parses the Server-Sent Events and applies the timeouts (connect
+and per read: no next token within `timeout` ends the answer). What stays the project's own:
+splitting `<think>…</think>` (and a `reasoning_content` field) from the answer
+(server/think.py), spreading requests over replicas with failover before the first token
+(server/replicas.py), and turning every failure into a typed ServerError whose message says
+what to do (server/errors.py). The SDK's own retries are off: they would re-send a request
+that timed out (a second generation on a busy server) and cannot move to another replica.
+
+Retries happen only before the first token, so no text is ever shown twice: a refused or
+dropped connection is retried (another replica first, `retries` extra attempts in all), a
+503 (loading) or a non-OpenAI answer moves on to another replica but never back to the same
+one, a timeout or a rejected request (4xx) is raised at once. Once text has arrived, a broken
+stream raises StreamInterrupted with the partial answer.
+
+Every request carries max_tokens (the endpoint's when the caller sets none: LightLLM's own
+default is 16 tokens). Does not start servers (server/embedded.py does), does not resolve
+endpoint names (server/endpoints.py does) and does not size prompts (rag/answer.py does).
+Safe to share between threads: per-request state lives in the request's generator.
 """
 from __future__ import annotations
 
@@ -13,98 +26,40 @@ import base64
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator, Literal
+from typing import Any, Iterator
 
 import httpx
+import openai
 
 from server.errors import (
     BadResponse,
     EndpointNotConfigured,
     NotAVisionModel,
     RequestRejected,
+    ServerError,
     ServerLoading,
     ServerNotRunning,
     ServerTimeout,
     StreamInterrupted,
 )
+from server.replicas import Replicas
+from server.think import THINK_CLOSE, THINK_OPEN, Delta, ThinkSplitter  # noqa: F401 (re-exported)
 from settings import Endpoint
 
-THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
-RETRY_BACKOFF_S = 0.5  # times the attempt number: 0.5 s, 1 s, ...
+RETRY_BACKOFF_S = 0.5  # times the number of rounds over the replicas: 0.5 s, 1 s, ...
 HEALTH_TIMEOUT_S = 5.0
 CONNECT_TIMEOUT_S = 10.0
-# Sampling keys the OpenAI API defines; anything else (top_k, repetition_penalty, min_p) is a
-# server extension and travels in the same JSON body, as the openai package's extra_body does.
+NO_API_KEY = "not-needed"  # the SDK insists on a key; local servers ignore it
+# Sampling keys the OpenAI API defines; anything else (top_k, repetition_penalty, min_p,
+# chat_template_kwargs) is a server extension and travels in the SDK's extra_body.
 OPENAI_SAMPLING = {"temperature", "top_p", "max_tokens", "seed", "stop", "presence_penalty",
                    "frequency_penalty", "n", "logit_bias"}
-
-
-@dataclass(frozen=True)
-class Delta:
-    kind: Literal["reasoning", "answer"]
-    text: str
 
 
 @dataclass(frozen=True)
 class ChatResult:
     answer: str
     reasoning: str = ""
-
-
-class ThinkSplitter:
-    """Splits streamed text into reasoning (inside <think>…</think>) and answer.
-
-    Tags may arrive split across chunks (`<thi` + `nk>`): a possible tag prefix at the end of
-    a chunk is held back until the next chunk decides it. Whitespace at the start and end of
-    each section is dropped (Qwen puts "\\n\\n" after </think>). Does not handle templates that open
-    <think> in the prompt and stream only the closing tag.
-    """
-
-    def __init__(self) -> None:
-        self._in_think = False
-        self._pending = ""
-        self._held = ""
-        self._section_started = False
-
-    def feed(self, text: str) -> list[Delta]:
-        out: list[Delta] = []
-        buf = self._pending + text
-        while True:
-            tag = THINK_CLOSE if self._in_think else THINK_OPEN
-            i = buf.find(tag)
-            if i < 0:
-                break
-            self._emit(buf[:i], out)
-            buf = buf[i + len(tag):]
-            self._in_think = not self._in_think
-            self._section_started, self._held = False, ""
-        keep = _tag_prefix_len(buf, THINK_CLOSE if self._in_think else THINK_OPEN)
-        self._emit(buf[: len(buf) - keep], out)
-        self._pending = buf[len(buf) - keep:]
-        return out
-
-    def flush(self) -> list[Delta]:
-        out: list[Delta] = []
-        self._emit(self._pending, out)
-        self._pending = ""
-        return out
-
-    def _emit(self, text: str, out: list[Delta]) -> None:
-        # Trailing whitespace waits until more text follows in the same section.
-        text = self._held + (text if self._section_started else text.lstrip())
-        body = text.rstrip()
-        self._held = text[len(body):]
-        if body:
-            self._section_started = True
-            out.append(Delta("reasoning" if self._in_think else "answer", body))
-
-
-def _tag_prefix_len(buf: str, tag: str) -> int:
-    """Length of the longest suffix of buf that is a proper prefix of tag."""
-    for n in range(min(len(buf), len(tag) - 1), 0, -1):
-        if buf.endswith(tag[:n]):
-            return n
-    return 0
 
 
 def image_message(text: str, image: bytes, mime: str) -> dict:
@@ -119,30 +74,47 @@ def _has_image(messages: list[dict]) -> bool:
                and any(p.get("type") == "image_url" for p in m["content"]) for m in messages)
 
 
+class _Failover(Exception):
+    """Nothing reached the caller yet: another attempt cannot duplicate text.
+
+    `error` is what the caller gets if no attempt succeeds; `cooldown`: skip this replica for
+    a while; `again`: this replica may be retried within the same request."""
+
+    def __init__(self, error: ServerError, cooldown: bool, again: bool):
+        super().__init__(str(error))
+        self.error, self.cooldown, self.again = error, cooldown, again
+
+
 class ChatClient:
     """Chat with one endpoint. `name` is the endpoint's name in settings, used in messages."""
 
     def __init__(self, endpoint: Endpoint, name: str, timeout: float = 120.0, retries: int = 2):
-        if not endpoint.base_url:
+        urls = endpoint.replica_urls
+        if not urls:
             raise EndpointNotConfigured(
                 f"Endpoint '{name}' has no base_url. Resolve it first with "
                 "server.endpoints.resolve (the embedded server starts on demand)."
             )
         self.endpoint, self.name = endpoint, name
         self.timeout, self.retries = timeout, retries
-        self.base_url = endpoint.base_url.rstrip("/")
-        headers = {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
-        self._http = httpx.Client(headers=headers, timeout=httpx.Timeout(
-            timeout, connect=min(timeout, CONNECT_TIMEOUT_S)))
+        self.base_url = urls[0]  # the first replica: LlamaIndex and messages about the endpoint
+        self.replicas = Replicas(urls)
+        self._http = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT_S)))
+        self._sdk = {url: openai.OpenAI(base_url=url, api_key=endpoint.api_key or NO_API_KEY,
+                                        max_retries=0, timeout=self._http.timeout,
+                                        http_client=self._http) for url in urls}
+
+    @property
+    def token_limit(self) -> int:
+        """Prompt + answer tokens one request may hold (rag/answer.py trims prompts to it)."""
+        return self.endpoint.request_tokens
 
     # -- public API -------------------------------------------------------------------------
     def stream(self, messages: list[dict], **sampling: Any) -> Iterator[Delta]:
         """Yield reasoning and answer deltas as they arrive; raise a ServerError on failure."""
         if self.endpoint.kind != "vision" and _has_image(messages):
             raise NotAVisionModel(self.name)
-        body = {"model": self.endpoint.model, "messages": messages, "stream": True,
-                **_sampling_body(sampling)}
-        return self._stream(body)
+        return self._stream(messages, *_request_options(sampling, self.endpoint.max_tokens))
 
     def chat(self, messages: list[dict], **sampling: Any) -> ChatResult:
         answer, reasoning = [], []
@@ -151,30 +123,31 @@ class ChatClient:
         return ChatResult("".join(answer), "".join(reasoning))
 
     def health(self) -> str:
-        """"ok" when the server is ready; raises ServerNotRunning / ServerLoading / ServerTimeout."""
-        root = self.base_url.removesuffix("/v1")
-        try:
-            r = self._http.get(f"{root}/health", timeout=HEALTH_TIMEOUT_S)
-            if r.status_code == 404:  # servers without /health (llama.cpp's Python server)
-                r = self._http.get(f"{self.base_url}/models", timeout=HEALTH_TIMEOUT_S)
-        except httpx.ConnectError:
-            raise ServerNotRunning(self.base_url) from None
-        except httpx.TimeoutException:
-            raise ServerTimeout(self.base_url, HEALTH_TIMEOUT_S) from None
-        except httpx.TransportError as e:
-            raise BadResponse(self.base_url, f"health check failed: {e}") from None
-        if r.status_code == 503:
-            raise ServerLoading(self.base_url)
-        if r.status_code != 200:
-            raise RequestRejected(self.base_url, r.status_code, r.text[:200])
-        return "ok"
+        """"ok" when the server is ready; raises ServerNotRunning / ServerLoading / ServerTimeout.
+
+        With replicas: "ok" when all answer, "ok (1 of 2 replicas ready; ...)" when some do,
+        the first replica's error when none does."""
+        errors: dict[str, ServerError] = {}
+        for url in self.replicas.urls:
+            try:
+                self._health(url)
+            except ServerError as e:
+                errors[url] = e
+        if len(errors) == len(self.replicas.urls):
+            raise next(iter(errors.values()))
+        if not errors:
+            return "ok"
+        down = "; ".join(f"{url}: {type(e).__name__}" for url, e in errors.items())
+        ready = len(self.replicas.urls) - len(errors)
+        return f"ok ({ready} of {len(self.replicas.urls)} replicas ready; {down})"
 
     def as_llamaindex_llm(self, context_window: int = 4096, **sampling: Any):
-        """The same endpoint as a LlamaIndex LLM (OpenAILike), for LlamaIndex pipelines."""
+        """The same endpoint as a LlamaIndex LLM (OpenAILike), for LlamaIndex pipelines.
+        It talks to the first replica only: LlamaIndex has no failover of its own."""
         from llama_index.llms.openai_like import OpenAILike
 
         return OpenAILike(model=self.endpoint.model, api_base=self.base_url,
-                          api_key=self.endpoint.api_key or "not-needed", is_chat_model=True,
+                          api_key=self.endpoint.api_key or NO_API_KEY, is_chat_model=True,
                           context_window=context_window, timeout=self.timeout,
                           max_retries=self.retries, **sampling)
 
@@ -182,121 +155,152 @@ class ChatClient:
         self._http.close()
 
     # -- internals --------------------------------------------------------------------------
-    def _stream(self, body: dict) -> Iterator[Delta]:
-        url = f"{self.base_url}/chat/completions"
-        for attempt in range(self.retries + 1):
-            try:
-                with self._http.stream("POST", url, json=body) as response:
-                    _check_status(response, self.base_url)
-                    yield from self._read_events(response)
-                return
-            except (httpx.ConnectError, httpx.RemoteProtocolError, _NothingReceived) as e:
-                # Nothing was yielded yet, so a retry cannot duplicate text.
-                if attempt == self.retries:
-                    if isinstance(e, httpx.ConnectError):
-                        raise ServerNotRunning(self.base_url) from None
-                    raise StreamInterrupted(self.base_url, "", cause=str(e.__cause__ or e)) from None
-                time.sleep(RETRY_BACKOFF_S * (attempt + 1))
-            except httpx.TimeoutException:
-                raise ServerTimeout(self.base_url, self.timeout) from None
+    def _health(self, url: str) -> None:
+        root = url.removesuffix("/v1")
+        headers = {"Authorization": f"Bearer {self.endpoint.api_key}"} if self.endpoint.api_key else {}
+        try:
+            r = self._http.get(f"{root}/health", headers=headers, timeout=HEALTH_TIMEOUT_S)
+            if r.status_code == 404:  # servers without /health (llama.cpp's Python server)
+                r = self._http.get(f"{url}/models", headers=headers, timeout=HEALTH_TIMEOUT_S)
+        except httpx.ConnectError:
+            raise ServerNotRunning(url) from None
+        except httpx.TimeoutException:
+            raise ServerTimeout(url, HEALTH_TIMEOUT_S) from None
+        except httpx.TransportError as e:
+            raise BadResponse(url, f"health check failed: {e}") from None
+        if r.status_code == 503:
+            raise ServerLoading(url)
+        if r.status_code != 200:
+            raise RequestRejected(url, r.status_code, r.text[:200])
 
-    def _read_events(self, response: httpx.Response) -> Iterator[Delta]:
+    def _stream(self, messages: list[dict], options: dict, extra_body: dict) -> Iterator[Delta]:
+        rotation = self.replicas.rotation()
+        tried: set[str] = set()
+        done_with: set[str] = set()  # replicas not to ask again in this request
+        rounds = 0
+        last: ServerError | None = None
+        for _ in range(self.retries + len(rotation)):
+            candidates = [u for u in self.replicas.rank(rotation) if u not in done_with]
+            if not candidates:
+                break
+            fresh = [u for u in candidates if u not in tried]
+            url = fresh[0] if fresh else candidates[0]
+            if not fresh:  # every replica had its turn: wait a little before the next round
+                rounds += 1
+                time.sleep(RETRY_BACKOFF_S * rounds)
+            tried.add(url)
+            try:
+                yield from self._attempt(url, messages, options, extra_body)
+                return
+            except _Failover as f:
+                self.replicas.failed(url, f.cooldown)
+                last = f.error
+                if not f.again:
+                    done_with.add(url)
+        assert last is not None
+        raise last
+
+    def _attempt(self, url: str, messages: list[dict], options: dict,
+                 extra_body: dict) -> Iterator[Delta]:
+        """One request to one replica; raises _Failover while nothing has been yielded."""
+        try:
+            stream = self._sdk[url].chat.completions.create(
+                model=self.endpoint.model, messages=messages, stream=True,
+                extra_body=extra_body or None, **options)
+        except openai.APITimeoutError as e:
+            if isinstance(e.__cause__, httpx.ConnectTimeout):  # host down: nobody is working on it
+                raise _Failover(ServerTimeout(url, self.timeout), cooldown=True, again=True) from None
+            raise ServerTimeout(url, self.timeout) from None  # busy: a re-send would double the load
+        except openai.APIConnectionError as e:
+            if isinstance(e.__cause__, httpx.ConnectError):
+                raise _Failover(ServerNotRunning(url), cooldown=True, again=True) from None
+            raise _Failover(StreamInterrupted(url, "", cause=str(e.__cause__ or e)),
+                            cooldown=False, again=True) from None
+        except openai.APIStatusError as e:
+            if e.status_code == 503:
+                raise _Failover(ServerLoading(url), cooldown=True, again=False) from None
+            raise RequestRejected(url, e.status_code, _error_message(e)) from None
+        with stream:
+            kind = stream.response.headers.get("content-type", "")
+            if not kind.startswith("text/event-stream"):
+                error = BadResponse(url, f"expected an event stream, got {kind or 'no content type'}")
+                raise _Failover(error, cooldown=True, again=False)
+            yield from self._read(url, stream)
+
+    def _read(self, url: str, stream) -> Iterator[Delta]:
         splitter, answer, reasoning = ThinkSplitter(), [], []
         finished = False
-        lines = response.iter_lines()
+        chunks = iter(stream)
         while True:
             try:
-                line = next(lines, None)
+                chunk = next(chunks, None)
             except (httpx.TransportError, httpx.StreamError) as e:
                 timed_out = isinstance(e, httpx.TimeoutException)
                 if not answer and not reasoning:
                     if timed_out:
-                        raise ServerTimeout(self.base_url, self.timeout) from None
-                    raise _NothingReceived() from e
+                        raise ServerTimeout(url, self.timeout) from None
+                    raise _Failover(StreamInterrupted(url, "", cause=str(e)), cooldown=False,
+                                    again=True) from None
+                self.replicas.failed(url, cooldown=False)
                 cause = "no next token in time" if timed_out else str(e)
-                raise StreamInterrupted(self.base_url, "".join(answer), "".join(reasoning),
-                                        cause) from None
-            if line is None:
-                break
-            chunk = _parse_event(line, self.base_url)
+                raise StreamInterrupted(url, "".join(answer), "".join(reasoning), cause) from None
+            except ValueError as e:  # json.JSONDecodeError: an event that is not JSON
+                raise BadResponse(url, f"event is not JSON: {e}") from None
+            except openai.APIError as e:  # an {"error": ...} event
+                raise RequestRejected(url, 500, e.message) from None
             if chunk is None:
-                continue
-            if chunk == "[DONE]":
-                finished = True
                 break
-            deltas, done = _chunk_deltas(chunk, splitter, self.base_url)
+            deltas, done = _chunk_deltas(chunk, splitter, url)
             finished = finished or done
             for d in deltas:
+                if not answer and not reasoning:
+                    self.replicas.succeeded(url)
                 (answer if d.kind == "answer" else reasoning).append(d.text)
                 yield d
         for d in splitter.flush():
             (answer if d.kind == "answer" else reasoning).append(d.text)
             yield d
         if not finished:
-            raise StreamInterrupted(self.base_url, "".join(answer), "".join(reasoning),
+            raise StreamInterrupted(url, "".join(answer), "".join(reasoning),
                                     "the stream ended without a finish reason")
 
 
-class _NothingReceived(Exception):
-    """The connection broke before the first token: safe to retry."""
-
-
-def _sampling_body(sampling: dict) -> dict:
+def _request_options(sampling: dict, default_max_tokens: int) -> tuple[dict, dict]:
+    """(SDK keyword arguments, extra_body) for the sampling a caller asked for."""
     body = {k: v for k, v in sampling.items() if v is not None}
+    body.setdefault("max_tokens", default_max_tokens)
     if "repetition_penalty" in body:  # llama.cpp's server calls it repeat_penalty
         body.setdefault("repeat_penalty", body["repetition_penalty"])
-    return body
+    return ({k: v for k, v in body.items() if k in OPENAI_SAMPLING},
+            {k: v for k, v in body.items() if k not in OPENAI_SAMPLING})
 
 
-def _check_status(response: httpx.Response, url: str) -> None:
-    if response.status_code == 200:
-        return
-    if response.status_code == 503:
-        raise ServerLoading(url)
-    response.read()
-    try:
-        err = response.json().get("error", response.text)
-        message = err.get("message", str(err)) if isinstance(err, dict) else str(err)
-    except (ValueError, AttributeError):
-        message = response.text
-    raise RequestRejected(url, response.status_code, message[:300])
+def _error_message(e: openai.APIStatusError) -> str:
+    body = e.body
+    if isinstance(body, dict):
+        message = body.get("message", json.dumps(body, ensure_ascii=False))
+    elif isinstance(body, str):
+        message = body
+    else:
+        message = e.response.text
+    return str(message)[:300]
 
 
-def _parse_event(line: str, url: str) -> dict | str | None:
-    """One SSE line → a JSON chunk, "[DONE]", or None for blank lines, comments and fields."""
-    if not line.strip() or line.startswith(":") or line.startswith(("event:", "id:", "retry:")):
-        return None
-    if not line.startswith("data:"):
-        raise BadResponse(url, f"expected a 'data:' event, got {line[:80]!r}")
-    data = line[5:].strip()
-    if data == "[DONE]":
-        return data
-    try:
-        chunk = json.loads(data)
-    except ValueError:
-        raise BadResponse(url, f"event is not JSON: {data[:80]!r}") from None
-    if not isinstance(chunk, dict):
-        raise BadResponse(url, f"event is not a JSON object: {data[:80]!r}")
-    return chunk
-
-
-def _chunk_deltas(chunk: dict, splitter: ThinkSplitter, url: str) -> tuple[list[Delta], bool]:
+def _chunk_deltas(chunk, splitter: ThinkSplitter, url: str) -> tuple[list[Delta], bool]:
     """Deltas in one chat.completion.chunk, and whether it carries a finish reason."""
-    if "error" in chunk:
-        err = chunk["error"]
-        raise RequestRejected(url, 500, err.get("message", str(err)) if isinstance(err, dict) else str(err))
-    choices = chunk.get("choices")
+    choices = getattr(chunk, "choices", None)
     if not isinstance(choices, list):
         raise BadResponse(url, "a chunk has no 'choices'")
     deltas: list[Delta] = []
     done = False
     for choice in choices[:1]:
-        delta = choice.get("delta") or {}
-        if delta.get("reasoning_content"):
-            deltas.append(Delta("reasoning", delta["reasoning_content"]))
-        if delta.get("content"):
-            deltas.extend(splitter.feed(delta["content"]))
-        done = choice.get("finish_reason") is not None
+        delta = getattr(choice, "delta", None)
+        extra = getattr(delta, "model_extra", None) or {}
+        if extra.get("reasoning_content"):
+            deltas.append(Delta("reasoning", extra["reasoning_content"]))
+        if getattr(delta, "content", None):
+            deltas.extend(splitter.feed(delta.content))
+        done = getattr(choice, "finish_reason", None) is not None
     return deltas, done
 
 

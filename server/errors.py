@@ -81,6 +81,19 @@ class RequestRejected(ServerError):
         self.status = status
 
 
+class PromptTooLong(ServerError):
+    """Even the shortest prompt the project can build does not fit the server's request limit."""
+
+    def __init__(self, prompt_tokens: int, max_tokens: int, limit: int):
+        super().__init__(
+            f"The question is too long for this model server: about {prompt_tokens} prompt tokens "
+            f"plus {max_tokens} answer tokens exceed its limit of {limit} tokens per request. "
+            "Shorten the question, or raise the limit (LightLLM's --max_req_total_len and the "
+            "endpoint's max_req_total_len)."
+        )
+        self.limit = limit
+
+
 class NotAVisionModel(ServerError):
     """An image was sent to an endpoint whose kind is "chat"."""
 
