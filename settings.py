@@ -98,8 +98,8 @@ class Settings(BaseSettings):
     # Uploads
     max_upload_mb: int = 50
     # Per-file bounds on ingest time (rag.loaders.DocumentLimits): scanned PDF pages that may be
-    # OCR'd (5–10 s a page on 2 cores) and articles/chunks (each one is embedded).
-    ocr_max_pages: int = 50
+    # OCR'd (10–60 s a page on 2 shared cores, bench/ocr.py) and articles/chunks (each one is embedded).
+    ocr_max_pages: int = 30
     max_articles_per_file: int = 3000
 
     # LLM endpoints: name -> Endpoint. The embedded one is started on demand.

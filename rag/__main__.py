@@ -1,6 +1,10 @@
-"""CLI: python -m rag kbs | docs | ingest PATH... | remove DOC | search "问题" | ask "问题" | eval ... | demo-pack DIR
+"""CLI: python -m rag kbs | docs | ingest PATH|DIR... | remove DOC | search "问题" | ask "问题" | eval ... | demo-pack DIR
 
 The same functions the app calls; library errors become their message and exit code 1.
+`ingest` takes files and folders (searched recursively for .pdf/.docx/.txt/.md), shows a
+progress bar on stderr and ends with a summary: added / unchanged / failed, with the reason
+for each failed file (exit code 1 when any failed, 130 when interrupted: the file being
+added when Ctrl-C came is not in the KB).
 """
 from __future__ import annotations
 
@@ -45,22 +49,91 @@ def cmd_docs(args) -> int:
     return 0
 
 
+def _collect(paths: list[str]) -> tuple[list[Path], int]:
+    """Files to ingest (folders searched recursively, supported suffixes only, sorted) and
+    the number of other files found in those folders. Other paths are passed on as given,
+    so that reading them gives their own error (missing, FIFO, unsupported type …)."""
+    from rag.loaders import SUPPORTED_SUFFIXES
+
+    files: list[Path] = []
+    ignored = 0
+    for given in map(Path, paths):
+        if given.is_dir():
+            found = sorted(p for p in given.rglob("*") if p.is_file() and not p.is_symlink())
+            files += [p for p in found if p.suffix.lower() in SUPPORTED_SUFFIXES]
+            ignored += sum(p.suffix.lower() not in SUPPORTED_SUFFIXES for p in found)
+        else:
+            files.append(given)
+    return files, ignored
+
+
+class _ProgressBar:
+    """One line on stderr, redrawn in place on a terminal; a line per tenth otherwise."""
+
+    WIDTH = 24
+
+    def __init__(self, total: int, stream=None):
+        self.total, self.stream = total, stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.last: tuple[int, int] | None = None
+
+    def show(self, index: int, name: str, fraction: float, message: str = "") -> None:
+        filled = int(self.WIDTH * (index + fraction) / max(1, self.total))
+        line = (f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {index + 1}/{self.total} "
+                f"{fraction:4.0%} {name}" + (f": {message}" if message else ""))
+        if self.tty:
+            self.stream.write("\r" + line[:160] + "\x1b[K")
+            self.stream.flush()
+        elif self.last != (index, int(fraction * 10)):
+            print(line, file=self.stream, flush=True)
+        self.last = (index, int(fraction * 10))
+
+    def done(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+
+
 def cmd_ingest(args) -> int:
+    from rag.loaders import DocumentLimits, read_path
+
+    limits = DocumentLimits.from_settings(get_settings())
+    files, ignored = _collect(args.paths)
     kb = _kb(args, create=True)
-    failed = 0
-    max_bytes = get_settings().max_upload_mb << 20
-    for path in args.paths:
-        try:
-            result = kb.add_file(Path(path).read_bytes(), Path(path).name, max_bytes)
-        except (RagError, OSError) as e:
-            failed += 1
-            print(f"✗ {path}: {e}", file=sys.stderr)
-            continue
-        state = "unchanged, already in the KB" if result.skipped else f"{result.n_articles} articles added"
-        print(f"✓ {path}: {state} (doc {result.doc_id})")
+    added, unchanged, failed = [], [], []
+    bar = _ProgressBar(len(files))
+    try:
+        with kb.bulk():  # the BM25 index is rebuilt once, at the end
+            for index, path in enumerate(files):
+                bar.show(index, path.name, 0.0, "读取 / reading")
+                try:
+                    result = kb.add_file(read_path(path, limits.max_bytes), path.name, limits, source="cli",
+                                         progress=lambda f, msg, i=index, n=path.name: bar.show(i, n, f, msg))
+                except RagError as e:
+                    failed.append((path, str(e)))
+                    continue
+                (unchanged if result.skipped else added).append((path, result))
+    except KeyboardInterrupt:
+        bar.done()
+        print(f"interrupted: {files[len(added) + len(unchanged) + len(failed)]} was not added", file=sys.stderr)
+        _summary(added, unchanged, failed, ignored)
+        return 130
+    bar.done()
     if args.optimize:
         kb.optimize()
+    _summary(added, unchanged, failed, ignored)
     return 1 if failed else 0
+
+
+def _summary(added, unchanged, failed, ignored: int) -> None:
+    for path, result in added:
+        ocr = f", OCR pages {','.join(map(str, result.ocr_pages))}" if result.ocr_pages else ""
+        print(f"✓ {path}: {result.n_articles} articles added (doc {result.doc_id}{ocr})")
+    for path, result in unchanged:
+        print(f"= {path}: unchanged, already in the KB (doc {result.doc_id})")
+    for path, reason in failed:
+        print(f"✗ {path}: {reason}", file=sys.stderr)
+    print(f"{len(added)} added, {len(unchanged)} unchanged, {len(failed)} failed"
+          + (f"; {ignored} other files ignored (not .pdf/.docx/.txt/.md)" if ignored else ""))
 
 
 def cmd_remove(args) -> int:
@@ -96,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("docs", help="list the documents of a knowledge base")
     p.add_argument("--kb", **kb_arg)
     p.set_defaults(run=cmd_docs)
-    p = sub.add_parser("ingest", help="add PDF/TXT/MD files to a knowledge base")
+    p = sub.add_parser("ingest", help="add PDF/DOCX/TXT/MD files or folders (recursive) to a knowledge base")
     p.add_argument("paths", nargs="+")
     p.add_argument("--kb", **kb_arg)
     p.add_argument("--optimize", action="store_true", help="compact and build the ANN index afterwards")

@@ -52,7 +52,7 @@ BYTES_PER_MB = 1024 * 1024
 READ_CHUNK = 1 << 20
 
 # Defaults of the per-file limits; the edges pass settings' values (DocumentLimits.from_settings).
-DEFAULT_MAX_OCR_PAGES = 50  # about 5–10 s a page on 2 cores: a few minutes at most
+DEFAULT_MAX_OCR_PAGES = 30  # 10–60 s a page on 2 shared cores (bench/ocr.py): minutes, not hours
 DEFAULT_MAX_ARTICLES = 3000  # 民法典 has 1,260 articles; embedding 3,000 takes minutes on 2 cores
 
 MSG_UNSUPPORTED = ("「{name}」的格式不受支持，请上传 {zh_list} 文件（其他格式请先另存为 PDF、DOCX 或 TXT）。"

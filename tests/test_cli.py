@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -64,3 +65,31 @@ def test_a_kb_embedded_by_another_model_is_reembedded_and_says_so(run):
     assert "《职工带薪年休假条例》第三条" in "".join(found.stdout.splitlines()[:3])
     again = run("search", question, "--kb", "年假", "-k", "3")
     assert again.returncode == 0 and "重新向量化" not in again.stderr
+
+
+def test_ingest_a_folder_recursively_with_progress_and_a_summary(run, tmp_path):
+    from tests.scans import docx_bytes
+
+    folder = tmp_path / "法规"
+    (folder / "子目录").mkdir(parents=True)
+    (folder / "年休假条例.txt").write_bytes((STATUTES / "paid_annual_leave_regs_2007.txt").read_bytes())
+    (folder / "子目录" / "规定.docx").write_bytes(docx_bytes(
+        ["某某公司考勤规定", "第一条 为规范考勤，制定本规定。", "第二条 员工应按时打卡。", "第三条 本规定自发布之日起施行。"]))
+    (folder / "子目录" / "空.md").write_bytes(b"")
+    (folder / "表格.xlsx").write_bytes(b"PK\x03\x04")  # not a supported type: ignored, not failed
+    missing, fifo = tmp_path / "没有这个文件.txt", tmp_path / "管道.txt"
+    os.mkfifo(fifo)
+
+    out = run("ingest", str(folder), str(missing), str(fifo), "--kb", "文件夹")
+    assert out.returncode == 1, out.stderr
+    assert "2 added, 0 unchanged, 3 failed; 1 other files ignored" in out.stdout
+    assert "年休假条例.txt: 10 articles added" in out.stdout and "规定.docx: 3 articles added" in out.stdout
+    assert "空.md" in out.stderr and "空文件" in out.stderr
+    assert "没有这个文件.txt」不存在" in out.stderr and "FIFO" in out.stderr
+    assert "Errno" not in out.stderr and "Traceback" not in out.stderr
+    assert re.search(r"\[#*\.*\] 2/5 +\d+% 规定\.docx", out.stderr)  # the progress bar
+
+    again = run("ingest", str(folder / "子目录" / "规定.docx"), "--kb", "文件夹")
+    assert again.returncode == 0 and "0 added, 1 unchanged, 0 failed" in again.stdout
+    found = run("search", "员工应按时打卡", "--kb", "文件夹", "-k", "1")
+    assert "规定.docx" in found.stdout or "某某公司考勤规定" in found.stdout
