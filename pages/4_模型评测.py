@@ -22,7 +22,12 @@ from ui.legal import knowledge_base, library, reranker
 from ui.review_results import render_review_results
 
 DATASET_GLOBS = ("secondary/*/*.csv", "secondary/*/*.jsonl", "secondary/*/*.json", "eval/*.jsonl")
-SHARED, UPLOAD = "共享数据", "上传文件"
+SHARED, UPLOAD = "数据目录", "上传文件"
+EXAMPLE_DATASETS = ROOT / "knowledge" / "examples" / "datasets"
+EXAMPLE_FORMATS = {  # one example file per format load_samples reads: label → file in EXAMPLE_DATASETS
+    "alpaca JSON": "alpaca_example.json", "alpaca JSONL": "alpaca_example.jsonl",
+    "问答 JSONL": "qa_example.jsonl", "选择题 CSV": "choice_example.csv"}
+EXAMPLE_MIME = {".json": "application/json", ".jsonl": "application/jsonl", ".csv": "text/csv"}
 EXAMPLE_QUESTIONS = ROOT / "knowledge" / "examples" / "labor_questions.jsonl"
 QA_EXAMPLE = "示例：劳动法常见问题"
 QA_DEFAULT_QUESTIONS = 8
@@ -58,12 +63,17 @@ dataset: Path | None = None
 if source == SHARED:
     files = sorted(str(p.relative_to(shared)) for g in DATASET_GLOBS for p in shared.glob(g))
     if files:
-        dataset = shared / st.selectbox("数据集", files, key="eval_dataset")
+        dataset = shared / st.selectbox("数据集", files, key="eval_dataset", help=f"LEGAL_RAG_DATASETS_DIR：{shared}")
     else:
         st.info(f"{shared} 中没有找到数据集，请上传。/ No datasets found under {shared}; upload one instead.")
 else:
     upload = st.file_uploader("alpaca JSON/JSONL、问答 JSONL 或选择题 CSV", type=["json", "jsonl", "csv"],
                               key="eval_upload")
+    st.caption("下载示例文件（每种支持的格式一个），照它的字段准备自己的数据集：")
+    for column, (label, file_name) in zip(st.columns(len(EXAMPLE_FORMATS)), EXAMPLE_FORMATS.items()):
+        path = EXAMPLE_DATASETS / file_name
+        column.download_button(f"示例：{label}", path.read_bytes(), file_name, EXAMPLE_MIME[path.suffix],
+                               key=f"eval_example_{file_name}")
     if upload is not None:
         dataset = eval_dir / "uploads" / Path(upload.name).name
         dataset.parent.mkdir(parents=True, exist_ok=True)

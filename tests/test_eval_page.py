@@ -119,3 +119,38 @@ def test_rag_vs_raw_section_runs_two_example_questions(data_dir, monkeypatch):
     assert any("broken.jsonl」第 2 行不是合法的 JSON" in e.value for e in at.error), [e.value for e in at.error]
     assert at.button(key="qa_run").disabled
     assert list(at.dataframe[0].value.loc["题数"]) == [2, 2]  # the last results stay in view
+
+
+# ---------------------------------------------------------------- example datasets (issue 12)
+
+EXAMPLE_DATASETS = ROOT / "knowledge" / "examples" / "datasets"
+
+
+def test_example_dataset_downloads_one_per_format_and_each_loads():
+    from rag.eval.datasets import load_samples
+
+    files = sorted(EXAMPLE_DATASETS.iterdir())
+    assert sorted(p.suffix for p in files) == [".csv", ".json", ".jsonl", ".jsonl"]  # alpaca ×2, QA, choice
+    kinds = set()
+    for p in files:
+        samples = load_samples(p)
+        assert len(samples) == 3 and all(s.prompt and s.label for s in samples), p.name
+        kinds.add("choice" if samples[0].options else p.stem)
+    assert kinds == {"alpaca_example", "qa_example", "choice"}
+
+
+def test_page_offers_the_examples_and_evaluates_one_uploaded_back(data_dir, monkeypatch):
+    with FakeOpenAI(answer="答案：B") as fake:  # right on 2 of the 3 example questions
+        monkeypatch.setenv("LEGAL_RAG_ENDPOINTS", endpoints_json(fake=fake.endpoint))
+        get_settings.cache_clear()
+        at = AppTest.from_file(EVALUATION, default_timeout=TIMEOUT_S).run()
+        buttons = {b.key: b for b in at.get("download_button") if b.key.startswith("eval_example_")}
+        assert sorted(buttons) == sorted(f"eval_example_{p.name}" for p in EXAMPLE_DATASETS.iterdir())
+        example = EXAMPLE_DATASETS / "choice_example.csv"
+        at.file_uploader(key="eval_upload").upload(example.name, example.read_bytes(), "text/csv")
+        at.multiselect(key="eval_endpoints").set_value(["fake"])
+        at.run()
+        at.button(key="eval_run").click().run()
+        assert not at.error, [e.value for e in at.error]
+    table = at.dataframe[0].value
+    assert table.loc["fake", "n"] == 3 and round(table.loc["fake", "accuracy"]) in (67, 1)  # percent or ratio
