@@ -227,7 +227,13 @@ if [ "$MODE" = tp2 ]; then
   T0=$(date +%s)
   [ -f "$M70/config.json" ] || python3 bench/gpu_checkpoint.py --shape llama3-70b --out "$M70" --workers 6 || exit 1
   echo "checkpoint in RAM after $(( $(date +%s) - T0 )) s: $(du -sh "$M70" | cut -f1)"; free -g | head -2
-  LOADWORKER=4 start_model medical-lora --model-dir "$M70" --tp 2 || exit 1
+  # GPU memory every 15 s while it loads. LightLLM checks at start that a prefill of batch_max_tokens fits;
+  # with its default (8192) that check ran out of memory on 70B/tp2 (docs/gpu.md §6.3), 4352 fits
+  ( while sleep 15; do echo "mem $(date +%T): $(nvidia-smi --query-gpu=memory.used --format=csv,noheader | tr '\n' ' ')"; done ) &
+  MON=$!
+  LEGAL_RAG_MAX_TOTAL_TOKEN_NUM=${TP2_KV_TOKENS:-60000} start_model medical-lora --model-dir "$M70" --tp 2 --extra-args="${TP2_EXTRA:---batch_max_tokens 4352}" \
+    || { kill $MON; gzip -c "$LOGS/lightllm-medical-lora.log" > "$OUT/lightllm-medical-lora.log.gz"; exit 1; }
+  kill $MON
   tr '\0' ' ' < /proc/$(pgrep -f "api_server.*medical-lora" | head -1)/environ | grep -oE "(NCCL_NVLS_ENABLE|TORCH_SYMM_MEM_DISABLE_MULTICAST|NVSHMEM_DISABLE_NVLS)=[^ ]*" | tr '\n' ' '; echo
   gpu_mem
   python3 bench/serving.py --base-url "$URL" --model medical-lora --model-dir "$M70" --tp 2 --concurrency 32 \
