@@ -1,11 +1,9 @@
 """Uploaded bytes + file name → LoadedDocument (decoded text, per page or paragraph) → articles.
 
 PDFs: rag.pdf (text layer by page, OCR for scanned pages, damaged pages named). DOCX:
-rag.word (one Page per paragraph/table, numbered). TXT/MD are decoded from UTF-8 (with or
-without BOM), UTF-16 (BOM, or NUL pattern, or detected), then, strictly and in this order
-for Chinese, GB18030 (a superset of GBK) unless charset-normalizer finds Big5, Shift-JIS or
-UTF-16 fits better (Big5 only when its characters are the more common ones). Every
-rejection raises DocumentError with a bilingual message that names the file and what to do.
+rag.word (one Page per paragraph/table, numbered). TXT/MD: rag.encodings (UTF-8, UTF-16,
+GB18030 first for Chinese; Big5, Shift-JIS detected). Every rejection raises DocumentError
+with a bilingual message that names the file and what to do.
 
 `read_document` adds the statute parse and the per-file limits (OCR pages, articles), so
 that a hostile file fails before any embedding; `read_path` reads a path for the CLI with
@@ -17,11 +15,11 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Callable
 
+from rag.encodings import decode_text, looks_binary
 from rag.errors import DocumentError
 from rag.statutes import parse_statute
 from rag.types import Article, LoadedFile, Page
@@ -30,26 +28,7 @@ PDF_SUFFIXES = (".pdf",)
 DOCX_SUFFIXES = (".docx",)
 TEXT_SUFFIXES = (".txt", ".md")
 SUPPORTED_SUFFIXES = PDF_SUFFIXES + DOCX_SUFFIXES + TEXT_SUFFIXES
-BOMS = (  # longest first is not needed: no BOM here is a prefix of another
-    (b"\xef\xbb\xbf", "utf-8-sig", "utf-8"),
-    (b"\xff\xfe", "utf-16-le", "utf-16"),
-    (b"\xfe\xff", "utf-16-be", "utf-16"),
-)
-# UTF-16 without a BOM shows as NUL high bytes of ASCII characters (newlines, digits) on
-# one side of each byte pair; binary files have NULs scattered on both sides.
-UTF16_NUL_SHARE = 0.1  # share of bytes on the NUL side that must be NUL
-UTF16_SIDE_RATIO = 4  # ... and at least this many times the share on the other side (一 is U+4E00)
-# Other encodings charset-normalizer may name for non-UTF-8 bytes (GB18030 is the default).
-DETECTED_ENCODINGS = ("gb18030", "big5", "cp932", "euc_jp", "utf_16_le", "utf_16_be")
-DETECT_SAMPLE_BYTES = 256 * 1024
-MIN_KANA_SHARE = 0.05  # Japanese text: at least this share of kana among its characters
-MIN_CJK_SHARE = 0.3  # UTF-16 guessed without NULs must decode to mostly CJK text
-# Decoded text counts as binary when it has NUL characters, more than this share of
-# control characters, or less than this share of readable characters (CJK, ASCII, punctuation).
-MAX_CONTROL_SHARE = 0.01
-MIN_READABLE_SHARE = 0.90
 BYTES_PER_MB = 1024 * 1024
-READ_CHUNK = 1 << 20
 
 # Defaults of the per-file limits; the edges pass settings' values (DocumentLimits.from_settings).
 DEFAULT_MAX_OCR_PAGES = 30  # 10–60 s a page on 2 shared cores (bench/ocr.py): minutes, not hours
@@ -60,12 +39,6 @@ MSG_UNSUPPORTED = ("「{name}」的格式不受支持，请上传 {zh_list} 文�
 MSG_EMPTY = "「{name}」是空文件，没有任何文字。请检查文件后重新上传。 / the file is empty"
 MSG_TOO_BIG = ("「{name}」大小为 {size:.1f} MB，超过上限 {limit:.0f} MB。请拆分文件或只上传需要的部分。"
                " / file is {size:.1f} MB, over the {limit:.0f} MB limit: split it or upload the relevant part")
-MSG_BINARY = ("「{name}」不是文本文件（内容是二进制数据）。请上传 UTF-8 或 GBK 编码的 TXT/MD 文件。"
-              " / binary content, not text: upload a UTF-8 or GBK encoded .txt/.md file")
-MSG_UNDECODABLE = ("「{name}」的文字编码无法识别：它不是有效的 UTF-8、GB18030/GBK、Big5、Shift-JIS 或 UTF-16"
-                   "（可能混用了多种编码或已损坏{hint}）。请用文本编辑器另存为 UTF-8 后上传。"
-                   " / the text is not valid UTF-8, GB18030/GBK, Big5, Shift-JIS or UTF-16{hint_en}:"
-                   " save it as UTF-8 and upload it again")
 MSG_TOO_MANY_ARTICLES = ("「{name}」切分出 {n} 条法条/段落，超过每个文件 {limit} 条的上限{why}。"
                          "请拆分文件，或检查文件是否为法规文本。"
                          " / {n} articles or chunks, over the limit of {limit} per file{why_en}: split the file")
@@ -146,14 +119,14 @@ def load_file(data: bytes, file_name: str, max_bytes: int | DocumentLimits,
     if suffix in PDF_SUFFIXES:
         from rag.pdf import read_pdf
 
-        pages, ocr_pages = read_pdf(data, name, limits.max_ocr_pages, progress, looks_binary=_looks_binary)
+        pages, ocr_pages = read_pdf(data, name, limits.max_ocr_pages, progress, looks_binary=looks_binary)
         encoding = "pdf"
     elif suffix in DOCX_SUFFIXES:
         from rag.word import read_docx
 
         pages, encoding, unit = read_docx(data, name, limits.max_bytes), "docx", "paragraph"
     else:
-        text, encoding = _decode_text(data, name)
+        text, encoding = decode_text(data, name)
         pages = [Page(text=text)]
     if not any(p.text.strip() for p in pages):
         raise DocumentError(MSG_EMPTY.format(name=name))
@@ -220,147 +193,3 @@ def _file_kind(mode: int) -> tuple[str, str]:
     if stat.S_ISSOCK(mode):
         return "是套接字", "a socket"
     return "不是普通文件", "not a regular file"
-
-
-# ---------------------------------------------------------------- text encodings
-
-def _decode_text(data: bytes, name: str) -> tuple[str, str]:
-    for bom, codec, label in BOMS:
-        if data.startswith(bom):
-            try:
-                text = data.decode(codec)
-            except UnicodeDecodeError:
-                raise DocumentError(MSG_BINARY.format(name=name)) from None
-            return _checked_text(text, name), label
-    utf16 = _utf16_without_bom(data)
-    if utf16:
-        decoded = _strict(data, utf16)
-        if decoded is not None:
-            return _checked_text(decoded, name), "utf-16"
-    decoded = _strict(data, "utf-8")
-    if decoded is not None:
-        return _checked_text(decoded, name), "utf-8"
-    return _decode_non_utf8(data, name)
-
-
-def _decode_non_utf8(data: bytes, name: str) -> tuple[str, str]:
-    """GB18030 unless the detector's Big5 / Shift-JIS / UTF-16 reading is clearly better."""
-    gb = _strict(data, "gb18030")
-    gb_ok = gb is not None and not _looks_binary(gb)
-    guess = _detect(data)
-    if guess == "big5":
-        big5 = _strict(data, "cp950") or _strict(data, "big5")
-        if big5 is not None and not _looks_binary(big5) and (
-                not gb_ok or _common_share(big5, "big5", 0xA4, 0xC6) > _common_share(gb, "gb2312", 0xB0, 0xD7)):
-            return _checked_text(big5, name), "big5"
-    elif guess in ("cp932", "euc_jp"):
-        japanese = _strict(data, guess)
-        if japanese is not None and _kana_share(japanese) >= MIN_KANA_SHARE and not _looks_binary(japanese):
-            return _checked_text(japanese, name), "shift_jis" if guess == "cp932" else "euc-jp"
-    elif guess in ("utf_16_le", "utf_16_be"):
-        wide = _strict(data, guess.replace("_", "-"))
-        if wide is not None and not _looks_binary(wide) and _cjk_share(wide) >= MIN_CJK_SHARE and not (
-                gb_ok and _cjk_share(gb) > _cjk_share(wide)):
-            return _checked_text(wide, name), "utf-16"
-    if gb_ok:
-        return _checked_text(gb, name), "gb18030"
-    if _mostly_binary(data):
-        raise DocumentError(MSG_BINARY.format(name=name))
-    raise DocumentError(MSG_UNDECODABLE.format(name=name, hint=f"；最接近 {guess}" if guess else "",
-                                               hint_en=f" (closest: {guess})" if guess else ""))
-
-
-def _detect(data: bytes) -> str | None:
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(data[:DETECT_SAMPLE_BYTES], cp_isolation=list(DETECTED_ENCODINGS)).best()
-    if best is None:
-        return None
-    return {"big5hkscs": "big5", "cp950": "big5", "shift_jis": "cp932"}.get(best.encoding, best.encoding)
-
-
-def _strict(data: bytes, codec: str) -> str | None:
-    try:
-        return data.decode(codec)
-    except UnicodeDecodeError:
-        return None
-
-
-def _common_share(text: str, codec: str, low: int, high: int) -> float:
-    """Share of CJK characters among the frequent ones of an encoding (its first lead bytes):
-    GB2312 level 1 (B0–D7) for simplified, Big5 常用字 (A4–C6) for traditional Chinese."""
-    cjk = [ch for ch in text if 0x4E00 <= ord(ch) <= 0x9FFF]
-    if not cjk:
-        return 0.0
-    common = 0
-    for ch in cjk:
-        try:
-            encoded = ch.encode(codec)
-        except UnicodeEncodeError:
-            continue
-        common += len(encoded) == 2 and low <= encoded[0] <= high
-    return common / len(cjk)
-
-
-def _kana_share(text: str) -> float:
-    chars = [ch for ch in text if not ch.isspace()]
-    return sum(0x3040 <= ord(ch) <= 0x30FF for ch in chars) / max(1, len(chars))
-
-
-def _cjk_share(text: str) -> float:
-    chars = [ch for ch in text if not ch.isspace()]
-    return sum(0x4E00 <= ord(ch) <= 0x9FFF for ch in chars) / max(1, len(chars))
-
-
-def _mostly_binary(data: bytes) -> bool:
-    """Control bytes (other than tab/newline) mean binary; text in an unknown encoding has none."""
-    sample = data[:DETECT_SAMPLE_BYTES]
-    control = sum(b < 0x20 and b not in (9, 10, 13) for b in sample)
-    return control / max(1, len(sample)) > MAX_CONTROL_SHARE
-
-
-def _utf16_without_bom(data: bytes) -> str | None:
-    if len(data) % 2 or b"\x00" not in data:
-        return None
-    half = len(data) // 2
-    even, odd = data[0::2].count(0) / half, data[1::2].count(0) / half
-    if odd >= UTF16_NUL_SHARE and odd >= UTF16_SIDE_RATIO * even:
-        return "utf-16-le"
-    if even >= UTF16_NUL_SHARE and even >= UTF16_SIDE_RATIO * odd:
-        return "utf-16-be"
-    return None
-
-
-def _checked_text(text: str, name: str) -> str:
-    text = _normalise_newlines(text.lstrip("\ufeff"))
-    if _looks_binary(text):
-        raise DocumentError(MSG_BINARY.format(name=name))
-    return text
-
-
-def _looks_binary(text: str) -> bool:
-    if "\x00" in text:
-        return True
-    chars = [ch for ch in text if not ch.isspace()]
-    if not chars:
-        return False  # whitespace only: reported as empty, not binary
-    control = sum(unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs", "Cn") for ch in chars)
-    readable = sum(_is_readable(ch) for ch in chars)
-    return control / len(chars) > MAX_CONTROL_SHARE or readable / len(chars) < MIN_READABLE_SHARE
-
-
-def _is_readable(ch: str) -> bool:
-    code = ord(ch)
-    return (0x20 <= code < 0x7F                  # ASCII
-            or 0x4E00 <= code <= 0x9FFF         # CJK unified ideographs
-            or 0x3400 <= code <= 0x4DBF         # CJK extension A (GB18030 names)
-            or 0x3000 <= code <= 0x303F         # CJK punctuation
-            or 0x3040 <= code <= 0x30FF         # Japanese kana (Shift-JIS / EUC-JP text)
-            or 0xFF00 <= code <= 0xFFEF         # full-width forms
-            or 0x2000 <= code <= 0x206F         # general punctuation (“ ” — …)
-            or 0x20000 <= code <= 0x3134F       # CJK extensions B–G (GB18030-2022)
-            or (code < 0x2000 and unicodedata.category(ch)[0] in "LNP"))  # Latin, Greek, Cyrillic
-
-
-def _normalise_newlines(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\r", "\n")
