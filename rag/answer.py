@@ -10,6 +10,11 @@ turn and asks for 结论 → 依据 → 建议. It gives the model no escape phr
 the KB holds nothing relevant is decided by retrieval's abstain signal, and when the model
 still refuses or cites nothing, `needs_basis` tells the caller to show the articles itself.
 
+The prompt always fits the server's per-request limit (`token_limit`: prompt + answer tokens,
+LightLLM's --max_req_total_len): when the articles would overflow it, the lowest-ranked ones
+are left out and the stream starts with a "note" Delta saying so, instead of letting the
+server refuse or cut the prompt.
+
 Does not: call the retriever (the caller passes citations in), or trust the model's
 citations: verification is by lookup, never by asking the model.
 """
@@ -17,12 +22,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from itertools import chain
 from typing import Protocol
 
 from rag.knowledge import KnowledgeBase
 from rag.retrieve import resolve_law
 from rag.statutes import find_article_mentions
 from rag.types import Citation, VerifiedCitation
+from server.errors import PromptTooLong
+from server.think import Delta
 
 PROMPT_VERSION = "2026-11-30.2"  # stored with benchmark runs and exports
 # Context budget: half of what the endpoint's window leaves beside the answer and the prompt's
@@ -40,6 +48,21 @@ CLIP_MARK = "……（下略）"
 HISTORY_TURNS = 3  # earlier turns used to rewrite a follow-up question
 MAX_REWRITE_CHARS = 200
 QUOTE_MIN_CHARS = 8  # a quoted span this long must appear in the cited article
+# The hard limit is counted in tokens, estimated from characters (the client has no tokenizer).
+# Measured with Qwen's tokenizer (Qwen2.5 and Qwen3 share it; the 0.5B GGUF's vocabulary) on
+# the 757 labor-statute articles: 1.8 Chinese characters per token on average, digits one
+# token each. The estimate (0.75 token per Chinese character, 1 per digit, 0.35 per other
+# character, times TOKEN_SAFETY, plus the chat template's tokens per message) came out at 1.5x
+# the real count on the statutes on average and never below it on anything measured (statutes,
+# the prompts, an English question, a line of dates, amounts and a URL: at most 0.98 of it):
+# it costs articles only when the server's limit binds.
+TOKENS_PER_CJK, TOKENS_PER_DIGIT, TOKENS_PER_OTHER = 0.75, 1.0, 0.35
+TOKEN_SAFETY = 1.15
+TEMPLATE_TOKENS_PER_MESSAGE = 8
+_CJK_RE = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]")
+_DIGIT_RE = re.compile(r"[0-9]")
+TRIMMED_NOTE = ("（提示：检索到的法条超出了模型服务器单次请求的长度上限（{limit} 个 token），"
+                "已省略相关度最低的 {dropped} 条，下面的回答只依据前 {kept} 条。）\n\n")
 # Low temperature for legal answers (the evaluation's defaults); callers may override.
 ANSWER_SAMPLING = {"temperature": 0.1, "top_p": 0.9, "max_tokens": 640}
 
@@ -119,8 +142,24 @@ def clip_article(text: str, limit: int) -> str:
     return "\n".join(kept) + CLIP_MARK
 
 
+def estimate_tokens(messages: list[dict]) -> int:
+    """Prompt tokens of chat messages, estimated on the high side (see TOKENS_PER_CJK)."""
+    total = 0.0
+    for m in messages:
+        text = m["content"] if isinstance(m["content"], str) else ""
+        cjk, digits = len(_CJK_RE.findall(text)), len(_DIGIT_RE.findall(text))
+        total += (cjk * TOKENS_PER_CJK + digits * TOKENS_PER_DIGIT
+                  + (len(text) - cjk - digits) * TOKENS_PER_OTHER) * TOKEN_SAFETY
+        total += TEMPLATE_TOKENS_PER_MESSAGE
+    return int(total) + 1
+
+
 def format_articles(citations: list[Citation], budget: int) -> str:
     """Numbered articles, most relevant first, within `budget` characters of article text."""
+    return "\n\n".join(_article_blocks(citations, budget))
+
+
+def _article_blocks(citations: list[Citation], budget: int) -> list[str]:
     parts, used = [], 0
     per_article = max(MIN_CONTEXT_CHARS // 2, budget // ARTICLE_SHARE)
     for n, c in enumerate(citations[:MAX_ARTICLES], start=1):
@@ -131,18 +170,46 @@ def format_articles(citations: list[Citation], budget: int) -> str:
             break
         parts.append(f"[{n}] {neutralize(c.label)}{status}\n{text}")
         used += len(text)
-    return "\n\n".join(parts)
+    return parts
 
 
 def rag_messages(question: str, citations: list[Citation], abstain: bool = False,
-                 budget: int = context_chars(4096)) -> list[dict]:
-    """The grounded prompt; with nothing relevant retrieved, a prompt that says so."""
+                 budget: int = context_chars(4096), token_limit: int | None = None,
+                 max_tokens: int = ANSWER_SAMPLING["max_tokens"]) -> list[dict]:
+    """The grounded prompt; with nothing relevant retrieved, a prompt that says so.
+    With token_limit, the prompt plus max_tokens fits it (see fit_rag_messages)."""
+    return fit_rag_messages(question, citations, abstain, budget, token_limit, max_tokens)[0]
+
+
+def fit_rag_messages(question: str, citations: list[Citation], abstain: bool = False,
+                     budget: int = context_chars(4096), token_limit: int | None = None,
+                     max_tokens: int = ANSWER_SAMPLING["max_tokens"]) -> tuple[list[dict], int, int]:
+    """(messages, articles kept, articles left out to fit token_limit).
+
+    Articles within the character budget are dropped from the lowest-ranked up until the
+    estimated prompt tokens plus max_tokens fit token_limit. Raises PromptTooLong when not
+    even the most relevant article (or, without articles, the question) fits.
+    """
+    def fits(messages: list[dict]) -> bool:
+        return token_limit is None or estimate_tokens(messages) + max_tokens <= token_limit
+
     if abstain or not citations:
-        return [{"role": "system", "content": RAG_SYSTEM_PROMPT},
-                {"role": "user", "content": NO_BASIS_PROMPT.format(question=question)}]
-    articles = format_articles(citations, budget)
-    return [{"role": "system", "content": RAG_SYSTEM_PROMPT},
-            {"role": "user", "content": RAG_USER_PROMPT.format(articles=articles, question=question)}]
+        messages = [{"role": "system", "content": RAG_SYSTEM_PROMPT},
+                    {"role": "user", "content": NO_BASIS_PROMPT.format(question=question)}]
+        if not fits(messages):
+            raise PromptTooLong(estimate_tokens(messages), max_tokens, token_limit)
+        return messages, 0, 0
+    blocks = _article_blocks(citations, budget)
+    shown = len(blocks)
+    while True:
+        articles = "\n\n".join(blocks)
+        messages = [{"role": "system", "content": RAG_SYSTEM_PROMPT},
+                    {"role": "user", "content": RAG_USER_PROMPT.format(articles=articles, question=question)}]
+        if fits(messages):
+            return messages, len(blocks), shown - len(blocks)
+        if len(blocks) == 1:
+            raise PromptTooLong(estimate_tokens(messages), max_tokens, token_limit)
+        blocks.pop()
 
 
 def raw_messages(question: str) -> list[dict]:
@@ -150,10 +217,21 @@ def raw_messages(question: str) -> list[dict]:
 
 
 def answer(question: str, citations: list[Citation], llm: ChatStreamer, abstain: bool = False,
-           budget: int = context_chars(4096), **sampling) -> Iterator:
+           budget: int = context_chars(4096), token_limit: int | None = None, **sampling) -> Iterator:
     """Stream the grounded answer (Delta objects from the client). `question` is the
-    standalone one: a follow-up rewritten by `rewrite_question`."""
-    return llm.stream(rag_messages(question, citations, abstain, budget), **{**ANSWER_SAMPLING, **sampling})
+    standalone one: a follow-up rewritten by `rewrite_question`.
+
+    token_limit: prompt + answer tokens the server takes (default: the client's
+    `token_limit`, from its endpoint); articles that would overflow it are left out, and the
+    stream then starts with a "note" Delta (TRIMMED_NOTE) for the reader."""
+    sampling = {**ANSWER_SAMPLING, **sampling}
+    limit = token_limit if token_limit is not None else getattr(llm, "token_limit", None)
+    max_tokens = sampling.get("max_tokens") or ANSWER_SAMPLING["max_tokens"]
+    messages, kept, dropped = fit_rag_messages(question, citations, abstain, budget, limit, max_tokens)
+    stream = llm.stream(messages, **sampling)
+    if not dropped:
+        return stream
+    return chain([Delta("note", TRIMMED_NOTE.format(limit=limit, dropped=dropped, kept=kept))], stream)
 
 
 def raw(question: str, llm: ChatStreamer, **sampling) -> Iterator:

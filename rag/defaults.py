@@ -79,6 +79,7 @@ def sampling_for(endpoint: Endpoint, thinking: bool = False) -> dict:
 
 def answer_options(endpoint: Endpoint, thinking: bool = False) -> dict:
     """Keyword arguments for rag.answer.answer: sampling plus the article budget that fits
-    the endpoint's context window (tight for the 4k embedded model, 10 articles for 32k)."""
+    the endpoint's window (tight for the 4k embedded model, 10 articles for 32k); the window
+    is the smaller of context_tokens and the server's max_req_total_len."""
     sampling = sampling_for(endpoint, thinking)
-    return {**sampling, "budget": context_chars(endpoint.context_tokens, sampling["max_tokens"])}
+    return {**sampling, "budget": context_chars(endpoint.request_tokens, sampling["max_tokens"])}

@@ -1,9 +1,9 @@
 """Endpoint names → reachable endpoints: the one place that turns a name from settings into a URL.
 
-A configured endpoint with a base_url is returned as it is; base_url None means the embedded
-llama.cpp server, started on demand through the callable the caller passes in (so this module
-does not know how the embedded server is started, and tests can hand in a fake). Does not
-check that the server answers: ChatClient.health does.
+A configured endpoint with a base_url (or replicas in base_urls) is returned as it is;
+base_url None means the embedded llama.cpp server, started on demand through the callable the
+caller passes in (so this module does not know how the embedded server is started, and tests
+can hand in a fake). Does not check that the server answers: ChatClient.health does.
 """
 from __future__ import annotations
 
