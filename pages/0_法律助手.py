@@ -215,8 +215,9 @@ def ask_example(question: str) -> None:
 if not st.session_state.turns and "example_question" not in st.session_state:
     st.markdown(EXAMPLES_NOTE)
     for start in range(0, len(CHAT_EXAMPLES), 2):  # two per row, rows aligned
-        for column, (n, example) in zip(st.columns(2), list(enumerate(CHAT_EXAMPLES))[start:start + 2]):
-            column.button(example, key=f"example_{n}", on_click=ask_example, args=(example,), width="stretch")
+        for column, (n, (label, example)) in zip(st.columns(2), list(enumerate(CHAT_EXAMPLES))[start:start + 2]):
+            column.button(label, key=f"example_{n}", help=example, on_click=ask_example, args=(example,),
+                          width="stretch")
 
 question = st.chat_input("请输入法律问题，例如：劳动合同到期不续签有没有补偿？", key="question") \
     or st.session_state.pop("example_question", None)

@@ -30,13 +30,13 @@ def data_dir(tmp_path, tmp_path_factory, monkeypatch, embedder):
 
 
 def test_empty_chat_offers_examples_and_a_click_asks_one(monkeypatch):
-    assert 4 <= len(CHAT_EXAMPLES) <= 6 and DEMO_QUESTION in CHAT_EXAMPLES
+    assert 4 <= len(CHAT_EXAMPLES) <= 6 and CHAT_EXAMPLES[0][1] == DEMO_QUESTION
     with FakeOpenAI() as fake:
         monkeypatch.setenv("LEGAL_RAG_ENDPOINTS", endpoints_json(embedded=fake.endpoint))
         get_settings.cache_clear()
         at = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
         examples = [b for b in at.button if b.key and b.key.startswith("example_")]
-        assert [b.label for b in examples] == list(CHAT_EXAMPLES)
+        assert [(b.label, b.help) for b in examples] == list(CHAT_EXAMPLES)  # the whole question on hover
         assert any("RAG" in m.value and "原始模型" in m.value for m in at.markdown)  # what compare shows
         at.button(key="example_0").click().run()
         assert not at.exception, [e.value for e in at.exception]
