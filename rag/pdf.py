@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from typing import Callable
 
 from rag.errors import DocumentError
@@ -21,6 +22,9 @@ from rag.types import Page
 log = logging.getLogger(__name__)
 
 PDF_MAGIC = b"%PDF-"
+WRAPPED_LINE_SHARE = 0.8  # an OCR line this long (vs the page's longest) was wrapped by the page width
+SENTENCE_ENDS = ("。", "；", "：", "！", "？", ";", ":", "!", "?")
+_HEADING_START = re.compile(r"^第[零〇一二两三四五六七八九十百千万\d]+[条條章节節编編]")
 Progress = Callable[[float, str], None]
 
 MSG_ENCRYPTED = ("「{name}」是加密（有密码保护）的 PDF，无法读取。请先去除密码再上传。"
@@ -74,13 +78,31 @@ def read_pdf(data: bytes, name: str, max_ocr_pages: int, progress: Progress | No
         from rag.ocr import ocr_pdf_pages
 
         for number, text in ocr_pdf_pages(data, scanned, progress, name).items():
-            texts[number - 1] = text
+            texts[number - 1] = unwrap_lines(text)
         if not any(texts[n - 1].strip() for n in scanned) and not any(t.strip() for t in texts):
             raise DocumentError(MSG_OCR_NO_TEXT.format(name=name))
     if not any(t.strip() for t in texts):
         raise DocumentError(MSG_BLANK.format(name=name, total=declared))
     pages = [Page(text=t.replace("\r\n", "\n").replace("\r", "\n"), page=n) for n, t in enumerate(texts, 1)]
     return pages, scanned
+
+
+def unwrap_lines(text: str) -> str:
+    """Join OCR lines that a page's width wrapped: a full-width line (at least
+    WRAPPED_LINE_SHARE of the page's longest) not ending a sentence continues on the next one,
+    unless that one starts an article or a 章/节 heading. Chinese has no spaces to restore, and
+    a word split over two lines (高 / 温津贴) would not be found by keyword search."""
+    lines = [ln.strip() for ln in text.split("\n")]
+    longest = max((len(ln) for ln in lines), default=0)
+    out: list[str] = []
+    for line in lines:
+        previous = out[-1] if out else ""
+        if (previous and line and len(previous) >= WRAPPED_LINE_SHARE * longest
+                and not previous.endswith(SENTENCE_ENDS) and not _HEADING_START.match(line)):
+            out[-1] = previous + line
+        else:
+            out.append(line)
+    return "\n".join(out)
 
 
 def _check_structure(data: bytes, name: str) -> tuple[int, list[int]]:

@@ -80,6 +80,17 @@ def test_mixed_pdf_is_ocrd_only_where_a_page_has_no_text():
     assert squash(ARTICLES[2]) in squash(loaded.pages[2].text)  # the text layer, not OCR
 
 
+def test_ocr_lines_wrapped_by_the_page_width_are_joined():
+    from rag.pdf import unwrap_lines
+
+    ocr = ("高温作业劳动保护办法\n（2020年1月1日施行）\n第四条用人单位安排劳动者在高温天气下露天作业的，应当发放高\n"
+           "温津贴，每月不低于三百元。\n第五条本办法自发布之日起施行。")
+    assert unwrap_lines(ocr).split("\n") == [
+        "高温作业劳动保护办法", "（2020年1月1日施行）",  # short lines: not wrapped
+        "第四条用人单位安排劳动者在高温天气下露天作业的，应当发放高温津贴，每月不低于三百元。",
+        "第五条本办法自发布之日起施行。"]
+
+
 def test_scan_where_ocr_finds_no_text_is_refused():
     message = rejected(scanned_pdf([page_image("", size=(600, 800))]), "空扫描.pdf")
     assert "OCR" in message and "没有识别出任何文字" in message
