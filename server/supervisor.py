@@ -113,13 +113,13 @@ def stop_group(pgid: int, process: subprocess.Popen | None = None,
             time.sleep(0.1)
         if not group_alive(pgid):
             break
-    _reap(process)
+    _reap(process, grace)  # our own leader: collect its exit status, leave no zombie
 
 
-def _reap(process: subprocess.Popen | None) -> None:
+def _reap(process: subprocess.Popen | None, timeout: float = 0) -> None:
     if process is not None:
         try:
-            process.wait(timeout=0)
+            process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             pass
 
