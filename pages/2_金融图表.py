@@ -16,7 +16,6 @@ from settings import get_settings
 from ui.compare import chat_client, endpoint_index, stream_side_by_side
 
 SAMPLE_CAPTION = "示例图表（某公司营业收入，随程序附带）"
-IMAGE_WIDTH = 560
 NO_VISION = """**这个页面需要视觉模型端点。** 图表分析把图片交给视觉模型（例如 Qwen2-VL-7B-Instruct 与它的金融微调版），\
 两者并排比较。现在只配置了文本模型，所以下面的回答**基于图表的 OCR 文字**，而不是图片本身。
 
@@ -56,23 +55,25 @@ except ServerError as e:
     mime = None
     st.error(str(e))
 run = st.button("分析图表", key="fin_run", type="primary", disabled=mime is None or not question.strip())
+chart_column, answer_column = st.columns([2, 3], gap="large")  # the chart stays in view beside the answers
 if mime:
-    st.image(chart, caption=chart_name, width=IMAGE_WIDTH)
+    chart_column.image(chart, caption=chart_name)
 
 if run:
-    try:
-        clients = {name: chat_client(name) for name in roles}
-        kinds = {name: settings.endpoints[name].kind for name in roles}
-        with st.spinner("识别图表文字（OCR）…"):
-            prompts, ocr_text = chart_prompts(kinds, chart, mime, question, recognise, system)
-    except (ServerError, RagError, OcrError) as e:
-        st.error(str(e))
-        st.stop()
-    if ocr_text:
-        with st.expander("OCR 识别出的图表文字（文本模型读到的全部内容）"):
-            st.text(ocr_text)
-    sampling = Sampling().as_kwargs()  # the evaluation defaults, so the demo matches the scores
-    titles = {name: (f"{name}（{role}）" if role else name) + (f" · {OCR_LABEL}" if prompts[name].from_ocr else "")
-              for name, role in roles.items()}
-    stream_side_by_side({titles[n]: (lambda c=clients[n], m=prompts[n].messages: c.stream(m, **sampling))
-                         for n in roles})
+    with answer_column:
+        try:
+            clients = {name: chat_client(name) for name in roles}
+            kinds = {name: settings.endpoints[name].kind for name in roles}
+            with st.spinner("识别图表文字（OCR）…"):
+                prompts, ocr_text = chart_prompts(kinds, chart, mime, question, recognise, system)
+        except (ServerError, RagError, OcrError) as e:
+            st.error(str(e))
+            st.stop()
+        if ocr_text:
+            with st.expander("OCR 识别出的图表文字（文本模型读到的全部内容）"):
+                st.text(ocr_text)
+        sampling = Sampling().as_kwargs()  # the evaluation defaults, so the demo matches the scores
+        titles = {name: (f"{name}（{role}）" if role else name) + (f" · {OCR_LABEL}" if prompts[name].from_ocr else "")
+                  for name, role in roles.items()}
+        stream_side_by_side({titles[n]: (lambda c=clients[n], m=prompts[n].messages: c.stream(m, **sampling))
+                             for n in roles})
