@@ -121,6 +121,8 @@ def show_turn(turn: Turn) -> None:
                         if turn.query != turn.question and title == RAG_TITLE:
                             st.caption(f"检索用的问题（改写）：{turn.query}")
                         st.markdown(reply.reasoning)
+                if reply.note:
+                    st.caption(reply.note)
                 st.markdown(reply.answer)
                 if reply.error:
                     st.error(reply.error)

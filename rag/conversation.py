@@ -34,6 +34,7 @@ class Reply:
     answer: str = ""
     reasoning: str = ""
     error: str = ""
+    note: str = ""  # e.g. articles left out to fit the server's request limit
 
 
 @dataclass
@@ -60,7 +61,8 @@ def to_markdown(turns: list[Turn]) -> str:
         lines += [f"## {n}. {t.question}", "", f"- 时间：{t.asked_at}　知识库：{t.kb}　模型：{t.endpoint}"]
         if t.query and t.query != t.question:
             lines.append(f"- 检索用的问题（改写）：{t.query}")
-        lines += ["", "### 检索增强回答（RAG）", "", t.rag.answer or "（无回答）"]
+        lines += ["", "### 检索增强回答（RAG）", "", *([f"> {t.rag.note}", ""] if t.rag.note else []),
+                  t.rag.answer or "（无回答）"]
         if t.abstain:
             lines += ["", "> 知识库中没有找到相关法条，回答仅供参考。"]
         if t.rag.error:

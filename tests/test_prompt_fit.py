@@ -87,3 +87,24 @@ def test_a_question_too_long_for_the_server_is_refused_before_sending():
         with pytest.raises(PromptTooLong, match="limit of 1000 tokens"):
             answer("很长的问题" * 300, [], ChatClient(endpoint, "legal"))
         assert fake.connections == 0
+
+
+def test_the_note_is_shown_above_the_answer_and_kept_out_of_it():
+    """The chat column shows the trim note as a caption; the answer (verified, exported) is the model's alone."""
+    from streamlit.testing.v1 import AppTest
+
+    def page():
+        import streamlit as st
+
+        from server.client import Delta
+        from ui.compare import stream_side_by_side
+
+        note = "（提示：已省略相关度最低的 3 条）"
+        done = stream_side_by_side({"RAG": lambda: iter([Delta("note", note), Delta("answer", "依据第一条。")])})
+        st.session_state.result = vars(done["RAG"])
+
+    at = AppTest.from_function(page).run()
+    assert not at.exception
+    assert at.session_state.result == {"answer": "依据第一条。", "reasoning": "", "error": "", "note": "（提示：已省略相关度最低的 3 条）"}
+    assert [c.value for c in at.caption] == ["（提示：已省略相关度最低的 3 条）"]
+    assert [m.value for m in at.markdown if "依据" in m.value] == ["依据第一条。"]

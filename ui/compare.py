@@ -40,18 +40,20 @@ class Streamed:
     answer: str = ""
     reasoning: str = ""
     error: str = ""
+    note: str = ""  # what the project changed about the request (articles left out to fit), not answer text
 
 
 def stream_side_by_side(streams: dict[str, Callable[[], Iterator[Delta]]],
                         show_titles: bool = True) -> dict[str, Streamed]:
     """One column per title; each callable is started in its own thread and its answer
-    rendered live, reasoning in a collapsed "Details" expander, errors with st.error."""
+    rendered live, reasoning in a collapsed "Details" expander, a note as a caption above
+    the answer, errors with st.error."""
     panes = {}
     for column, title in zip(st.columns(len(streams)), streams):
         with column:
             if show_titles:
                 st.markdown(f"**{title}**")
-            panes[title] = (st.empty(), st.empty(), st.empty())  # details, answer, error
+            panes[title] = (st.empty(), st.empty(), st.empty(), st.empty())  # note, details, answer, error
     results = {title: Streamed() for title in streams}
     events: queue.Queue = queue.Queue()
 
@@ -69,9 +71,12 @@ def stream_side_by_side(streams: dict[str, Callable[[], Iterator[Delta]]],
     running = len(streams)
     while running:
         title, item = events.get()
-        result, (details_slot, answer_slot, error_slot) = results[title], panes[title]
+        result, (note_slot, details_slot, answer_slot, error_slot) = results[title], panes[title]
         if isinstance(item, Delta):
-            if item.kind == "reasoning":
+            if item.kind == "note":
+                result.note += item.text
+                note_slot.caption(result.note)
+            elif item.kind == "reasoning":
                 result.reasoning += item.text
                 if title not in details:
                     details[title] = details_slot.expander(REASONING_LABEL, expanded=False).empty()
