@@ -41,6 +41,10 @@ class Endpoint(BaseModel):
     # Answer tokens sent with every request that does not set its own (LightLLM's default is 16).
     max_tokens: int = Field(1024, gt=0)
     thinking: bool = False  # the model has a <think> switch (Qwen3: chat_template_kwargs.enable_thinking)
+    # Text a server needs where each image goes. LightLLM (qwen2_vl) drops OpenAI image parts from
+    # the chat template and places an image only where the text holds its tag: set it to
+    # LIGHTLLM_QWEN2_VL_IMAGE_TAG for such an endpoint (docs/gpu.md §6.4). None: the OpenAI format as is.
+    image_tag: str | None = None
 
     @model_validator(mode="after")
     def _replicas(self) -> "Endpoint":

@@ -25,7 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, os.environ.get("LEGAL_RAG_CODE_ROOT") or str(Path(__file__).resolve().parents[1]))
 
-from server.client import ChatClient, image_message  # noqa: E402
+from server.client import ChatClient, image_message, with_image_tags  # noqa: E402
+from server.lightllm import endpoint_entry  # noqa: E402
 from settings import Endpoint  # noqa: E402
 
 QUESTION = "《劳动合同法》第四十七条规定了什么？"
@@ -88,8 +89,11 @@ def main() -> None:
     ap.add_argument("--image", type=Path, help="chart for --page finance (default: one drawn here)")
     ap.add_argument("--max-tokens", type=int, help="answer tokens (default: 48 legal, the page's 512 otherwise)")
     args = ap.parse_args()
-    kind = "vision" if args.page == "finance" else "chat"
-    client = ChatClient(Endpoint(base_url=args.base_url, model=args.model, kind=kind), args.model)
+    if args.page == "finance":  # the endpoint entry the launcher prints for a qwen2_vl model (its image tag)
+        endpoint = Endpoint(**endpoint_entry(args.model, args.base_url, 8192, "qwen2_vl")[args.model])
+    else:
+        endpoint = Endpoint(base_url=args.base_url, model=args.model)
+    client = ChatClient(endpoint, args.model)
     print("health:", client.health())
     if args.page == "legal":
         messages, sampling = [{"role": "user", "content": QUESTION}], {"max_tokens": MAX_TOKENS, "ignore_eos": True}
@@ -103,7 +107,8 @@ def main() -> None:
         messages = [{"role": "system", "content": FINANCE_SYSTEM}, image_message(FINANCE_QUESTION, data, mime)]
         sampling = page_sampling()
         text_only = [messages[0], {"role": "user", "content": FINANCE_QUESTION}]
-        with_image, without = prompt_tokens(args.base_url, args.model, messages), prompt_tokens(args.base_url, args.model, text_only)
+        sent = with_image_tags(messages, endpoint.image_tag) if endpoint.image_tag else messages  # as the client sends it
+        with_image, without = prompt_tokens(args.base_url, args.model, sent), prompt_tokens(args.base_url, args.model, text_only)
         print(f"image {len(data):,} bytes ({mime}): prompt tokens with the image {with_image}, without {without}"
               f" -> the image added {None if with_image is None or without is None else with_image - without}")
     if args.max_tokens:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU verification of the LightLLM path, end to end, on a machine with one NVIDIA GPU.
 #
-#   bench/gpu_verify.sh [verify|tune|h200|h200b|tp2]   (from the repository root; results go to $OUT)
+#   bench/gpu_verify.sh [verify|tune|h200|h200b|vision|tp2]   (from the repository root; results go to $OUT)
 #
 # Needs: python3 with torch + CUDA, LightLLM's source in .lightllm/src (v1.0.1, fc72ffab) and
 # the wheels of its missing dependencies in .whl/ (docs/gpu.md says how to get both).
@@ -15,8 +15,9 @@
 #         tokenizer through the launcher, a streamed chat, py-spy on every LightLLM process during
 #         a single stream, serving.py, the RAG load (bench/rag_prompts_long.jsonl, 2-4k tokens, and
 #         bench/rag_prompts.jsonl, the app's defaults).
-# h200b:  flag variants (single stream + TTFT each, TUNE_VARIANTS), then the Qwen2-VL-shaped model
-#         with --enable_multimodal and a chart through the finance page's client path.
+# h200b:  flag variants (single stream + TTFT each, TUNE_VARIANTS), then `vision`.
+# vision: the Qwen2-VL-shaped model (the launcher adds --enable_multimodal) and a chart through the
+#         finance page's client path (the endpoint's image tag in the text).
 # tp2:    (two GPUs) a Llama-3.1-70B-shaped checkpoint (141 GB) in RAM (tmpfs), `launch --tp 2`,
 #         memory per GPU, single stream, 32 concurrent, a streamed chat as the medical page sends it.
 # The launcher and client run from $PROJ (default .gpuassets/proj when it exists: a snapshot of
@@ -53,7 +54,7 @@ python3 -c "import torch, transformers; print('torch', torch.__version__, 'trans
 MODEL=/dev/shm/qwen3-8b-random
 [ "$(df --output=avail -B1G /dev/shm | tail -1)" -gt 40 ] || MODEL=/tmp/qwen3-8b-random
 TOK_ARG=(); [ -f "$TOKENIZER/tokenizer.json" ] && TOK_ARG=(--tokenizer "$TOKENIZER")
-if [ "$MODE" != tp2 ] && [ ! -f "$MODEL/config.json" ]; then
+if [ "$MODE" != tp2 ] && [ "$MODE" != vision ] && [ ! -f "$MODEL/config.json" ]; then
   python3 bench/gpu_checkpoint.py --out "$MODEL" "${TOK_ARG[@]}" || exit 1
 fi
 
@@ -194,11 +195,17 @@ if [ "$MODE" = h200b ]; then
       --repeats 3 --json "$LOGS/tune-$v.json" 2>&1
     stop_model
   done
+fi
+
+if [ "$MODE" = h200b ] || [ "$MODE" = vision ]; then
+  LOGS=/tmp/h200b-logs; mkdir -p $LOGS
   # the finance page's model: Qwen2-VL-7B shape, LightLLM's qwen2_vl with its ViT
   VL=/dev/shm/qwen2-vl-random
   [ -f "$VL/config.json" ] || PYTHONPATH=$ROOT/.lightllm/src:$PYTHONPATH python3 bench/gpu_checkpoint.py \
     --shape qwen2-vl-7b --out "$VL" "${TOK_ARG[@]}" || exit 1
-  start_model finance-lora --model-dir "$VL" --mode "" --extra-args="--enable_multimodal" || { tail -60 "$LOGS/lightllm-finance-lora.log"; exit 1; }
+  # the launcher adds --enable_multimodal itself for qwen2_vl (and prints the endpoint with its image tag)
+  start_model finance-lora --model-dir "$VL" --mode "" || { tail -60 "$LOGS/lightllm-finance-lora.log"; exit 1; }
+  grep -E "^use it" "$LOGS/launch-finance-lora.out"
   gpu_mem
   python3 bench/gpu_chat.py "$URL" finance-lora --page finance --max-tokens 64
   python3 - "$URL" <<'PY'

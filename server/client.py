@@ -69,6 +69,23 @@ def image_message(text: str, image: bytes, mime: str) -> dict:
                                         {"type": "image_url", "image_url": {"url": url}}]}
 
 
+def with_image_tags(messages: list[dict], tag: str) -> list[dict]:
+    """Messages whose image parts are announced by `tag` in their text (one per image, first):
+    what LightLLM's qwen2_vl needs to place an image (see Endpoint.image_tag)."""
+    out = []
+    for m in messages:
+        parts = m.get("content")
+        n_images = sum(p.get("type") == "image_url" for p in parts) if isinstance(parts, list) else 0
+        if n_images:
+            texts = [p for p in parts if p.get("type") == "text"]
+            first = texts[0]["text"] if texts else ""
+            head = {"type": "text", "text": tag * n_images + first}
+            rest = [p for p in parts if p is not (texts[0] if texts else None)]
+            m = {**m, "content": [head, *rest]}
+        out.append(m)
+    return out
+
+
 def _has_image(messages: list[dict]) -> bool:
     return any(isinstance(m.get("content"), list)
                and any(p.get("type") == "image_url" for p in m["content"]) for m in messages)
@@ -114,6 +131,8 @@ class ChatClient:
         """Yield reasoning and answer deltas as they arrive; raise a ServerError on failure."""
         if self.endpoint.kind != "vision" and _has_image(messages):
             raise NotAVisionModel(self.name)
+        if self.endpoint.image_tag and _has_image(messages):
+            messages = with_image_tags(messages, self.endpoint.image_tag)
         return self._stream(messages, *_request_options(sampling, self.endpoint.max_tokens))
 
     def chat(self, messages: list[dict], **sampling: Any) -> ChatResult:

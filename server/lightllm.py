@@ -53,6 +53,10 @@ PORT_BASE, NCCL_PORT_BASE, PORT_SPAN = 8100, 28800, 500
 DATA_TYPE = "bf16"
 DECODE_MODE = ("triton_gqa_flashdecoding",)  # for GQA models (Qwen2.5/3, Llama 3); () for others
 GRAPH_MAX_BATCH_SIZE = 256
+# Vision models LightLLM serves only with its visual process on (--enable_multimodal). Its OpenAI
+# handler drops image parts from the chat template; an image goes where the text holds this tag,
+# so endpoints of these models need Endpoint.image_tag (docs/gpu.md §6.4, measured on an H200).
+VISION_IMAGE_TAGS = {"qwen2_vl": "<|vision_start|><|image_pad|><|vision_end|>"}
 
 
 # NVLink multicast (NVLS) stays off for --tp > 1: on shared multi-GPU hosts a program using it
@@ -296,15 +300,35 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_run_cli)
 
 
+def model_type(model_dir: Path) -> str:
+    """config.json's model_type ("qwen3", "qwen2_vl", ...); "" when unreadable."""
+    try:
+        return str(json.loads((Path(model_dir) / "config.json").read_text()).get("model_type", ""))
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
+def endpoint_entry(name: str, base_url: str, context_tokens: int, kind: str) -> dict:
+    """The LEGAL_RAG_ENDPOINTS entry for a launched server; vision models get their image tag."""
+    entry = {"base_url": base_url, "model": name, "context_tokens": context_tokens}
+    if kind in VISION_IMAGE_TAGS:
+        entry.update(kind="vision", image_tag=VISION_IMAGE_TAGS[kind])
+    return {name: entry}
+
+
 def _run_cli(args: argparse.Namespace) -> int:
     from settings import get_settings
 
     s = get_settings()
+    kind = model_type(args.model_dir)
+    extra = tuple(shlex.split(args.extra_args))
+    if kind in VISION_IMAGE_TAGS and "--enable_multimodal" not in extra:
+        extra += ("--enable_multimodal",)  # without it LightLLM serves the model blind
     config = LaunchConfig(
         model_dir=args.model_dir, name=args.name, host=args.host, port=args.port,
         nccl_port=args.nccl_port, tp=args.tp, max_total_token_num=s.max_total_token_num,
         max_req_total_len=s.max_req_total_len, mode=tuple(args.mode.split()),
-        extra_args=tuple(shlex.split(args.extra_args)),
+        extra_args=extra,
     )  # fmt: skip
     log_path = args.log or s.data_dir / "logs" / f"lightllm-{args.name}.log"
     # SIGTERM (kill, systemd, a test harness) stops the group the same way Ctrl-C does.
@@ -317,8 +341,7 @@ def _run_cli(args: argparse.Namespace) -> int:
         print("interrupted while starting; LightLLM stopped", file=sys.stderr, flush=True)
         return 130
     # The request budget LightLLM enforces is the window the app sizes its RAG prompt to.
-    endpoint = {args.name: {"base_url": server.base_url, "model": args.name,
-                            "context_tokens": config.max_req_total_len}}
+    endpoint = endpoint_entry(args.name, server.base_url, config.max_req_total_len, kind)
     try:  # the prints are inside: a SIGTERM right after "ready" must still stop LightLLM
         print(f"ready: {server.base_url} (pid group {server.process.pid})", flush=True)
         print(f"use it: LEGAL_RAG_ENDPOINTS='{_json(endpoint)}'", flush=True)

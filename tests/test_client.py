@@ -8,6 +8,7 @@ import json
 import pytest
 
 from server.client import ChatClient, Delta, ThinkSplitter, image_message
+from server.lightllm import VISION_IMAGE_TAGS
 from server.endpoints import resolve
 from server.errors import (
     BadResponse,
@@ -176,6 +177,24 @@ def test_image_message_arrives_intact_at_a_vision_endpoint():
         answer = ChatClient(fake.endpoint, "finance").chat([message]).answer
         assert fake.images == [image]
     assert answer == f"image bytes={len(image)} sha256={hashlib.sha256(image).hexdigest()}"
+
+
+def test_endpoint_image_tag_announces_the_image_in_the_text():
+    """LightLLM's qwen2_vl places an image only where its tag is in the text (docs/gpu.md §6.4)."""
+    tag = VISION_IMAGE_TAGS["qwen2_vl"]
+    image = bytes(range(256)) * 4
+    system = {"role": "system", "content": "你是金融分析师。"}
+    with FakeOpenAI("vision") as fake:
+        tagged = fake.endpoint.model_copy(update={"kind": "vision", "image_tag": tag})
+        ChatClient(tagged, "finance").chat([system, image_message("描述这张K线图", image, "image/png")])
+        ChatClient(fake.endpoint.model_copy(update={"kind": "vision"}), "finance").chat(
+            [image_message("描述这张K线图", image, "image/png")])
+        with_tag, plain = fake.requests[0]["messages"], fake.requests[1]["messages"]
+        assert fake.images == [image, image]  # the image itself is sent either way
+    assert with_tag[0] == system
+    assert with_tag[1]["content"][0] == {"type": "text", "text": tag + "描述这张K线图"}
+    assert with_tag[1]["content"][1]["type"] == "image_url"
+    assert plain[0]["content"][0]["text"] == "描述这张K线图"  # no tag unless the endpoint asks for one
 
 
 def test_as_llamaindex_llm_talks_to_the_same_endpoint():

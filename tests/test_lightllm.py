@@ -301,3 +301,16 @@ def test_cli_sigterm_while_loading_leaves_nothing(fake_lightllm, tmp_path):
         leftover = [p for p in _pids(pids) if _alive(p)]
         _kill_fake(pids)
     assert not leftover
+
+
+def test_launcher_names_a_vision_model_with_its_image_tag(tmp_path):
+    """`launch` prints the endpoint to use: a qwen2_vl model gets kind vision and LightLLM's image tag."""
+    from server.lightllm import VISION_IMAGE_TAGS, endpoint_entry, model_type
+    from settings import Endpoint
+
+    (tmp_path / "config.json").write_text('{"model_type": "qwen2_vl"}')
+    assert model_type(tmp_path) == "qwen2_vl" and model_type(tmp_path / "missing") == ""
+    vision = Endpoint(**endpoint_entry("finance", "http://127.0.0.1:8147/v1", 8192, "qwen2_vl")["finance"])
+    assert vision.kind == "vision" and vision.image_tag == VISION_IMAGE_TAGS["qwen2_vl"]
+    chat = Endpoint(**endpoint_entry("legal", "http://127.0.0.1:8392/v1", 8192, "qwen3")["legal"])
+    assert chat.kind == "chat" and chat.image_tag is None and chat.context_tokens == 8192
