@@ -22,12 +22,12 @@ NO_VISION = """**这个页面需要视觉模型端点。** 图表分析把图片
 连接视觉模型（GPU 机器，步骤见 `docs/gpu.md`）：
 
 ```bash
-python -m server launch --model-dir /models/Qwen2-VL-7B-Instruct --name finance-base --extra-args="--enable_multimodal"
+python -m server launch --model-dir /models/Qwen2-VL-7B-Instruct --name finance-base
 # 微调版：先 python -m server merge 合并 LoRA，再用 --name finance-lora 启动合并后的模型
 ```
 
-然后把启动时打印的地址加入 `LEGAL_RAG_ENDPOINTS`，并写明 `"kind": "vision"`，例如
-`{"finance-base": {"base_url": "http://127.0.0.1:8001/v1", "model": "finance-base", "kind": "vision"}}`，重启应用。"""
+启动器会打开 LightLLM 的视觉进程，并打印一行 `LEGAL_RAG_ENDPOINTS=…`（已含 `"kind": "vision"` 和 `image_tag`）：\
+把它加入环境变量（两个端点合在一个 JSON 里），重启应用。"""
 
 st.title("📈 金融图表分析")
 settings = get_settings()
