@@ -24,3 +24,14 @@ def embedded_endpoint(embedded_state_dir) -> Endpoint:
 
 
 from tests.kb_fixtures import base_embedder, embedder, labor_kb, labor_library  # noqa: E402,F401
+
+
+@pytest.fixture
+def app_data(tmp_path, tmp_path_factory, monkeypatch, embedder):
+    """AppTests on a fresh data dir holding the test KB (tests/browser.py), as the app's default KB."""
+    from tests.browser import TEST_KB, app_data_dir, prepare_data_dir, template_kbs
+
+    monkeypatch.setenv("LEGAL_RAG_DEFAULT_KB", TEST_KB)
+    with app_data_dir(monkeypatch, prepare_data_dir(tmp_path / "data", template_kbs(tmp_path_factory, embedder)),
+                      embedder) as data:
+        yield data

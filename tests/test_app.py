@@ -20,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 from rag.answer import RAW_SYSTEM_PROMPT, REWRITE_PROMPT
 from rag.conversation import BASIS_NOTE, to_markdown
 from settings import ROOT, Endpoint, get_settings
-from tests.browser import STATUTES, TEST_KB, app_data_dir, endpoints_json, prepare_data_dir, template_kbs
+from tests.browser import STATUTES, TEST_KB, endpoints_json
 from tests.kb_fixtures import encrypted_pdf
 from rag.eval.judge import LEGAL_QA_RUBRIC
 from tests.fakes import FakeOpenAI
@@ -34,11 +34,8 @@ QUESTION = "公司解除劳动合同要付经济补偿吗？"
 
 
 @pytest.fixture(autouse=True)
-def data_dir(tmp_path, tmp_path_factory, monkeypatch, embedder):
-    monkeypatch.setenv("LEGAL_RAG_DEFAULT_KB", TEST_KB)
-    with app_data_dir(monkeypatch, prepare_data_dir(tmp_path / "data", template_kbs(tmp_path_factory, embedder)),
-                      embedder) as data:
-        yield data
+def data_dir(app_data):
+    return app_data
 
 
 def use_endpoint(monkeypatch, endpoint: Endpoint) -> None:

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from knowledge.demo_questions import CHAT_EXAMPLES, DEMO_QUESTION
 from settings import ROOT, get_settings
-from tests.browser import STATUTES, TEST_KB, app_data_dir, endpoints_json, prepare_data_dir, template_kbs
+from tests.browser import STATUTES, endpoints_json
 from tests.fakes import ANSWER, FakeOpenAI
 
 APP = str(ROOT / "app.py")
@@ -22,11 +22,8 @@ TIMEOUT_S = 60  # retrieval embeds the question on a loaded 2-core machine
 
 
 @pytest.fixture(autouse=True)
-def data_dir(tmp_path, tmp_path_factory, monkeypatch, embedder):
-    monkeypatch.setenv("LEGAL_RAG_DEFAULT_KB", TEST_KB)
-    with app_data_dir(monkeypatch, prepare_data_dir(tmp_path / "data", template_kbs(tmp_path_factory, embedder)),
-                      embedder) as data:
-        yield data
+def data_dir(app_data):
+    return app_data
 
 
 def test_empty_chat_offers_examples_and_a_click_asks_one(monkeypatch):

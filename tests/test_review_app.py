@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 from rag.eval.judge import LEGAL_QA_RUBRIC
 from rag.review import SIDE_LABELS, ReviewStore
 from settings import ROOT, get_settings
-from tests.browser import TEST_KB, app_data_dir, endpoints_json, prepare_data_dir, template_kbs
+from tests.browser import TEST_KB, endpoints_json
 from tests.fakes import FakeOpenAI
 
 APP = str(ROOT / "app.py")
@@ -33,11 +33,8 @@ SHORT_ANSWER_TOKENS = 40  # the real model's answers stay short: this is a plumb
 
 
 @pytest.fixture(autouse=True)
-def data_dir(tmp_path, tmp_path_factory, monkeypatch, embedder):
-    monkeypatch.setenv("LEGAL_RAG_DEFAULT_KB", TEST_KB)
-    with app_data_dir(monkeypatch, prepare_data_dir(tmp_path / "data", template_kbs(tmp_path_factory, embedder)),
-                      embedder) as data:
-        yield data
+def data_dir(app_data):
+    return app_data
 
 
 def use_endpoint(monkeypatch, endpoint) -> None:
