@@ -76,11 +76,12 @@ with st.sidebar:
                     st.write(f"{f.name}：{result.n_articles} 条{note}")
             st.session_state.pop("ingest_current", None)
             cancel.empty()
+            # The counts first: when ✅ shows, the sidebar already says what the KB holds.
+            kb_counts.caption(f"{len(kb.documents())} 个文档 · {len(kb.articles)} 条法条")
             # Keep the per-file errors in view: a collapsed "complete" status would hide them.
             status.update(label=f"✅ 文档已加载并索引：新增 {added} 条法条"
                           + (f"；⚠️ {failed} 个文件未能添加，原因见下" if failed else ""),
                           state="complete", expanded=bool(failed))
-        kb_counts.caption(f"{len(kb.documents())} 个文档 · {len(kb.articles)} 条法条")
 
     st.header("模型")
     endpoints = sorted(settings.endpoints)
