@@ -22,7 +22,7 @@ from ui.legal import knowledge_base, library, reranker
 from ui.review_results import render_review_results
 
 DATASET_GLOBS = ("secondary/*/*.csv", "secondary/*/*.jsonl", "secondary/*/*.json", "eval/*.jsonl")
-SHARED, UPLOAD = "数据目录", "上传文件"
+FOLDER, UPLOAD = "数据目录", "上传文件"
 EXAMPLE_DATASETS = ROOT / "knowledge" / "examples" / "datasets"
 EXAMPLE_FORMATS = {  # one example file per format load_samples reads: label → file in EXAMPLE_DATASETS
     "alpaca JSON": "alpaca_example.json", "alpaca JSONL": "alpaca_example.jsonl",
@@ -57,15 +57,15 @@ st.title("模型评测")
 settings = get_settings()
 eval_dir = settings.data_dir / "eval"
 
-shared = settings.datasets_dir  # a configured dataset folder; users without one upload
-source = st.radio("数据集来源", [SHARED, UPLOAD] if shared else [UPLOAD], horizontal=True, key="eval_source")
+datasets_dir = settings.datasets_dir  # a configured dataset folder; users without one upload
+source = st.radio("数据集来源", [FOLDER, UPLOAD] if datasets_dir else [UPLOAD], horizontal=True, key="eval_source")
 dataset: Path | None = None
-if source == SHARED:
-    files = sorted(str(p.relative_to(shared)) for g in DATASET_GLOBS for p in shared.glob(g))
+if source == FOLDER:
+    files = sorted(str(p.relative_to(datasets_dir)) for g in DATASET_GLOBS for p in datasets_dir.glob(g))
     if files:
-        dataset = shared / st.selectbox("数据集", files, key="eval_dataset", help=f"LEGAL_RAG_DATASETS_DIR：{shared}")
+        dataset = datasets_dir / st.selectbox("数据集", files, key="eval_dataset", help=f"LEGAL_RAG_DATASETS_DIR：{datasets_dir}")
     else:
-        st.info(f"{shared} 中没有找到数据集，请上传。/ No datasets found under {shared}; upload one instead.")
+        st.info(f"{datasets_dir} 中没有找到数据集，请上传。/ No datasets found under {datasets_dir}; upload one instead.")
 else:
     upload = st.file_uploader("alpaca JSON/JSONL、问答 JSONL 或选择题 CSV", type=["json", "jsonl", "csv"],
                               key="eval_upload")
