@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     # a Hugging Face id or a local folder; empty: no rerank.
     rerank_model: str | None = None
     vector_uri: str | None = None  # a LanceDB server/cloud URI; None: LanceDB in data_dir
+    # The store for teams: a PostgreSQL URL with pgvector (postgresql://user:pw@host/db). Set,
+    # every KB, document, vector, source PDF, feedback and review lives there (docs/storage.md);
+    # unset, KBs are LanceDB folders in data_dir and logs JSONL files beside them.
+    database_url: str | None = None
+    database_schema: str = "legal_rag"
     default_kb: str = "劳动法规"
     # A folder of evaluation datasets and example questions for the medical and evaluation
     # pages (tests and demos point it at ../shared/data). Unset, those pages take uploads only.

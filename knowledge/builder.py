@@ -16,6 +16,7 @@ from pathlib import Path
 
 from knowledge.demo_pack import regulation_status
 from rag.errors import KnowledgeBaseError
+from rag.ingest import embed_articles
 from rag.knowledge import KnowledgeBase, Progress
 from rag.statutes import cn_to_int, normalize_law_name
 from rag.types import Article
@@ -111,6 +112,10 @@ def build_labor_kb(kb: KnowledgeBase, progress: Progress | None = None,
         digest = hashlib.sha256(("\n".join(a.text for a in articles) + name).encode()).hexdigest()
         if progress:
             progress(n / len(laws), f"《{name}》")
-        result = kb.add_articles(articles, f"{normalize_law_name(name)}（{law['version_date']}）", digest, source)
+        if any(d.content_hash == digest for d in kb.store.documents()):
+            continue
+        vectors = embed_articles(kb.embedder, articles)
+        result = kb.add_articles(articles, f"{normalize_law_name(name)}（{law['version_date']}）", digest, source,
+                                 vectors)
         added += 0 if result.skipped else result.n_articles
     return added

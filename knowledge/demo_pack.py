@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from rag.ingest import ingest_file
 from rag.errors import RagError
 from rag.knowledge import KnowledgeBase
 from rag.loaders import SUPPORTED_SUFFIXES, TEXT_SUFFIXES, load_file, read_path
@@ -122,7 +123,7 @@ def add_demo_pack(kb: KnowledgeBase, files: Iterable[tuple[str, bytes]], max_byt
             if regulation is None:
                 results.append(PackFile(name, "unrecognised", message=_not_in_pack(name)))
                 continue
-            added = kb.add_file(data, name, max_bytes, source=f"{PACK_SOURCE} · {regulation.gazette}")
+            added = ingest_file(kb, data, name, max_bytes, source=f"{PACK_SOURCE} · {regulation.gazette}")
         except RagError as e:
             results.append(PackFile(name, "failed", message=str(e)))
             continue

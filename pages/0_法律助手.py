@@ -7,6 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from knowledge.demo_questions import CHAT_EXAMPLES
+from rag.ingest import ingest_file
 from rag.answer import answer, raw, rewrite_question, verify_citations
 from rag.defaults import answer_options, sampling_for
 from rag.conversation import Reply, Turn, judge_markdown, record_feedback, to_markdown
@@ -60,7 +61,7 @@ with st.sidebar:
                 st.session_state.ingest_current = f.name
                 bar = st.progress(0.0, text=f.name)
                 try:
-                    result = kb.add_file(f.getvalue(), f.name, DocumentLimits.from_settings(settings),
+                    result = ingest_file(kb, f.getvalue(), f.name, DocumentLimits.from_settings(settings),
                                          progress=lambda x, msg, bar=bar, f=f: bar.progress(x, text=f"{f.name}：{msg}"))
                 except RagError as e:
                     bar.empty()

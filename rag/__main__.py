@@ -16,10 +16,16 @@ from rag.errors import RagError
 from settings import get_settings
 
 
+_LIBRARY = []
+
+
 def _library(args):
+    """One library per command (its tokenizer and embedder are loaded once, on first use)."""
     from rag.defaults import library_from
 
-    return library_from(get_settings())
+    if not _LIBRARY:
+        _LIBRARY.append(library_from(get_settings()))
+    return _LIBRARY[0]
 
 
 def _kb(args, create: bool = False):
@@ -28,23 +34,23 @@ def _kb(args, create: bool = False):
     settings = get_settings()
     library = _library(args)
     if create and not library.exists(args.kb) and args.kb != settings.default_kb:
-        return library.create(args.kb)
+        return library.open_or_create(args.kb)
     return open_kb(library, args.kb, settings.default_kb,  # also says so when it re-embeds
                    progress=lambda f, msg: print(f"  {f:4.0%} {msg}", file=sys.stderr, flush=True))
 
 
 def cmd_kbs(args) -> int:
-    library = _library(args)
+    library = _library(args)  # listing loads no embedder and re-embeds nothing
     for name in library.names():
-        s = library.open_stored(name).stats()  # listing needs no vectors: no re-embedding here
+        s = library.open_stored(name).stats()
         print(f"{name}\t{s['documents']} documents\t{s['articles']} articles\t{s['size_mb']} MB")
     if not library.names():
-        print(f"no knowledge bases yet in {library.root}")
+        print(f"no knowledge bases yet in {library.location}")
     return 0
 
 
 def cmd_docs(args) -> int:
-    for d in _kb(args).documents():
+    for d in _library(args).open_stored(args.kb).documents():
         print(f"{d.doc_id}\t{d.file_name}\t{d.n_articles} articles\t{d.added_at}\t{d.source}")
     return 0
 
@@ -94,20 +100,23 @@ class _ProgressBar:
 
 
 def cmd_ingest(args) -> int:
+    from rag.ingest import ingest_file
     from rag.loaders import DocumentLimits, read_path
 
     limits = DocumentLimits.from_settings(get_settings())
     files, ignored = _collect(args.paths)
+    created = not _library(args).exists(args.kb)
     kb = _kb(args, create=True)
     added, unchanged, failed = [], [], []
     bar = _ProgressBar(len(files))
     try:
-        with kb.bulk():  # the BM25 index is rebuilt once, at the end
+        with kb.bulk():  # the snapshot and BM25 index are rebuilt once, at the end
             for index, path in enumerate(files):
                 bar.show(index, path.name, 0.0, "读取 / reading")
                 try:
-                    result = kb.add_file(read_path(path, limits.max_bytes), path.name, limits, source="cli",
-                                         progress=lambda f, msg, i=index, n=path.name: bar.show(i, n, f, msg))
+                    result = ingest_file(kb, read_path(path, limits.max_bytes), path.name, limits, source="cli",
+                                         progress=lambda f, msg, i=index, n=path.name: bar.show(i, n, f, msg),
+                                         on_wait=lambda msg: print(f"\n{msg}", file=sys.stderr, flush=True))
                 except RagError as e:
                     failed.append((path, str(e)))
                     continue
@@ -118,7 +127,10 @@ def cmd_ingest(args) -> int:
         _summary(added, unchanged, failed, ignored)
         return 130
     bar.done()
-    if args.optimize:
+    if created and not kb.documents():  # nothing went in: leave no empty KB behind
+        kb.library.delete(args.kb)
+        print(f"knowledge base {args.kb} was not created: no file could be added", file=sys.stderr)
+    elif args.optimize:
         kb.optimize()
     _summary(added, unchanged, failed, ignored)
     return 1 if failed else 0

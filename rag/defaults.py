@@ -14,6 +14,7 @@ from rag.answer import ANSWER_SAMPLING, context_chars
 from rag.embeddings import make_embedder, make_reranker
 from rag.knowledge import KnowledgeBase, KnowledgeBases, Progress
 from rag.retrieve import HybridRetriever
+from rag.store_lance import LanceLibrary
 from settings import Endpoint, Settings
 
 THINKING_MAX_TOKENS = 4096  # reasoning comes out of the same token budget as the answer
@@ -23,8 +24,25 @@ def embedder_from(settings: Settings) -> BaseEmbedding:
     return make_embedder(settings.embed_model, settings.models_dir)
 
 
+def store_from(settings: Settings):
+    """The KB store the settings ask for: PostgreSQL + pgvector when database_url is set,
+    LanceDB folders in data_dir otherwise."""
+    if settings.database_url:
+        from rag.store_pg import PgLibrary
+
+        return PgLibrary(settings.database_url, settings.database_schema, settings.data_dir / "cache")
+    return LanceLibrary(settings.kb_dir, settings.vector_uri, logs_dir=settings.data_dir)
+
+
 def library_from(settings: Settings, embedder: BaseEmbedding | None = None) -> KnowledgeBases:
-    return KnowledgeBases(settings.kb_dir, embedder or embedder_from(settings), settings.vector_uri, law_status)
+    """The KB library; the embedder is loaded on first use (listing needs none)."""
+    return KnowledgeBases(store_from(settings), embedder or (lambda: embedder_from(settings)), law_info=law_status)
+
+
+def log_from(settings: Settings, kind: str):
+    """An append-only record log (feedback, reviews, review_items, review_judge) in the
+    configured store: a JSONL file in data_dir, or a table in PostgreSQL."""
+    return store_from(settings).log(kind)
 
 
 def open_kb(library: KnowledgeBases, name: str, default_name: str,

@@ -1,20 +1,24 @@
-"""Named knowledge bases: documents → articles → LanceDB rows (vectors) + a BM25 index.
+"""Named knowledge bases: documents → articles → stored rows (vectors) + a BM25 index.
 
-A KB lives in one folder: a LanceDB database (tables `articles` and `documents`),
-`bm25/`, the lexical index with the article ids in its row order, and `sources/`, the PDFs
-as uploaded (for page images in citations). LanceDB is embedded
-here; the same client talks to a LanceDB server/cloud when `vector_uri` is set
-(docs/storage.md says why LanceDB and not Milvus Lite: measured, 10–30× faster search).
+Storage is behind one interface (rag/store.py) with two implementations: LanceDB folders
+(the default, rag/store_lance.py) and PostgreSQL + pgvector for teams (rag/store_pg.py).
+This module builds what readers need on top of it:
 
-Writes are atomic per document: articles are written first, the `documents` row is the
-commit point, and on open any article whose document row is missing (a crash mid-add)
-is deleted; the BM25 index is rebuilt when its ids disagree with the table.
-Re-adding a file with the same content hash is a no-op. kb.json records which embedding
-model made the vectors (rag.embeddings.embedder_id); a KB opened with another model is
-re-embedded first, with progress (one table write: a crash keeps the old vectors and id).
+- **Snapshots.** `KnowledgeBase.snapshot()` is one immutable view (articles in BM25 row
+  order, the BM25 index, lookups, the store version it came from); the retriever takes one per
+  query, so an upload finishing mid-query cannot map BM25 rows onto the wrong articles.
+  Every REFRESH_S a reader asks the store for its version (one cheap read) and, when another
+  process (or thread) committed something, loads a new snapshot; BM25 is rebuilt only when the
+  article set changed, and cached on local disk by a digest of the article ids.
+- **Writes** happen under the store's writer lock (across processes): what a killed writer
+  left half-written is recovered first, the content-hash check runs under the lock (the same
+  file twice is one document), and whoever waits for the lock is told so (`on_wait`).
 
-Does not: version documents (a changed file is a new document; remove the old one),
-or lock across processes (one writer process at a time; readers are fine).
+Ingestion (load → parse → enrich → embed) is rag/ingest.py; this class stores articles whose
+vectors were already computed. kb.json / the `kbs` row records which embedding model made the
+vectors (rag.embeddings.embedder_id); `KnowledgeBases.open` re-embeds a KB made by another.
+
+Does not: version documents (a changed file is a new document; remove the old one).
 """
 from __future__ import annotations
 
@@ -23,41 +27,30 @@ import json
 import shutil
 import threading
 import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
-from datetime import timedelta
 from pathlib import Path
 from typing import Callable
 
-import lancedb
-import pyarrow as pa
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from rag.embeddings import embedder_id
 from rag.errors import KnowledgeBaseError
 from rag.lexical import Bm25Index, LegalTokenizer
-from rag.loaders import read_document
+from rag.store import DocumentInfo, DuplicateDocument, KbStore, LibraryStore, OnWait
+from rag.store_lance import DENSE_INDEX_MIN_ROWS, LanceLibrary  # noqa: F401 (DENSE_INDEX_MIN_ROWS re-exported)
 from rag.types import Article
 
-EMBED_BATCH = 32
-DENSE_INDEX_MIN_ROWS = 20_000  # below this a flat scan is fast enough (and exact)
 MAX_KB_NAME = 64
-SOURCES_DIR = "sources"  # PDFs as uploaded, by doc id: citations show their pages
+REFRESH_S = 0.5  # how stale a reader's snapshot may be before it asks the store for its version
+BM25_CACHE_KEEP = 3  # cached BM25 indexes kept per KB (older article sets are deleted)
 _ARTICLE_FIELDS = [f.name for f in fields(Article) if f.name not in ("kb",)]
 _INT_FIELDS = {"article_no", "article_suffix", "page"}  # None is stored as -1
 
 Progress = Callable[[float, str], None]
 LawInfo = Callable[[str], "dict | None"]  # law title -> {"status", "effective_date"} or None
-
-
-@dataclass
-class DocumentInfo:
-    doc_id: str
-    file_name: str
-    content_hash: str
-    added_at: str
-    n_articles: int
-    source: str
+EmbedderSource = "BaseEmbedding | Callable[[], BaseEmbedding]"
 
 
 @dataclass
@@ -67,10 +60,6 @@ class AddResult:
     n_articles: int
     skipped: bool  # True when the same content was already in the KB
     ocr_pages: list[int] = field(default_factory=list)  # PDF pages whose text was OCR'd
-
-
-def _scaled(progress: Progress | None, start: float, end: float) -> Progress | None:
-    return progress and (lambda f, msg: progress(start + (end - start) * f, msg))
 
 
 def content_hash(data: bytes) -> str:
@@ -83,347 +72,336 @@ def embed_text(a: Article) -> str:
     return f"{head} {a.chapter} {a.text}".strip()
 
 
-class KnowledgeBase:
-    """One KB. Thread-safe: writes are serialised, readers use an immutable snapshot."""
-
-    def __init__(self, name: str, db: lancedb.DBConnection, folder: Path, embedder: BaseEmbedding,
-                 tokenizer: LegalTokenizer, law_info: LawInfo | None = None):
-        self.name = name
-        self.law_info = law_info
-        self.folder = folder
-        self.embedder = embedder
-        self.tokenizer = tokenizer
-        self._db = db
-        self._write_lock = threading.RLock()
-        self._defer_lexical = False
-        self._articles_tbl = self._open_table("articles")
-        self._documents_tbl = self._open_table("documents")
-        self._recover()
-        self._load_snapshot()
-
-    # ---------- reading ----------
-    @property
-    def articles(self) -> list[Article]:
-        return self._snapshot.articles
-
-    @property
-    def bm25(self) -> Bm25Index:
-        return self._snapshot.bm25
-
-    def row_of(self, article_id: str) -> int | None:
-        return self._snapshot.row_by_id.get(article_id)
-
-    def lookup(self, law_short: str, article_no: int, suffix: int = 0) -> Article | None:
-        """Exact article by law short name (劳动合同法) and number; None when absent."""
-        row = self._snapshot.by_ref.get((law_short, article_no, suffix))
-        return None if row is None else self.articles[row]
-
-    def law_names(self) -> set[str]:
-        return set(self._snapshot.laws)
-
-    def documents(self) -> list[DocumentInfo]:
-        rows = self._documents_tbl.to_arrow().to_pylist() if self._documents_tbl else []
-        docs = [DocumentInfo(**{k: r[k] for k in DocumentInfo.__dataclass_fields__}) for r in rows]
-        return sorted(docs, key=lambda d: d.added_at)
-
-    def stats(self) -> dict:
-        docs = self.documents()
-        return {"name": self.name, "documents": len(docs), "articles": len(self.articles),
-                "laws": len(self._snapshot.laws), "size_mb": round(_folder_mb(self.folder), 1)}
-
-    def dense_search(self, query_vector: list[float], k: int) -> list[tuple[int, float]]:
-        """(row, cosine similarity) of the k nearest articles."""
-        if self._articles_tbl is None or not self.articles:
-            return []
-        hits = (self._articles_tbl.search(query_vector).metric("cosine").limit(k)
-                .select(["id", "_distance"]).to_list())  # naming _distance: no LanceDB deprecation warning
-        out = []
-        for h in hits:
-            row = self._snapshot.row_by_id.get(h["id"])
-            if row is not None:  # skip rows of a document not committed yet
-                out.append((row, 1.0 - float(h["_distance"])))
-        return out
-
-    # ---------- writing ----------
-    def add_file(self, data: bytes, file_name: str, max_bytes: int, source: str = "upload",
-                 progress: Progress | None = None) -> AddResult:
-        """Parse, embed and index one file; raises DocumentError before writing anything."""
-        digest = content_hash(data)
-        existing = self._document_by_hash(digest)
-        if existing:
-            return AddResult(existing.doc_id, existing.file_name, existing.n_articles, True,
-                             self.ocr_pages().get(existing.doc_id, []))
-        # OCR (when a PDF has scanned pages) reports the first half of the progress, embedding the rest
-        parsed = read_document(data, file_name, max_bytes, _scaled(progress, 0.0, 0.5))
-        loaded, articles = parsed.loaded, parsed.articles
-        if loaded.ocr_pages:
-            progress = _scaled(progress, 0.5, 1.0)
-        info = self.law_info(articles[0].law_title) if self.law_info and articles and articles[0].law_title else None
-        for a in articles if info else []:
-            a.status = a.status or info["status"]
-            a.effective_date = a.effective_date or info["effective_date"]
-        result = self.add_articles(articles, file_name, digest, source, progress)
-        if loaded.ocr_pages and not result.skipped:
-            result.ocr_pages = loaded.ocr_pages
-            self.set_meta(ocr_pages={**self.ocr_pages(), result.doc_id: loaded.ocr_pages})
-        if loaded.encoding == "pdf" and not result.skipped:
-            self._keep_source(result.doc_id, data)
-        return result
-
-    def source_pdf(self, doc_id: str) -> Path | None:
-        """The PDF a document was added from (kept so a citation can show its page), if any."""
-        path = self.folder / SOURCES_DIR / f"{doc_id}.pdf"
-        return path if path.is_file() else None
-
-    def add_articles(self, articles: list[Article], file_name: str, digest: str, source: str,
-                     progress: Progress | None = None, vectors: list[list[float]] | None = None) -> AddResult:
-        """Index parsed articles; `vectors` (one per article, from this KB's embedding model)
-        skips embedding here, e.g. when a GPU computed them (bench/gpu_embed.py)."""
-        if not articles:
-            raise KnowledgeBaseError(f"「{file_name}」中没有可索引的文字。/ No text to index in {file_name}.")
-        with self._write_lock:
-            existing = self._document_by_hash(digest)
-            if existing:
-                return AddResult(existing.doc_id, existing.file_name, existing.n_articles, True)
-            doc_id = digest[:16]
-            if vectors is None:
-                vectors = self._embed(articles, progress)
-            elif len(vectors) != len(articles):
-                raise KnowledgeBaseError(f"{len(vectors)} vectors for {len(articles)} articles of {file_name}.")
-            rows = []
-            for seq, (a, vec) in enumerate(zip(articles, vectors)):
-                row = {k: _to_db(k, getattr(a, k)) for k in _ARTICLE_FIELDS}
-                row.update(id=f"{doc_id}:{seq}", doc_id=doc_id, file_name=file_name, seq=seq,
-                           tokens=" ".join(self.tokenizer.tokens(embed_text(a))), vector=vec)
-                rows.append(row)
-            if progress:
-                progress(0.95, "写入索引 / writing the index")
-            self._articles_tbl = self._append("articles", self._articles_tbl, rows)
-            doc = DocumentInfo(doc_id, file_name, digest, time.strftime("%Y-%m-%d %H:%M:%S"),
-                               len(articles), source)
-            self._documents_tbl = self._append("documents", self._documents_tbl, [doc.__dict__])
-            if not self._defer_lexical:
-                self._rebuild_lexical()
-            return AddResult(doc_id, file_name, len(articles), False)
-
-    def remove_document(self, doc_id_or_name: str) -> DocumentInfo:
-        with self._write_lock:
-            match = [d for d in self.documents() if doc_id_or_name in (d.doc_id, d.file_name)]
-            if not match:
-                raise KnowledgeBaseError(
-                    f"知识库「{self.name}」中没有文档「{doc_id_or_name}」。/ No document "
-                    f"{doc_id_or_name!r} in knowledge base {self.name!r}; list them with `python -m rag docs --kb {self.name}`.")
-            doc = match[0]
-            self._documents_tbl.delete(f"doc_id = '{doc.doc_id}'")  # commit point
-            self._articles_tbl.delete(f"doc_id = '{doc.doc_id}'")
-            self._rebuild_lexical()
-            (self.folder / SOURCES_DIR / f"{doc.doc_id}.pdf").unlink(missing_ok=True)
-            return doc
-
-    @contextmanager
-    def bulk(self):
-        """Add many documents, rebuilding the BM25 index once at the end (also after an error)."""
-        with self._write_lock:
-            self._defer_lexical = True
-            try:
-                yield self
-            finally:
-                self._defer_lexical = False
-                self._rebuild_lexical()
-
-    def optimize(self) -> None:
-        """Compact the table and, for large KBs, build an ANN index (after bulk ingest)."""
-        with self._write_lock:
-            if self._articles_tbl is None:
-                return
-            self._articles_tbl.optimize(cleanup_older_than=timedelta(0))  # drop superseded versions
-            if self._documents_tbl is not None:
-                self._documents_tbl.optimize(cleanup_older_than=timedelta(0))
-            if self._articles_tbl.count_rows() >= DENSE_INDEX_MIN_ROWS:
-                self._articles_tbl.create_index(metric="cosine", vector_column_name="vector",
-                                                index_type="IVF_HNSW_SQ", replace=True)
-
-    # ---------- internals ----------
-    def _embed(self, articles: list[Article], progress: Progress | None) -> list[list[float]]:
-        texts = [embed_text(a) for a in articles]
-        vectors: list[list[float]] = []
-        for start in range(0, len(texts), EMBED_BATCH):
-            vectors += self.embedder.get_text_embedding_batch(texts[start:start + EMBED_BATCH])
-            if progress:
-                done = min(len(texts), start + EMBED_BATCH)
-                progress(0.9 * done / len(texts), f"向量化 {done}/{len(texts)} 条 / embedding")
-        return vectors
-
-    def reembed(self, model_id: str, progress: Progress | None = None,
-                vectors: dict[str, list[float]] | None = None) -> int:
-        """Replace every article's vector with this KB's embedder's (or with `vectors`, keyed
-        by row id, e.g. computed on a GPU), then record `model_id` in kb.json; returns the count."""
-        with self._write_lock:
-            n = 0
-            if self._articles_tbl is not None and self.articles:
-                table = self._articles_tbl.to_arrow()
-                ids = table.column("id").to_pylist()
-                if vectors is None:
-                    by_row = [self.articles[self._snapshot.row_by_id[i]] for i in ids]
-                    new = self._embed(by_row, progress)
-                else:
-                    new = [vectors[i] for i in ids]
-                flat = pa.array([x for v in new for x in v], pa.float32())
-                column = pa.FixedSizeListArray.from_arrays(flat, len(new[0]))
-                table = table.set_column(table.column_names.index("vector"), "vector", column)
-                if progress:
-                    progress(0.95, "写入索引 / writing the index")
-                self._articles_tbl = self._db.create_table("articles", table, mode="overwrite")
-                self.optimize()
-                n = len(ids)
-            self.set_meta(embedder=model_id)
-            return n
-
-    def ocr_pages(self) -> dict[str, list[int]]:
-        """doc_id → the PDF pages whose text was OCR'd (kb.json; shown beside the documents)."""
-        return self.meta().get("ocr_pages", {})
-
-    def meta(self) -> dict:
-        path = self.folder / "kb.json"
-        return json.loads(path.read_text()) if path.exists() else {}
-
-    def set_meta(self, **values) -> None:
-        path, tmp = self.folder / "kb.json", self.folder / "kb.json.tmp"
-        tmp.write_text(json.dumps({**self.meta(), **values}, ensure_ascii=False))
-        tmp.replace(path)
-
-    def _keep_source(self, doc_id: str, data: bytes) -> None:
-        """Written after the document's commit point: a crash here costs only its page images."""
-        folder = self.folder / SOURCES_DIR
-        folder.mkdir(exist_ok=True)
-        tmp = folder / f"{doc_id}.pdf.tmp"
-        tmp.write_bytes(data)
-        tmp.replace(folder / f"{doc_id}.pdf")
-
-    def _document_by_hash(self, digest: str) -> DocumentInfo | None:
-        return next((d for d in self.documents() if d.content_hash == digest), None)
-
-    def _open_table(self, kind: str):
-        try:
-            return self._db.open_table(kind)
-        except (FileNotFoundError, ValueError):
-            return None
-
-    def _append(self, kind: str, table, rows: list[dict]):
-        data = pa.Table.from_pylist(rows)
-        if "vector" in data.column_names:  # LanceDB searches fixed-size float32 vectors
-            flat = pa.array([x for r in rows for x in r["vector"]], pa.float32())
-            vectors = pa.FixedSizeListArray.from_arrays(flat, len(rows[0]["vector"]))
-            data = data.set_column(data.column_names.index("vector"), "vector", vectors)
-        if table is None:
-            return self._db.create_table(kind, data)
-        table.add(data)
-        return table
-
-    def _recover(self) -> None:
-        """Delete articles whose document row never got written (a crash mid-add)."""
-        if self._articles_tbl is None:
-            return
-        committed = {d.doc_id for d in self.documents()}
-        present = {r["doc_id"] for r in self._read_rows(["doc_id"])}
-        for orphan in present - committed:
-            self._articles_tbl.delete(f"doc_id = '{orphan}'")
-
-    def _read_rows(self, columns: list[str]) -> list[dict]:
-        if self._articles_tbl is None:
-            return []
-        return self._articles_tbl.search().select(columns).limit(None).to_arrow().to_pylist()
-
-    def _load_snapshot(self) -> None:
-        rows = self._read_rows(["id", "seq", *_ARTICLE_FIELDS])
-        bm25_dir = self.folder / "bm25"
-        saved_ids = _read_ids(bm25_dir)
-        if saved_ids is not None and set(saved_ids) == {r["id"] for r in rows}:
-            order = {i: n for n, i in enumerate(saved_ids)}
-            rows.sort(key=lambda r: order[r["id"]])
-            bm25 = Bm25Index.load(bm25_dir)
-        else:
-            bm25 = None
-        if bm25 is None:
-            self._rebuild_lexical()
-            return
-        self._snapshot = _Snapshot(self.name, rows, bm25)
-        self.tokenizer.add_words(sorted(self._snapshot.laws))
-
-    def _rebuild_lexical(self) -> None:
-        rows = self._read_rows(["id", "seq", "tokens", *_ARTICLE_FIELDS])
-        rows.sort(key=lambda r: (r["doc_id"], r["seq"]))
-        bm25 = Bm25Index.build([r.pop("tokens").split() for r in rows])
-        tmp = self.folder / "bm25.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        bm25.save(tmp)
-        (tmp / "ids.json").write_text(json.dumps([r["id"] for r in rows]))
-        final = self.folder / "bm25"
-        old = self.folder / "bm25.old"
-        shutil.rmtree(old, ignore_errors=True)
-        if final.exists():
-            final.rename(old)
-        tmp.rename(final)
-        shutil.rmtree(old, ignore_errors=True)
-        self._snapshot = _Snapshot(self.name, rows, bm25)
-        self.tokenizer.add_words(sorted(self._snapshot.laws))
-
-
-class _Snapshot:
+class Snapshot:
     """Immutable view used by readers: articles in BM25 row order plus lookup maps."""
 
-    def __init__(self, kb: str, rows: list[dict], bm25: Bm25Index):
+    def __init__(self, kb: str, version, documents: list[DocumentInfo], rows: list[dict], bm25: Bm25Index,
+                 store: KbStore):
+        self.version = version
+        self.documents = documents
         self.articles = [Article(kb=kb, **{k: _from_db(k, r[k]) for k in _ARTICLE_FIELDS}) for r in rows]
+        self.ids = [r["id"] for r in rows]
         self.bm25 = bm25
-        self.row_by_id = {r["id"]: n for n, r in enumerate(rows)}
+        self.row_by_id = {i: n for n, i in enumerate(self.ids)}
         self.by_ref: dict[tuple[str, int, int], int] = {}
         for n, a in enumerate(self.articles):
             if a.article_no is not None:
                 self.by_ref.setdefault((a.law_short, a.article_no, a.article_suffix), n)
         self.laws = {a.law_short for a in self.articles if a.law_short}
+        self._store = store
+
+    def lookup(self, law_short: str, article_no: int, suffix: int = 0) -> Article | None:
+        row = self.by_ref.get((law_short, article_no, suffix))
+        return None if row is None else self.articles[row]
+
+    def dense_search(self, query_vector: list[float], k: int) -> list[tuple[int, float]]:
+        """(row, cosine similarity) of the k nearest articles of this snapshot."""
+        if not self.articles:
+            return []
+        hits = self._store.dense_search(query_vector, k)
+        return [(self.row_by_id[i], score) for i, score in hits if i in self.row_by_id]
+
+
+class KnowledgeBase:
+    """One KB over a KbStore. Thread-safe: readers use an immutable snapshot, writes hold the
+    store's writer lock (threads and processes)."""
+
+    def __init__(self, name: str, store: KbStore, library: "KnowledgeBases", cache_dir: Path):
+        self.name = name
+        self.store = store
+        self.library = library
+        self.tokenizer = library.tokenizer
+        self.law_info = library.law_info
+        self.bm25_dir = cache_dir / "bm25"
+        self._refresh_lock = threading.Lock()
+        self._defer_refresh = False
+        self._snapshot: Snapshot | None = None
+        self._checked_at = 0.0
+        self.snapshot()
+
+    @property
+    def embedder(self) -> BaseEmbedding:
+        return self.library.embedder
+
+    # ---------- reading ----------
+    def snapshot(self, fresh: bool = False) -> Snapshot:
+        """The current view; asks the store for its version at most every REFRESH_S (always
+        when `fresh`) and loads a new snapshot when another writer committed something."""
+        snap = self._snapshot
+        if snap is not None and not fresh and time.monotonic() - self._checked_at < REFRESH_S:
+            return snap
+        with self._refresh_lock:
+            if self._snapshot is not snap and not fresh:  # another thread refreshed meanwhile
+                return self._snapshot
+            if self._snapshot is None or self.store.version() != self._snapshot.version:
+                self._snapshot = self._load(self._snapshot)
+            self._checked_at = time.monotonic()
+            return self._snapshot
+
+    @property
+    def articles(self) -> list[Article]:
+        return self.snapshot().articles
+
+    @property
+    def bm25(self) -> Bm25Index:
+        return self.snapshot().bm25
+
+    def row_of(self, article_id: str) -> int | None:
+        return self.snapshot().row_by_id.get(article_id)
+
+    def lookup(self, law_short: str, article_no: int, suffix: int = 0) -> Article | None:
+        """Exact article by law short name (劳动合同法) and number; None when absent."""
+        return self.snapshot().lookup(law_short, article_no, suffix)
+
+    def law_names(self) -> set[str]:
+        return set(self.snapshot().laws)
+
+    def documents(self) -> list[DocumentInfo]:
+        return list(self.snapshot().documents)
+
+    def stats(self) -> dict:
+        snap = self.snapshot()
+        return {"name": self.name, "documents": len(snap.documents), "articles": len(snap.articles),
+                "laws": len(snap.laws), "size_mb": round(self.library.store.size_mb(self.name), 1)}
+
+    def dense_search(self, query_vector: list[float], k: int) -> list[tuple[int, float]]:
+        """(row, cosine similarity) of the k nearest articles (rows of the current snapshot)."""
+        return self.snapshot().dense_search(query_vector, k)
+
+    def source_pdf(self, doc_id: str) -> Path | None:
+        """The PDF a document was added from (kept so a citation can show its page), if any."""
+        return self.store.source_path(doc_id)
+
+    def ocr_pages(self) -> dict[str, list[int]]:
+        """doc_id → the PDF pages whose text was OCR'd (shown beside the documents)."""
+        return self.meta().get("ocr_pages", {})
+
+    def meta(self) -> dict:
+        return self.store.meta()
+
+    # ---------- writing ----------
+    def writing(self, on_wait: OnWait | None = None):
+        """Hold the writer lock (re-entrant); what a killed writer left is recovered first."""
+        return _Writing(self, on_wait)
+
+    def add_articles(self, articles: list[Article], file_name: str, digest: str, source: str,
+                     vectors: list[list[float]], progress: Progress | None = None,
+                     on_wait: OnWait | None = None, ocr_pages: list[int] | None = None,
+                     pdf: bytes | None = None) -> AddResult:
+        """Store parsed articles with their vectors (rag/ingest.py computes them) as one
+        document; the same content hash already present makes it a no-op (skipped)."""
+        if not articles:
+            raise KnowledgeBaseError(f"「{file_name}」中没有可索引的文字。/ No text to index in {file_name}.")
+        if len(vectors) != len(articles):
+            raise KnowledgeBaseError(f"{len(vectors)} vectors for {len(articles)} articles of {file_name}.")
+        doc_id = digest[:16]
+        rows = []
+        for seq, (a, vec) in enumerate(zip(articles, vectors)):
+            row = {k: _to_db(k, getattr(a, k)) for k in _ARTICLE_FIELDS}
+            row.update(id=f"{doc_id}:{seq}", doc_id=doc_id, file_name=file_name, seq=seq,
+                       tokens=" ".join(self.tokenizer.tokens(embed_text(a))), vector=list(vec))
+            rows.append(row)
+        doc = DocumentInfo(doc_id, file_name, digest, time.strftime("%Y-%m-%d %H:%M:%S"), len(articles), source)
+        with self.writing(on_wait):
+            if progress:
+                progress(0.95, "写入索引 / writing the index")
+            try:
+                self.store.add(doc, rows)
+            except DuplicateDocument as e:
+                d = e.existing
+                return AddResult(d.doc_id, d.file_name, d.n_articles, True, self.ocr_pages().get(d.doc_id, []))
+            if ocr_pages:
+                self.store.update_meta(ocr_pages={**self.ocr_pages(), doc_id: ocr_pages})
+            if pdf is not None:
+                self.store.put_source(doc_id, pdf)  # after the commit point: a crash costs only page images
+        if not self._defer_refresh:
+            self.snapshot(fresh=True)
+        return AddResult(doc_id, file_name, len(articles), False, list(ocr_pages or []))
+
+    def find_document(self, doc_id_or_name: str) -> DocumentInfo:
+        """The one document with this id or file name; several of one name must be named by id."""
+        docs = self.store.documents()
+        match = [d for d in docs if d.doc_id == doc_id_or_name] or [d for d in docs if d.file_name == doc_id_or_name]
+        if not match:
+            raise KnowledgeBaseError(
+                f"知识库「{self.name}」中没有文档「{doc_id_or_name}」。/ No document "
+                f"{doc_id_or_name!r} in knowledge base {self.name!r}; list them with `python -m rag docs --kb {self.name}`.")
+        if len(match) > 1:
+            ids = ", ".join(f"{d.doc_id}（{d.added_at}）" for d in match)
+            raise KnowledgeBaseError(
+                f"知识库「{self.name}」中有 {len(match)} 个名为「{doc_id_or_name}」的文档，请用文档 id 指定：{ids}。"
+                f" / {len(match)} documents are named {doc_id_or_name!r}; remove one by its id: {ids}.")
+        return match[0]
+
+    def remove_document(self, doc_id_or_name: str, on_wait: OnWait | None = None) -> DocumentInfo:
+        with self.writing(on_wait):
+            doc = self.find_document(doc_id_or_name)
+            self.store.remove(doc.doc_id)
+        self.snapshot(fresh=True)
+        return doc
+
+    def set_meta(self, **values) -> None:
+        with self.writing():
+            self.store.update_meta(**values)
+
+    def set_vectors(self, vectors: dict[str, list[float]], model_id: str, on_wait: OnWait | None = None) -> None:
+        """Replace every article's vector (keys: row ids) and record the model that made them."""
+        with self.writing(on_wait):
+            if vectors:
+                self.store.set_vectors(vectors)
+                self.store.optimize()
+            self.store.update_meta(embedder=model_id)
+        self.snapshot(fresh=True)
+
+    @contextmanager
+    def bulk(self):
+        """Add many documents, loading the new snapshot (and BM25) once at the end. Each add
+        still takes the writer lock on its own, so other writers are not shut out meanwhile."""
+        self._defer_refresh = True
+        try:
+            yield self
+        finally:
+            self._defer_refresh = False
+            self.snapshot(fresh=True)
+
+    def optimize(self) -> None:
+        """Compact storage and, for large KBs, build the ANN index (after bulk ingest)."""
+        with self.writing():
+            self.store.optimize()
+
+    # ---------- internals ----------
+    def _load(self, previous: Snapshot | None) -> Snapshot:
+        state = self.store.read()
+        ids = [r["id"] for r in state.rows]
+        if previous is not None and previous.ids == ids:
+            bm25 = previous.bm25  # only vectors or metadata changed
+        else:
+            bm25 = self._bm25_for(ids, state.rows)
+        snap = Snapshot(self.name, state.version, state.documents, state.rows, bm25, self.store)
+        self.tokenizer.add_words(sorted(snap.laws))
+        return snap
+
+    def _bm25_for(self, ids: list[str], rows: list[dict]) -> Bm25Index:
+        """The BM25 index of exactly these rows: from the local cache, else built and cached."""
+        digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:24]
+        cached = self.bm25_dir / digest
+        try:
+            if _read_ids(cached) == ids:
+                index = Bm25Index.load(cached)
+                if index is not None:
+                    return index
+        except Exception:  # noqa: BLE001 - a cache being pruned by another process: rebuild
+            pass
+        index = Bm25Index.build([r["tokens"].split() for r in rows])
+        try:
+            self._save_bm25(index, ids, cached)
+        except OSError:
+            pass  # a read-only or full disk costs only the cache
+        return index
+
+    def _save_bm25(self, index: Bm25Index, ids: list[str], final: Path) -> None:
+        tmp = self.bm25_dir / f".tmp-{uuid.uuid4().hex}"
+        index.save(tmp)
+        (tmp / "ids.json").write_text(json.dumps(ids))
+        try:
+            tmp.rename(final)
+        except OSError:  # another process cached the same set first
+            shutil.rmtree(tmp, ignore_errors=True)
+        kept = 1
+        for old in sorted(self.bm25_dir.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True):
+            if old == final:
+                continue
+            if old.is_file():
+                old.unlink(missing_ok=True)  # the single-index layout of earlier versions
+            elif old.name.startswith(".tmp-"):
+                if time.time() - old.stat().st_mtime > 3600:  # left by a killed process
+                    shutil.rmtree(old, ignore_errors=True)
+            elif kept < BM25_CACHE_KEEP:
+                kept += 1
+            else:
+                shutil.rmtree(old, ignore_errors=True)
+
+
+class _Writing:
+    """KnowledgeBase.writing(): the store's lock, and recovery on the outermost entry."""
+
+    def __init__(self, kb: KnowledgeBase, on_wait: OnWait | None):
+        self.kb, self.on_wait = kb, on_wait
+        self._held = None
+
+    def __enter__(self):
+        self._held = self.kb.store.writing(self.on_wait)
+        self._held.__enter__()
+        local = _WRITE_DEPTH
+        depth = getattr(local, self.kb.name, 0)
+        setattr(local, self.kb.name, depth + 1)
+        if depth == 0 and self.kb.store.recover():
+            self.kb._snapshot = None  # rows of a crashed writer were removed: reload
+        return self.kb
+
+    def __exit__(self, *exc):
+        setattr(_WRITE_DEPTH, self.kb.name, getattr(_WRITE_DEPTH, self.kb.name) - 1)
+        return self._held.__exit__(*exc)
+
+
+_WRITE_DEPTH = threading.local()
 
 
 class KnowledgeBases:
-    """The library of KBs under one folder (or one LanceDB server URI)."""
+    """The library of KBs in one store (LanceDB folders under `root`, or a LibraryStore such
+    as PostgreSQL). The embedder is loaded on first use: listing KBs and documents needs none."""
 
-    def __init__(self, root: Path, embedder: BaseEmbedding, vector_uri: str | None = None,
+    def __init__(self, root: "Path | LibraryStore", embedder: EmbedderSource, vector_uri: str | None = None,
                  law_info: LawInfo | None = None):
-        self.root = root
+        self.store: LibraryStore = LanceLibrary(root, vector_uri) if isinstance(root, Path) else root
         self.law_info = law_info
-        self.embedder = embedder
-        self.vector_uri = vector_uri
+        self._embedder = embedder
         self.tokenizer = LegalTokenizer()
         self._open: dict[str, KnowledgeBase] = {}
         self._lock = threading.Lock()
-        root.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def root(self) -> Path | None:
+        """The folder of the LanceDB store (None for a database store)."""
+        return getattr(self.store, "root", None)
+
+    @property
+    def location(self) -> str:
+        return self.store.location
+
+    @property
+    def embedder(self) -> BaseEmbedding:
+        if not isinstance(self._embedder, BaseEmbedding):
+            with self._lock:
+                if not isinstance(self._embedder, BaseEmbedding):
+                    self._embedder = self._embedder()
+        return self._embedder
 
     def names(self) -> list[str]:
-        return sorted(p.name for p in self.root.iterdir() if (p / "kb.json").exists())
+        return self.store.names()
 
     def exists(self, name: str) -> bool:
-        return (self.root / name / "kb.json").exists()
+        _check_name(name)
+        return self.store.exists(name)
 
     def create(self, name: str, description: str = "") -> KnowledgeBase:
         _check_name(name)
-        with self._lock:
-            if self.exists(name):
-                raise KnowledgeBaseError(f"知识库「{name}」已存在。/ Knowledge base {name!r} already exists.")
-            folder = self.root / name
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / "kb.json").write_text(json.dumps(
-                {"name": name, "description": description, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-                 "embedder": embedder_id(self.embedder)}, ensure_ascii=False))
-        return self.open(name)
+        self.store.create(name, {"name": name, "description": description,
+                                 "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+                                 "embedder": embedder_id(self.embedder)})
+        return self.open_stored(name)
 
     def open(self, name: str, progress: Progress | None = None) -> KnowledgeBase:
         """Open a KB; one embedded by another model is re-embedded first (see the module doc)."""
+        from rag.ingest import reembed
+
         kb = self.open_stored(name)
         current, stored = embedder_id(self.embedder), kb.meta().get("embedder")
         if stored != current:
             if progress and kb.articles:
                 progress(0.0, f"知识库「{name}」的向量来自 {stored or '旧模型'}，正在用 {current} 重新向量化 "
                               f"{len(kb.articles)} 条法条 / re-embedding with the current model")
-            kb.reembed(current, progress)
+            reembed(kb, progress)
         return kb
 
     def needs_reembed(self, name: str) -> bool:
@@ -432,29 +410,37 @@ class KnowledgeBases:
         return bool(kb.articles) and kb.meta().get("embedder") != embedder_id(self.embedder)
 
     def open_stored(self, name: str) -> KnowledgeBase:
-        """Open a KB as stored, without the embedder check (for tools that set vectors themselves)."""
+        """Open a KB as stored, without the embedder check (listing, tools that set vectors)."""
+        _check_name(name)
         with self._lock:
             if name in self._open:
                 return self._open[name]
-            if not self.exists(name):
-                raise KnowledgeBaseError(
-                    f"没有名为「{name}」的知识库。/ No knowledge base {name!r}. Known: "
-                    f"{', '.join(self.names()) or 'none'}; create it with `python -m rag ingest FILE --kb {name}`.")
-            folder = self.root / name
-            uri = f"{self.vector_uri.rstrip('/')}/{name}" if self.vector_uri else str(folder / "lance")
-            kb = KnowledgeBase(name, lancedb.connect(uri), folder, self.embedder, self.tokenizer, self.law_info)
-            self._open[name] = kb
-            return kb
+        if not self.store.exists(name):
+            raise KnowledgeBaseError(
+                f"没有名为「{name}」的知识库。/ No knowledge base {name!r}. Known: "
+                f"{', '.join(self.names()) or 'none'}; create it with `python -m rag ingest FILE --kb {name}`.")
+        kb = KnowledgeBase(name, self.store.kb(name), self, self.store.cache_dir(name))
+        with self._lock:
+            return self._open.setdefault(name, kb)
 
     def open_or_create(self, name: str) -> KnowledgeBase:
-        return self.open(name) if self.exists(name) else self.create(name)
+        """Of two processes creating one name at once, the second opens what the first made."""
+        if self.exists(name):
+            return self.open(name)
+        try:
+            return self.create(name)
+        except KnowledgeBaseError:
+            if self.exists(name):
+                return self.open(name)
+            raise
 
     def delete(self, name: str) -> None:
+        _check_name(name)
         with self._lock:
-            if not self.exists(name):
-                raise KnowledgeBaseError(f"没有名为「{name}」的知识库。/ No knowledge base {name!r}.")
             self._open.pop(name, None)
-            shutil.rmtree(self.root / name)
+        if not self.store.exists(name):
+            raise KnowledgeBaseError(f"没有名为「{name}」的知识库。/ No knowledge base {name!r}.")
+        self.store.delete(name)
 
 
 def _check_name(name: str) -> None:
@@ -482,7 +468,3 @@ def _read_ids(folder: Path) -> list[str] | None:
         return json.loads((folder / "ids.json").read_text())
     except (OSError, ValueError):
         return None
-
-
-def _folder_mb(folder: Path) -> float:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6

