@@ -101,7 +101,7 @@ def test_removing_the_document_removes_its_pdf(pdf_kb):
 def test_text_uploads_keep_no_source(tmp_path, embedder):
     kb = KnowledgeBases(tmp_path / "kbs", embedder).create("txt")
     result = ingest_file(kb, SOURCE.encode(), "劳动合同法.txt", MAX_BYTES)
-    assert kb.source_pdf(result.doc_id) is None and not (kb.folder / "sources").exists()
+    assert kb.source_pdf(result.doc_id) is None and not (kb.store.folder / "sources").exists()
 
 
 def test_chat_citation_shows_the_pdf_page_on_request(tmp_path, tmp_path_factory, monkeypatch, embedder):
