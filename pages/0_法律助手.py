@@ -62,7 +62,8 @@ with st.sidebar:
                 bar = st.progress(0.0, text=f.name)
                 try:
                     result = ingest_file(kb, f.getvalue(), f.name, DocumentLimits.from_settings(settings),
-                                         progress=lambda x, msg, bar=bar, f=f: bar.progress(x, text=f"{f.name}：{msg}"))
+                                         progress=lambda x, msg, bar=bar, f=f: bar.progress(x, text=f"{f.name}：{msg}"),
+                                         on_wait=lambda msg, f=f: st.info(f"{f.name}：{msg}"))
                 except RagError as e:
                     bar.empty()
                     st.error(f"{f.name}：{e}")
@@ -166,7 +167,7 @@ def feedback(turn: Turn) -> None:
     note = right.text_input("备注（可选）", key=f"note_{turn.id}", label_visibility="collapsed",
                             placeholder="反馈备注（可选）")
     if rating is not None and st.session_state.get(f"saved_{turn.id}") != (rating, note):
-        record_feedback(settings.data_dir / "feedback.jsonl", turn, "up" if rating == 1 else "down", note)
+        record_feedback(library().store.log("feedback"), turn, "up" if rating == 1 else "down", note)
         st.session_state[f"saved_{turn.id}"] = (rating, note)
         st.toast("已记录反馈")
 

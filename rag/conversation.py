@@ -7,12 +7,9 @@ Does not: store conversations server-side (only feedback is written, on request)
 """
 from __future__ import annotations
 
-import json
-import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from rag.answer import needs_basis
 from rag.types import Citation, VerifiedCitation
@@ -26,7 +23,6 @@ STATUS_TEXT = {
 BASIS_ARTICLES = 3  # articles shown as the basis when the answer cites none verified
 BASIS_NOTE = ("模型的回答没有引用可核验的法条（或未能作答）。以下是检索到的最相关法条，"
               "请直接阅读作为依据：")
-_FEEDBACK_LOCK = threading.Lock()
 
 
 @dataclass
@@ -99,14 +95,13 @@ def judge_markdown(rows: list[dict]) -> str:
     return "\n".join(lines + ["| " + " | ".join(str(row[c]) for c in cols) + " |" for row in rows])
 
 
-def record_feedback(path: Path, turn: Turn, rating: str, note: str = "") -> dict:
-    """Append one feedback entry (👍/👎 and a note) for a turn to a JSONL file."""
+def record_feedback(log, turn: Turn, rating: str, note: str = "") -> dict:
+    """Append one feedback entry (👍/👎 and a note) for a turn to a RecordLog (the store's
+    `feedback` log: data_dir/feedback.jsonl, or a table in PostgreSQL)."""
     entry = {"at": time.strftime("%Y-%m-%d %H:%M:%S"), "turn_id": turn.id, "rating": rating, "note": note,
              "question": turn.question, "query": turn.query, "kb": turn.kb, "endpoint": turn.endpoint,
              "answer": turn.rag.answer, "raw_answer": turn.raw.answer if turn.raw else None,
              "citations": [c.label for c in turn.citations],
              "verified": [asdict(v) | {"article": None} for v in turn.verified]}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _FEEDBACK_LOCK, path.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(entry, ensure_ascii=False) + "\n")
+    log.append(entry)
     return entry

@@ -39,7 +39,7 @@ from rag.embeddings import embedder_id
 from rag.errors import KnowledgeBaseError
 from rag.lexical import Bm25Index, LegalTokenizer
 from rag.store import DocumentInfo, DuplicateDocument, KbStore, LibraryStore, OnWait
-from rag.store_lance import DENSE_INDEX_MIN_ROWS, LanceLibrary  # noqa: F401 (DENSE_INDEX_MIN_ROWS re-exported)
+from rag.store_lance import LanceLibrary
 from rag.types import Article
 
 MAX_KB_NAME = 64

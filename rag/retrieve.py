@@ -44,7 +44,7 @@ EXPAND_TERMS = False
 RERANK_TOP = 20
 EXACT_SCORE = 1.0  # exact hits sort above any fused score (RRF scores are < (1 + DENSE_WEIGHT)/RRF_K)
 # Abstain thresholds (best BM25 score, best dense cosine) for legal-e5-small, by KB size: from
-# LARGE_KB articles on, dense search is approximate (rag.knowledge.DENSE_INDEX_MIN_ROWS) and
+# LARGE_KB articles on, dense search is approximate (rag.store.DENSE_INDEX_MIN_ROWS) and
 # off-topic words find more BM25 matches. Picked on STARD train questions whose gold law is in
 # the KB vs 30 off-topic questions, with no legal question abstaining (docs/retrieval.md).
 SMALL_KB_THRESHOLDS = (3.5, 0.30)

@@ -21,7 +21,6 @@ read settings, start servers (the caller passes parts in).
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import random
@@ -30,6 +29,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from rag.store import RecordLog
+from rag.store_lance import JsonlLog
 from rag.answer import PROMPT_VERSION, answer, raw, verify_citations
 from rag.eval.answers import gold_refs, is_gold, timed_stream
 from rag.statutes import normalize_law_name
@@ -162,41 +163,17 @@ def next_row(rows: Sequence[dict], reviews: Sequence[dict]) -> int | None:
 
 # ------------------------------------------------------------------ storage
 
-class JsonlLog:
-    """An append-only JSONL file; appends hold an exclusive fcntl lock (one line per write,
-    never interleaved across processes), reads a shared one."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def append(self, record: dict) -> None:
-        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("ab") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                f.write(line)
-                f.flush()
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
-
-    def records(self) -> list[dict]:
-        if not self.path.exists():
-            return []
-        with self.path.open("rb") as f:
-            fcntl.flock(f, fcntl.LOCK_SH)
-            try:
-                data = f.read().decode("utf-8")
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
-        return [json.loads(line) for line in data.splitlines() if line.strip()]
+def _log(where, file_name: str) -> RecordLog:
+    """A RecordLog as given (the configured store's, rag.defaults.log_from), or the JSONL file
+    `file_name` in the folder `where`."""
+    return where if hasattr(where, "append") else JsonlLog(Path(where) / file_name)
 
 
 class ReviewStore:
     """Votes. A reviewer's later vote on the same item replaces the earlier one when read."""
 
-    def __init__(self, data_dir: Path):
-        self._log = JsonlLog(data_dir / REVIEWS_FILE)
+    def __init__(self, where: "Path | RecordLog"):
+        self._log = _log(where, REVIEWS_FILE)
 
     def append(self, review: dict) -> None:
         self._log.append(review)
@@ -212,8 +189,8 @@ class ReviewStore:
 class ItemCache:
     """Generated items (both answers and their checks), by set id and question id."""
 
-    def __init__(self, data_dir: Path):
-        self._log = JsonlLog(data_dir / ITEMS_FILE)
+    def __init__(self, where: "Path | RecordLog"):
+        self._log = _log(where, ITEMS_FILE)
 
     def get(self, set_id: str, query_id: str) -> dict | None:
         return next((i for i in reversed(self._log.records())
@@ -226,8 +203,8 @@ class ItemCache:
 class JudgeStore:
     """The LLM judge's verdicts on reviewed items (the latest per item and judge wins)."""
 
-    def __init__(self, data_dir: Path):
-        self._log = JsonlLog(data_dir / JUDGE_FILE)
+    def __init__(self, where: "Path | RecordLog"):
+        self._log = _log(where, JUDGE_FILE)
 
     def append(self, verdict: dict) -> None:
         self._log.append(verdict)

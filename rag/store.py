@@ -34,6 +34,7 @@ from typing import Callable, Hashable, Protocol
 
 from rag.errors import KnowledgeBaseError
 
+DENSE_INDEX_MIN_ROWS = 20_000  # from this many articles a KB gets an ANN index (below: exact flat scan)
 WRITE_WAIT_MESSAGE = "另一个上传正在写入此知识库，正在等待… / another upload to this knowledge base is in progress, waiting"
 OnWait = Callable[[str], None]
 

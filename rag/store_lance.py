@@ -31,9 +31,8 @@ import lancedb
 import pyarrow as pa
 
 from rag.errors import KnowledgeBaseError
-from rag.store import WRITE_WAIT_MESSAGE, DocumentInfo, DuplicateDocument, OnWait, StoredState
+from rag.store import DENSE_INDEX_MIN_ROWS, WRITE_WAIT_MESSAGE, DocumentInfo, DuplicateDocument, OnWait, StoredState
 
-DENSE_INDEX_MIN_ROWS = 20_000  # below this a flat scan is fast enough (and exact)
 SOURCES_DIR = "sources"
 LOCK_FILE = "write.lock"
 READ_RETRIES = 5

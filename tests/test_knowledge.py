@@ -7,7 +7,7 @@ from rag.ingest import ingest_file
 from rag.embeddings import embedder_id
 from rag.errors import DocumentError, KnowledgeBaseError
 from rag.store_lance import LanceKbStore
-from rag.knowledge import KnowledgeBase, KnowledgeBases, embed_text
+from rag.knowledge import KnowledgeBases, embed_text
 from tests.kb_fixtures import MAX_BYTES, STATUTES
 
 LABOR_CONTRACT = (STATUTES / "labor_contract_law_2012.txt").read_bytes()

@@ -20,7 +20,7 @@ from rag.review_stats import evidence_markdown
 from server.errors import ServerError
 from settings import ROOT, get_settings
 from ui.compare import chat_client
-from ui.legal import citation_title, retriever
+from ui.legal import library, retriever
 
 EXAMPLE_SET = ROOT / "knowledge" / "examples" / "labor_questions.jsonl"
 EXAMPLE, UPLOAD = "示例：劳动法常见问题", "上传问题文件"
@@ -55,7 +55,7 @@ def render_review(kb_name: str, kb: KnowledgeBase, endpoint: str) -> None:
                            kb_hash=kb_content_hash(kb.documents()), endpoint=endpoint, model=client.endpoint.model,
                            base_url=client.endpoint.base_url or "",
                            sampling={k: v for k, v in options.items() if k != "budget"}, top_k=settings.top_k)
-    store = ReviewStore(settings.data_dir)
+    store = ReviewStore(library().store.log("reviews"))
     mine = store.reviews(review_set.set_id, reviewer)
     just_voted = st.session_state.get("review_revealed")
     if just_voted and just_voted["set_id"] == review_set.set_id and just_voted["reviewer"] == reviewer:
@@ -70,7 +70,7 @@ def render_review(kb_name: str, kb: KnowledgeBase, endpoint: str) -> None:
     st.progress(index / len(rows), text=f"第 {index + 1} / {len(rows)} 题 · 评审人 {reviewer}")
     try:
         with st.spinner("正在生成两个回答（同一模型：一个检索知识库，一个不检索）…"):
-            item = item_for(rows[index], review_set, ItemCache(settings.data_dir), retriever(kb), kb, client, options)
+            item = item_for(rows[index], review_set, ItemCache(library().store.log("review_items")), retriever(kb), kb, client, options)
     except (ServerError, RagError) as e:
         st.error(f"{e}\n\n这一题没有保存，重新打开会再试。")
         return

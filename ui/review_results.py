@@ -16,13 +16,14 @@ from rag.review_stats import CI_METHOD, evidence_markdown, fmt_share, summary
 from server.errors import ServerError
 from settings import get_settings
 from ui.compare import chat_client
+from ui.legal import library
 
 
 def render_review_results() -> None:
-    settings = get_settings()
     st.divider()
     st.header("盲评结果：RAG vs 原始模型")
-    store, judges = ReviewStore(settings.data_dir), JudgeStore(settings.data_dir)
+    logs = library().store
+    store, judges = ReviewStore(logs.log("reviews")), JudgeStore(logs.log("review_judge"))
     reviews = store.reviews()
     if not reviews:
         st.info("还没有盲评记录。在「法律助手」页左侧打开“盲评模式”开始评审。")
@@ -75,7 +76,7 @@ def _judge_section(reviews: list[dict], verdicts: dict[str, dict], s: dict) -> N
     if st.button(f"用评审模型 {name} 评这 {len(todo)} 题" if todo else "已全部评过；重新评审",
                  key="review_judge_run", help="rag.eval.judge.judge_swapped：每题 RAG 先、原始模型先各评一次"):
         bar = st.progress(0.0, text="评审中…")
-        store = JudgeStore(settings.data_dir)
+        store = JudgeStore(library().store.log("review_judge"))
         try:
             judge = chat_client(name)
             for n, item in enumerate(todo or items, 1):
