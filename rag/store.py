@@ -127,6 +127,9 @@ class LibraryStore(Protocol):
 
     def size_mb(self, name: str) -> float: ...
 
+    def cache_dir(self, name: str) -> Path:
+        """A local folder for what can be rebuilt from the store (BM25 indexes, source PDFs)."""
+
 
 class RecordLog(Protocol):
     def append(self, record: dict) -> None: ...

@@ -40,11 +40,8 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from rag.errors import KnowledgeBaseError
-from rag.store import WRITE_WAIT_MESSAGE, DocumentInfo, DuplicateDocument, OnWait, StoredState
+from rag.store import DENSE_INDEX_MIN_ROWS, WRITE_WAIT_MESSAGE, DocumentInfo, DuplicateDocument, OnWait, StoredState
 
-# The same threshold as rag.store_lance (re-exported by rag.knowledge): below it an exact scan
-# of a KB's rows is fast enough, above it optimize() builds the KB's HNSW index.
-DENSE_INDEX_MIN_ROWS = 20_000
 HNSW_EF_SEARCH = 100  # candidates an HNSW scan keeps (pgvector returns at most this many rows)
 HNSW_EF_SEARCH_MAX = 1000  # pgvector's upper bound
 INDEX_BUILD_MEMORY = "512MB"  # maintenance_work_mem for an HNSW build: the graph should fit

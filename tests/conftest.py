@@ -24,6 +24,7 @@ def embedded_endpoint(embedded_state_dir) -> Endpoint:
 
 
 from tests.kb_fixtures import base_embedder, embedder, labor_kb, labor_library  # noqa: E402,F401
+from tests.pg import pg_library, pg_url  # noqa: E402,F401
 
 
 @pytest.fixture

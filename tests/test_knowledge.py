@@ -1,4 +1,5 @@
-"""Knowledge bases on a real LanceDB in a temp dir, with the real embedder."""
+"""Knowledge bases with the real embedder, on both stores: LanceDB in a temp dir and a real
+PostgreSQL + pgvector (pgserver) on a fresh schema. The store contract itself: test_store.py."""
 from __future__ import annotations
 
 import pytest
@@ -8,16 +9,31 @@ from rag.embeddings import embedder_id
 from rag.errors import DocumentError, KnowledgeBaseError
 from rag.store_lance import LanceKbStore
 from rag.knowledge import KnowledgeBases, embed_text
+from rag.store_pg import PgLibrary
 from tests.kb_fixtures import MAX_BYTES, STATUTES
+from tests.pg import drop_schema, pg_library_for
 
 LABOR_CONTRACT = (STATUTES / "labor_contract_law_2012.txt").read_bytes()
 ANNUAL_LEAVE = (STATUTES / "paid_annual_leave_regs_2007.txt").read_bytes()
 WORKING_HOURS = (STATUTES / "working_hours_provisions_1995.txt").read_bytes()
 
 
-@pytest.fixture
-def library(tmp_path, embedder):
-    return KnowledgeBases(tmp_path / "kbs", embedder)
+@pytest.fixture(params=["lance", "postgres"])
+def library(request, tmp_path, embedder):
+    if request.param == "lance":
+        yield KnowledgeBases(tmp_path / "kbs", embedder)
+        return
+    store = pg_library_for(request.getfixturevalue("pg_url"), tmp_path)
+    yield KnowledgeBases(store, embedder)
+    drop_schema(store)
+
+
+def reopen(library: KnowledgeBases, embedder) -> KnowledgeBases:
+    """The same store through a new library, as another process would open it."""
+    store = library.store
+    if isinstance(store, PgLibrary):
+        return KnowledgeBases(PgLibrary(store._db.url, store.schema, store.cache_root), embedder)
+    return KnowledgeBases(library.root, embedder)
 
 
 def test_create_list_delete(library):
@@ -47,7 +63,7 @@ def test_add_is_incremental_and_persistent(library, embedder):
     ingest_file(kb, LABOR_CONTRACT, "劳动合同法.txt", MAX_BYTES)
     assert len(kb.articles) == 10 + 98
 
-    reopened = KnowledgeBases(library.root, embedder).open("kb")
+    reopened = reopen(library, embedder).open("kb")
     assert [d.file_name for d in reopened.documents()] == ["年休假条例.txt", "劳动合同法.txt"]
     article = reopened.lookup("劳动合同法", 47)
     assert article.article_cn == "第四十七条" and "经济补偿" in article.text
@@ -62,7 +78,7 @@ def test_remove_document(library, embedder):
     doc = ingest_file(kb, WORKING_HOURS, "工作时间.txt", MAX_BYTES)
     kb.remove_document(doc.doc_id)
     assert len(kb.articles) == 10 and {a.file_name for a in kb.articles} == {"年休假条例.txt"}
-    assert len(KnowledgeBases(library.root, embedder).open("kb").articles) == 10
+    assert len(reopen(library, embedder).open("kb").articles) == 10
     with pytest.raises(KnowledgeBaseError, match="没有文档"):
         kb.remove_document("工作时间.txt")
 
@@ -77,9 +93,11 @@ def test_bad_file_changes_nothing(library):
     assert len(kb.documents()) == 1 and len(kb.articles) == 10
 
 
-def test_crash_mid_add_leaves_kb_as_before(library, embedder, monkeypatch):
+def test_crash_mid_add_leaves_kb_as_before(tmp_path, embedder, monkeypatch):
     """The documents row is the commit point: a crash after the articles were written but
-    before that row leaves them invisible, and the next writer removes them."""
+    before that row leaves them invisible, and the next writer removes them (LanceDB: PostgreSQL
+    adds in one transaction; kill -9 on both stores: test_store.py, test_concurrency.py)."""
+    library = KnowledgeBases(tmp_path / "kbs", embedder)
     kb = library.create("kb")
     ingest_file(kb, ANNUAL_LEAVE, "年休假条例.txt", MAX_BYTES)
     real_append = LanceKbStore._append
@@ -94,7 +112,7 @@ def test_crash_mid_add_leaves_kb_as_before(library, embedder, monkeypatch):
         ingest_file(kb, WORKING_HOURS, "工作时间.txt", MAX_BYTES)
     monkeypatch.undo()
 
-    reopened = KnowledgeBases(library.root, embedder).open("kb")
+    reopened = reopen(library, embedder).open("kb")
     assert [d.file_name for d in reopened.documents()] == ["年休假条例.txt"]
     assert len(reopened.articles) == 10 and reopened.bm25.size == 10
     assert {a.file_name for a in reopened.articles} == {"年休假条例.txt"}

@@ -14,7 +14,6 @@ import pytest
 
 from rag.errors import KnowledgeBaseError
 from rag.store import WRITE_WAIT_MESSAGE, DocumentInfo, DuplicateDocument
-from tests.pg import pg_library, pg_url  # noqa: F401 (fixtures)
 
 DIM = 8
 KB = "劳动法规"
