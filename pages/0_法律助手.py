@@ -87,6 +87,10 @@ with st.sidebar:
 
     st.header("模型")
     endpoints = sorted(settings.endpoints)
+    if not endpoints:
+        st.error("没有配置推理服务：LEGAL_RAG_ENDPOINTS 为空。删除该设置即用内置 CPU 模型，或按 README 添加服务。"
+                 " / No inference endpoint configured: LEGAL_RAG_ENDPOINTS is empty; unset it for the embedded model.")
+        st.stop()
     endpoint = st.selectbox("推理服务", endpoints, index=endpoint_index(endpoints, settings.default_endpoint),
                             key="endpoint", format_func=lambda n: settings.endpoints[n].label or n)
     try:

@@ -224,6 +224,14 @@ def test_sidebar_upload_reports_each_file(monkeypatch):
     assert f"2 个文档 · {98 + added} 条法条" in texts(at.sidebar.caption)  # only the good file counts
 
 
+def test_no_endpoints_configured_says_how_to_fix_it(monkeypatch):
+    monkeypatch.setenv("LEGAL_RAG_ENDPOINTS", "{}")
+    get_settings.cache_clear()
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("LEGAL_RAG_ENDPOINTS 为空" in e for e in texts(at.sidebar.error)), texts(at.sidebar.error)
+
+
 @pytest.mark.slow
 def test_real_embedded_model_answers_a_chinese_question(monkeypatch, embedded_endpoint):
     use_endpoint(monkeypatch, embedded_endpoint)
