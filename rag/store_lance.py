@@ -147,25 +147,39 @@ class LanceKbStore:
         return (docs.version if docs else 0, arts.version if arts else 0)
 
     def documents(self) -> list[DocumentInfo]:
-        table = self._latest("documents")
-        rows = table.to_arrow().to_pylist() if table is not None else []
-        docs = [DocumentInfo(**{k: r[k] for k in DocumentInfo.__dataclass_fields__}) for r in rows]
-        return sorted(docs, key=lambda d: (d.added_at, d.doc_id))
+        return _documents(self._open("documents"))
+
+    def _open(self, kind: str):
+        """A handle of its own on the table's newest version, or None."""
+        try:
+            return self._db.open_table(kind)
+        except (FileNotFoundError, ValueError):
+            return None
 
     def read(self) -> StoredState:
-        for _ in range(READ_RETRIES):
-            before = self.version()
-            docs = self.documents()
-            arts = self._latest("articles")
-            rows = _rows(arts, [c for c in arts.schema.names if c != "vector"]) if arts is not None else []
-            after = self.version()
-            if after[0] == before[0]:  # no document committed or removed while reading
-                committed = {d.doc_id for d in docs}
-                rows = [r for r in rows if r["doc_id"] in committed]
+        """Documents, then articles, each from a table handle of its own opened at that moment
+        (pinned: other threads moving the shared handles cannot change what is read). An add
+        commits its articles before its document row, so every document read has its articles;
+        only a remove racing the read can leave a document short, which is read again, and left
+        out of this state when it keeps racing (it is being removed)."""
+        for attempt in range(READ_RETRIES):
+            docs_tbl, arts_tbl = self._open("documents"), None
+            docs = _documents(docs_tbl)
+            arts_tbl = self._open("articles")
+            rows = _rows(arts_tbl, [c for c in arts_tbl.schema.names if c != "vector"]) if arts_tbl is not None else []
+            committed = {d.doc_id: d for d in docs}
+            rows = [r for r in rows if r["doc_id"] in committed]
+            per_doc: dict[str, int] = {}
+            for r in rows:
+                per_doc[r["doc_id"]] = per_doc.get(r["doc_id"], 0) + 1
+            short = {d.doc_id for d in docs if per_doc.get(d.doc_id, 0) != d.n_articles}
+            if not short or attempt == READ_RETRIES - 1:
+                docs = [d for d in docs if d.doc_id not in short]
+                rows = [r for r in rows if r["doc_id"] not in short]
                 rows.sort(key=lambda r: (r["doc_id"], r["seq"]))
-                return StoredState(after, docs, rows)
-        raise KnowledgeBaseError(f"知识库「{self.name}」正在频繁写入，读取失败，请重试。/ The knowledge base "
-                                 f"{self.name!r} changed during {READ_RETRIES} reads in a row; try again.")
+                version = (docs_tbl.version if docs_tbl else 0, arts_tbl.version if arts_tbl else 0)
+                return StoredState(version, docs, rows)
+        raise AssertionError("unreachable")
 
     def meta(self) -> dict:
         try:
@@ -233,7 +247,10 @@ class LanceKbStore:
         arts = self._latest("articles")
         if arts is None:
             return 0
-        committed = {d.doc_id for d in self.documents()}
+        docs = self.documents()
+        if arts.count_rows() == sum(d.n_articles for d in docs):
+            return 0  # nothing half-written (count_rows reads metadata only: no scan per add)
+        committed = {d.doc_id for d in docs}
         present = [r["doc_id"] for r in _rows(arts, ["doc_id"])]
         orphans = {d for d in present if d not in committed}
         for doc_id in orphans:
@@ -322,6 +339,12 @@ def _with_vectors(rows: list[dict]) -> pa.Table:
     flat = pa.array([x for r in rows for x in r["vector"]], pa.float32())  # LanceDB searches fixed-size float32
     vectors = pa.FixedSizeListArray.from_arrays(flat, len(rows[0]["vector"]))
     return data.set_column(data.column_names.index("vector"), "vector", vectors)
+
+
+def _documents(table) -> list[DocumentInfo]:
+    rows = table.to_arrow().to_pylist() if table is not None else []
+    docs = [DocumentInfo(**{k: r[k] for k in DocumentInfo.__dataclass_fields__}) for r in rows]
+    return sorted(docs, key=lambda d: (d.added_at, d.doc_id))
 
 
 def _rows(table, columns: list[str]) -> list[dict]:

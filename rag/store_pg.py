@@ -46,7 +46,7 @@ HNSW_EF_SEARCH = 100  # candidates an HNSW scan keeps (pgvector returns at most 
 HNSW_EF_SEARCH_MAX = 1000  # pgvector's upper bound
 INDEX_BUILD_MEMORY = "512MB"  # maintenance_work_mem for an HNSW build: the graph should fit
 CONNECT_TIMEOUT_S = 10
-POOL_IDLE_MAX = 4  # idle connections kept per process
+POOL_IDLE_MAX = 32  # idle connections kept per process (20 query threads reuse theirs)
 POOL_PING_AFTER_S = 30  # an idle connection older than this is checked before use
 DEFAULT_CACHE = Path(tempfile.gettempdir()) / "legal-rag-pg"
 
