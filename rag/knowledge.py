@@ -180,9 +180,14 @@ class KnowledgeBase:
         return self.store.meta()
 
     # ---------- writing ----------
+    @contextmanager
     def writing(self, on_wait: OnWait | None = None):
-        """Hold the writer lock (re-entrant); what a killed writer left is recovered first."""
-        return _Writing(self, on_wait)
+        """Hold the store's writer lock (re-entrant); what a killed writer left is removed first
+        (cheap when nothing was: LanceDB compares row counts, PostgreSQL has nothing to do).
+        Readers never saw those rows: they read committed documents only."""
+        with self.store.writing(on_wait):
+            self.store.recover()
+            yield self
 
     def add_articles(self, articles: list[Article], file_name: str, digest: str, source: str,
                      vectors: list[list[float]], progress: Progress | None = None,
@@ -320,31 +325,6 @@ class KnowledgeBase:
                 kept += 1
             else:
                 shutil.rmtree(old, ignore_errors=True)
-
-
-class _Writing:
-    """KnowledgeBase.writing(): the store's lock, and recovery on the outermost entry."""
-
-    def __init__(self, kb: KnowledgeBase, on_wait: OnWait | None):
-        self.kb, self.on_wait = kb, on_wait
-        self._held = None
-
-    def __enter__(self):
-        self._held = self.kb.store.writing(self.on_wait)
-        self._held.__enter__()
-        local = _WRITE_DEPTH
-        depth = getattr(local, self.kb.name, 0)
-        setattr(local, self.kb.name, depth + 1)
-        if depth == 0 and self.kb.store.recover():
-            self.kb._snapshot = None  # rows of a crashed writer were removed: reload
-        return self.kb
-
-    def __exit__(self, *exc):
-        setattr(_WRITE_DEPTH, self.kb.name, getattr(_WRITE_DEPTH, self.kb.name) - 1)
-        return self._held.__exit__(*exc)
-
-
-_WRITE_DEPTH = threading.local()
 
 
 class KnowledgeBases:
