@@ -1,0 +1,415 @@
+"""Each claim of an answer traced to the words of a retrieved article that support it, and
+every figure and modal word of the claim checked against that article.
+
+`attribute(answer, citations)` splits the answer into claims (rag/claims.py), cuts each
+retrieved article into its 款 and 项 (a 项 is read with the 款 that leads into it: "有下列情形
+之一的，用人单位应当……"), and scores every claim against every span by weighted word recall:
+the claim's jieba words (rag/lexical.py's tokenizer, with colloquial words also matched by
+their statute terms: 加班 → 延长工作时间) that the span contains, weighted by jieba's IDF.
+Figures are masked while scoring, so "2 倍" does not pull a claim towards the 项 that says
+百分之二百. A claim that names a retrieved article (第四十四条) leans towards it. With an
+embedder the score also takes the cosine of claim and span (SCORE_DENSE_WEIGHT); span vectors
+are cached by text, so the raw column's check reuses the RAG column's.
+
+Labels: supported (score ≥ SUPPORTED), partly supported (≥ PARTLY), no basis found. On the
+supporting span, each figure of the claim (rag/numbers.py) must equal a figure of the same
+kind there, and a modal word (应当/不得, 可以/不可以, 有权/无权) before the same verb must
+have the same polarity; otherwise the claim gets a flag naming both ("回答写 2 倍；第四十四条
+为 150%").
+
+Does not: call a model (an entailment check by the served model is `entail`, off unless
+the caller passes one), or judge figures the article does not state (the user's own facts,
+amounts computed from a rate: "每满一年支付一个月工资" with "三年四个月").
+"""
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from rag.claims import Claim, polarity_words, split_claims
+from rag.lexical import STOPWORDS
+from rag.numbers import Quantity, comparable, quantities, same_value, show
+from rag.statutes import find_article_mentions
+from rag.types import Citation
+
+# Thresholds, tuned on STARD train rows (bench/attribution.py --split train); see docs/attribution.md.
+SUPPORTED = 0.55  # score of the best span for "supported"
+PARTLY = 0.35  # … for "partly supported"; below: no basis found
+MENTION_BONUS = 0.15  # the claim names this article (第四十四条)
+NEAR_BEST = 0.9  # spans within this share of the best score are shown as sources too
+CHECK_SHARE = 0.75  # spans within this share of the best score are checked for figures and modal words
+CLEAR_SHARE = 0.9  # a figure is cleared by an equal one in a span within this share of the best span stating one
+MAX_SOURCES = 2
+SCORE_DENSE_WEIGHT = 0.0  # share of the embedder's cosine in the score (0: lexical only)
+DENSE_FLOOR, DENSE_CEIL = 0.75, 0.95  # e5 cosines map to 0..1 between these
+PART_CREDIT = 0.5
+SHORT_TOKEN_WEIGHT = 0.3  # one-character words count this share of their IDF
+MAX_IDF = 12.0
+PREDICATE_WINDOW = 30  # characters after a modal word in which its verb is looked for
+VERB_WORDS = 2  # content words after a modal word that stand for its verb
+# Colloquial words of answers and the statute terms that say the same.
+STATUTE_TERMS = {
+    "加班": ("延长工作时间", "延长工作"), "加班费": ("工资报酬", "延长工作时间"), "工作日": ("延长工作时间",),
+    "周末": ("休息日",), "双休日": ("休息日",), "节假日": ("法定休假日",), "法定节假日": ("法定休假日",),
+    "辞退": ("解除劳动合同", "解除"), "开除": ("解除劳动合同", "解除"), "炒鱿鱼": ("解除劳动合同",),
+    "辞职": ("解除劳动合同", "解除"), "离职": ("解除劳动合同", "解除"), "补偿金": ("经济补偿",),
+    "公司": ("用人单位",), "单位": ("用人单位",), "老板": ("用人单位",), "员工": ("劳动者",), "职工": ("劳动者",),
+    "社保": ("社会保险",), "工资": ("劳动报酬", "工资"), "薪水": ("工资", "劳动报酬"), "合同": ("劳动合同",),
+    "试用": ("试用期",), "怀孕": ("孕期",), "仲裁": ("劳动争议仲裁", "仲裁"), "起诉": ("诉讼", "人民法院"),
+}
+GENERIC = frozenset("根据 依据 按照 规定 法律 法条 条文 有关 相关 情况 问题 您好 你好 因此 所以 那么 这种 这样 其中 "
+                    "一般 通常 可能 需要 进行 情形 之一 以上 以下 您 你 我 公司的".split())
+_FIGURE_MASK = "　"
+_PUNCT_RE = re.compile(r"[\s　，。；、,.;：:“”「」\"'（）()《》【】\[\]!！?？*#\-]")
+_ITEM_RE = re.compile(r"^[（(][一二三四五六七八九十\d]+[)）]")
+_cutter = None
+_tokenizer_lock = threading.Lock()
+_vectors: dict[str, np.ndarray] = {}  # span text → unit vector (the embedder is fixed per process)
+
+
+@dataclass
+class Source:
+    """The span of a retrieved article that supports a claim."""
+
+    citation: int  # 1-based place in the retrieved list (the [n] of the prompt and the UI)
+    label: str  # 《劳动法》第四十四条
+    article_cn: str
+    span: str  # the 款 or 项 text
+    words: list[str]  # the claim's words found in it (highlighted in the UI)
+    score: float
+
+
+@dataclass
+class Flag:
+    """A figure or a modal word of the claim that contradicts its supporting article."""
+
+    kind: str  # "number" | "negation"
+    answer: str  # as the answer has it ("2 倍", "不得")
+    article: str  # as the article has it ("150%", "应当")
+    where: str  # 第四十四条
+    answer_text: str = ""  # the words in the claim, for highlighting
+
+    @property
+    def message(self) -> str:
+        if self.kind == "negation":
+            return f"回答写「{self.answer}」；{self.where}为「{self.article}」"
+        return f"回答写 {self.answer}；{self.where}为 {self.article}"
+
+
+@dataclass
+class ClaimCheck:
+    text: str
+    start: int
+    end: int
+    section: str = ""
+    advice: bool = False
+    status: str = "skip"  # supported | partial | none | skip (greetings, headings)
+    score: float = 0.0
+    sources: list[Source] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)
+
+    @property
+    def reason(self) -> str:
+        """Why the claim is marked, in a few words of Chinese (empty when supported and clean)."""
+        if self.flags:
+            return "；".join(f.message for f in self.flags)
+        if self.status == "none":
+            return "建议，未对应具体法条" if self.advice else "未找到法条依据"
+        if self.status == "partial":
+            return "法条只部分支持这句话"
+        return ""
+
+
+@dataclass
+class Attribution:
+    claims: list[ClaimCheck]
+    ms: float = 0.0
+
+    @property
+    def checked(self) -> list[ClaimCheck]:
+        """The claims counted in the summary: checkable, and not advice that found no article."""
+        return [c for c in self.claims if c.status != "skip" and not (c.advice and c.status == "none")]
+
+    def counts(self) -> dict:
+        checked = self.checked
+        return {"claims": len(checked), "supported": sum(c.status == "supported" for c in checked),
+                "partial": sum(c.status == "partial" for c in checked), "none": sum(c.status == "none" for c in checked),
+                "number_mismatches": sum(f.kind == "number" for c in checked for f in c.flags),
+                "negation_flips": sum(f.kind == "negation" for c in checked for f in c.flags)}
+
+    def summary(self) -> str:
+        """"8 句中 6 句有法条依据，1 句部分有依据，1 处数字与法条不符"."""
+        n = self.counts()
+        if not n["claims"]:
+            return "回答中没有可核对的句子"
+        parts = [f"{n['claims']} 句中 {n['supported']} 句有法条依据"]
+        if n["partial"]:
+            parts.append(f"{n['partial']} 句部分有依据")
+        if n["none"]:
+            parts.append(f"{n['none']} 句未找到依据")
+        if n["number_mismatches"]:
+            parts.append(f"{n['number_mismatches']} 处数字与法条不符")
+        if n["negation_flips"]:
+            parts.append(f"{n['negation_flips']} 处肯定/否定与法条相反")
+        return "，".join(parts)
+
+    def to_dict(self) -> dict:
+        return {"summary": self.summary(), **self.counts(), "ms": round(self.ms, 1),
+                "claims": [asdict(c) for c in self.claims]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Attribution":
+        claims = [ClaimCheck(**{**c, "sources": [Source(**s) for s in c["sources"]],
+                                "flags": [Flag(**f) for f in c["flags"]]}) for c in data.get("claims", [])]
+        return cls(claims, data.get("ms", 0.0))
+
+
+@dataclass
+class _Span:
+    citation: int
+    label: str
+    article_cn: str
+    text: str  # shown and highlighted
+    scored: str  # text scored: a 项 with the 款 that leads into it
+
+
+Entail = Callable[[str, str], bool]  # (claim, span) → does the span entail the claim?
+
+
+def attribute(answer: str, citations: Sequence[Citation], embedder=None, entail: Entail | None = None) -> Attribution:
+    """Every claim of `answer` checked against the retrieved `citations` (see the module doc).
+
+    embedder: a llama_index embedding (the KB's) to add dense similarity, or None (lexical).
+    entail: a model check, asked only for partly supported claims; True makes them supported."""
+    t0 = time.perf_counter()
+    claims = split_claims(answer)
+    spans = [s for n, c in enumerate(citations, 1) for s in article_spans(c, n)]
+    checkable = [c for c in claims if c.checkable]
+    scores = _scores(checkable, spans, citations, embedder) if spans and checkable else None
+    out, row = [], 0
+    for claim in claims:
+        check = ClaimCheck(claim.text, claim.start, claim.end, claim.section, claim.advice)
+        if claim.checkable and scores is not None:
+            _label(check, scores[row], spans, entail)
+            row += 1
+        elif claim.checkable:
+            check.status = "none"
+        out.append(check)
+    return Attribution(out, (time.perf_counter() - t0) * 1000)
+
+
+def article_spans(c: Citation, n: int) -> list[_Span]:
+    """The 款 and 项 of a retrieved article (a 项 scored with its lead-in 款)."""
+    out, lead = [], ""
+    paragraphs = [p.strip() for p in c.article.text.split("\n") if p.strip()]
+    for p in paragraphs:
+        if _ITEM_RE.match(p):
+            out.append(_Span(n, c.label, c.article.article_cn or c.label, p, f"{lead}{p}"))
+        else:
+            lead = p if p.endswith(("：", ":")) else ""
+            out.append(_Span(n, c.label, c.article.article_cn or c.label, p, p))
+    return out
+
+
+def _scores(claims: list[Claim], spans: list[_Span], citations: Sequence[Citation], embedder) -> np.ndarray:
+    """claims × spans support scores in 0..1 (+ MENTION_BONUS)."""
+    span_texts = [_squash(_mask_figures(s.scored)) for s in spans]
+    lex = np.zeros((len(claims), len(spans)))
+    for i, claim in enumerate(claims):
+        words = _claim_words(claim.text)
+        total = sum(w for _, w, _ in words) or 1.0
+        for j, text in enumerate(span_texts):
+            lex[i, j] = sum(w * _covered(alts, text) for _, w, alts in words) / total
+    score = lex
+    if embedder is not None and SCORE_DENSE_WEIGHT > 0:
+        dense = np.clip((_cosines(claims, spans, embedder) - DENSE_FLOOR) / (DENSE_CEIL - DENSE_FLOOR), 0, 1)
+        score = (1 - SCORE_DENSE_WEIGHT) * lex + SCORE_DENSE_WEIGHT * dense
+    for i, claim in enumerate(claims):
+        named = {m.article_no for m in find_article_mentions(claim.text)}
+        for j, s in enumerate(spans):
+            if citations[s.citation - 1].article.article_no in named:
+                score[i, j] += MENTION_BONUS
+    return score
+
+
+def _label(check: ClaimCheck, row: np.ndarray, spans: list[_Span], entail: Entail | None) -> None:
+    best = int(np.argmax(row))
+    check.score = round(float(row[best]), 3)
+    status = "supported" if row[best] >= SUPPORTED else "partial" if row[best] >= PARTLY else "none"
+    if status == "partial" and entail is not None and entail(check.text, spans[best].text):
+        status = "supported"
+    check.status = status
+    if status == "none":
+        return
+    order = [int(j) for j in np.argsort(-row, kind="stable")]
+    seen: set[int] = set()
+    words = _claim_words(check.text)
+    for j in order:
+        s = spans[j]
+        if row[j] < max(PARTLY, NEAR_BEST * row[best]) or len(seen) >= MAX_SOURCES:
+            break
+        if s.citation in seen:
+            continue
+        seen.add(s.citation)
+        found = {a for _, _, alts in words for a in alts if len(a) >= 2 and a in s.text}
+        found = sorted((w for w in found if not any(w != o and w in o for o in found)), key=len, reverse=True)
+        check.sources.append(Source(s.citation, s.label, s.article_cn, s.text, found, round(float(row[j]), 3)))
+    relevant = [j for j in order if row[j] >= max(PARTLY, CHECK_SHARE * row[best])]
+    check.flags = number_flags(check.text, [spans[j] for j in relevant], [float(row[j]) for j in relevant]) + \
+        negation_flags(check.text, [spans[j] for j in relevant if row[j] >= NEAR_BEST * row[best]])
+
+
+def number_flags(claim: str, spans: Sequence[_Span], scores: Sequence[float] | None = None) -> list[Flag]:
+    """Figures of the claim that differ from every figure of the same kind in the relevant
+    spans (best first) that state figures of that kind and score within CLEAR_SHARE of the
+    best of them; a figure no relevant span speaks of is not judged."""
+    flags = []
+    row_of = {id(s): (scores[k] if scores is not None else 1.0) for k, s in enumerate(spans)}
+    span_q = [(s, quantities(s.scored)) for s in spans]
+    for q in quantities(_unmentioned(claim)):
+        stating = [(s, [x for x in qs if comparable(q, x)]) for s, qs in span_q]
+        stating = [(s, qs) for s, qs in stating if qs]
+        top = max(row_of[id(s)] for s, _ in stating) if stating else 0.0
+        stating = [(s, qs) for s, qs in stating if row_of[id(s)] >= CLEAR_SHARE * top]
+        if not stating or any(same_value(q, x) for _, qs in stating for x in qs) or _computed(claim, q):
+            continue
+        span, candidates = stating[0]
+        other = _aligned(claim, q, span.scored, candidates)
+        flags.append(Flag("number", show(q), show(other), span.article_cn, q.text))
+    return flags
+
+
+def _computed(claim: str, q: Quantity) -> bool:
+    """True for a figure that is the user's own fact or a product of the article's rate
+    (工作了三年, 每满一年支付一个月工资 → 三个月): not the article's own figure to compare."""
+    before = claim[max(0, q.start - 4):q.start]
+    return bool(re.search(r"[您你我他她]|已经|工作了|干了|共计|总共|合计|约", before))
+
+
+def _aligned(claim: str, q: Quantity, span_text: str, candidates: list[Quantity]) -> Quantity:
+    """The span's figure that stands where the claim's does (most shared context characters)."""
+    def context(text: str, x: Quantity) -> set[str]:
+        window = text[max(0, x.start - 8):x.start] + text[x.end:x.end + 8]
+        return {window[i:i + 2] for i in range(len(window) - 1)}
+
+    mine = context(claim, q)
+    return max(candidates, key=lambda s: len(mine & context(span_text, s)))
+
+
+def negation_flags(claim: str, spans: Sequence[_Span]) -> list[Flag]:
+    """Modal words of the claim whose verb the relevant spans govern with the opposite
+    polarity only (one span with the same polarity clears it)."""
+    flags = []
+    span_modals = [(s, polarity_words(s.scored)) for s in spans]
+    for m in polarity_words(claim):
+        verbs = _verbs(claim[m.end:m.end + PREDICATE_WINDOW])
+        if not verbs:
+            continue
+        governing = [(s, x) for s, modals in span_modals for x in modals
+                     if set(verbs) & set(_verbs(s.scored[x.end:x.end + PREDICATE_WINDOW]))]
+        if governing and all(x.negative != m.negative for _, x in governing):
+            span, other = governing[0]
+            flags.append(Flag("negation", m.word, other.word, span.article_cn, m.word))
+    return flags
+
+
+_ROLE_WORDS = frozenset("用人单位 劳动者 当事人 公司 单位 员工 职工 您 你 其 对方 向 对 给 按照 依照 依法 在 与 和 及 的 了".split())
+
+
+def _verbs(text: str) -> list[str]:
+    """The first VERB_WORDS content words after a modal word, within its clause (role nouns
+    and figures skipped)."""
+    clause = _mask_figures(re.split(r"[，。；,;！？：:]", text, maxsplit=1)[0])
+    out = []
+    for word in _cutter_instance().cut(clause):
+        word = word.strip()
+        if len(word) >= 2 and word not in _ROLE_WORDS and re.search(r"[\u4e00-\u9fff]", word) \
+                and not polarity_words(word):
+            out.append(word)
+        if len(out) == VERB_WORDS:
+            break
+    return out
+
+
+def _claim_words(text: str) -> list[tuple[str, float, tuple[str, ...]]]:
+    """(word, weight, the forms it may take in a statute) for each content word of a claim:
+    whole words (jieba's accurate mode), a long word's own parts as weaker forms."""
+    from jieba.analyse import default_tfidf
+
+    idf, median = default_tfidf.idf_freq, default_tfidf.median_idf
+    out, seen = [], set()
+    for word in _cutter_instance().cut(_mask_figures(_unmentioned(text)).lower()):
+        word = word.strip()
+        if word in seen or word in GENERIC or word in STOPWORDS or not re.search(r"[\u4e00-\u9fff]", word):
+            continue
+        seen.add(word)
+        weight = min(MAX_IDF, idf.get(word, median)) * (SHORT_TOKEN_WEIGHT if len(word) == 1 else 1.0)
+        out.append((word, weight, (word, *STATUTE_TERMS.get(word, ()))))
+    return out
+
+
+def _covered(alts: tuple[str, ...], text: str) -> float:
+    """1 when the span holds the word (or a statute form of it); PART_CREDIT when it holds a
+    two-character part of a longer word (劳动报酬 for 报酬); else 0."""
+    if any(a in text for a in alts):
+        return 1.0
+    word = alts[0]
+    if len(word) >= 3 and any(word[i:i + 2] in text for i in range(len(word) - 1)):
+        return PART_CREDIT
+    return 0.0
+
+
+def _unmentioned(text: str) -> str:
+    """Article references (《劳动法》第四十四条) blanked: they are matched by MENTION_BONUS."""
+    chars = list(text)
+    for m in find_article_mentions(text):
+        chars[m.span[0]:m.span[1]] = _FIGURE_MASK * (m.span[1] - m.span[0])
+    return "".join(chars)
+
+
+def _mask_figures(text: str) -> str:
+    """Figures blanked out (kept the same length) so that scoring does not see them."""
+    chars = list(text)
+    for q in quantities(text):
+        chars[q.start:q.end] = _FIGURE_MASK * (q.end - q.start)
+    return "".join(chars)
+
+
+def _squash(text: str) -> str:
+    return _PUNCT_RE.sub("", text)
+
+
+def _cosines(claims: list[Claim], spans: list[_Span], embedder) -> np.ndarray:
+    missing = [s.scored for s in spans if s.scored not in _vectors]
+    if missing:
+        for text, vec in zip(missing, embedder.get_text_embedding_batch(missing)):
+            _vectors[text] = _unit(vec)
+    span_m = np.stack([_vectors[s.scored] for s in spans])
+    claim_m = np.stack([_unit(v) for v in embedder.get_text_embedding_batch([c.text for c in claims])])
+    return claim_m @ span_m.T
+
+
+def _unit(vec) -> np.ndarray:
+    v = np.asarray(vec, dtype=np.float32)
+    return v / (np.linalg.norm(v) or 1.0)
+
+
+def _cutter_instance():
+    """A jieba tokenizer of its own in accurate mode (whole words, for verbs after modals)."""
+    global _cutter
+    with _tokenizer_lock:
+        if _cutter is None:
+            import jieba
+
+            from rag.lexical import LEGAL_TERMS
+
+            _cutter = jieba.Tokenizer()
+            _cutter.initialize()
+            for word in LEGAL_TERMS:
+                _cutter.add_word(word, freq=20000)
+        return _cutter

@@ -1,0 +1,116 @@
+"""An answer split into the claims attribution checks: sentences, and 结论/依据/建议 items.
+
+`split_claims(answer)` cuts at sentence ends (。！？；), line breaks and list items, never inside
+quotation marks (a quoted article stays whole), and keeps each claim's place in the answer so
+the chat can put source marks right after it. A claim knows its section (结论 / 依据 / 建议,
+from headings such as "结论：" or "**依据**"), whether it is advice (what to do next, which
+needs no article), and whether it is checkable at all (greetings, headings alone, "希望对您有
+帮助" are not).
+
+`polarity_words(text)` finds the modal words that make a claim positive or negative (应当 /
+不得, 可以 / 不可以, 有权 / 无权 …), for the negation check in rag/attribution.py.
+
+Does not: split a sentence into several propositions, or resolve what 其/该 refer to.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+SECTIONS = ("结论", "依据", "建议")
+MIN_CLAIM_CJK = 6  # shorter pieces ("您好", "具体如下") carry no checkable statement
+_END = set("。！？!?；;")
+_OPEN_QUOTES, _CLOSE_QUOTES = "“「『", "”」』"
+_HEADING_RE = re.compile(r"^\s*(?:[#>*\-\s]*)(?:\*\*)?\s*(结论|依据|法律依据|建议|分析|理由)\s*(?:\*\*)?\s*[：:]?\s*(?:\*\*)?\s*")
+_ITEM_RE = re.compile(r"^\s*(?:[-*•]\s+|\d+[.、．)）]\s*|[（(]\d+[)）]\s*|[一二三四五六七八九十]+、\s*|[（(][一二三四五六七八九十]+[)）]\s*)")
+_FILLER_RE = re.compile(r"^(?:您好|你好|谢谢|感谢)|希望(?:以上|我的)?.{0,6}(?:帮助|有用)|仅供参考|如有(?:其他)?(?:疑问|问题)|"
+                        r"^(?:综上所述?|具体如下|如下|以上)[：:，,]?$")
+_ADVICE_RE = re.compile(r"^(?:建议|您可以|你可以|可以先|请|应及时|尽快|最好|记得|注意|保留|收集|咨询)")
+_CJK_RE = re.compile(r"[\u4e00-\u9fff]")
+_SECTION_NAMES = {"法律依据": "依据", "分析": "依据", "理由": "依据"}
+
+# Modal words, longest first so 不得 is never read as 得 and 不应当 never as 应当. Single
+# characters (应, 能, 可, 须) are left out: they sit inside too many words (相应, 可能, 许可).
+NEGATIVE = ("不应当", "不应该", "不需要", "不允许", "不可以", "可以不", "不享有", "不得", "不应", "不必", "无须", "无需",
+            "毋须", "不需", "不用", "不可", "不能", "无权", "禁止", "严禁", "不准", "不予")
+POSITIVE = ("应当", "应该", "必须", "需要", "可以", "有权", "能够", "允许", "准许", "享有", "予以", "有义务")
+_POLARITY_RE = re.compile("|".join(sorted((*NEGATIVE, *POSITIVE), key=len, reverse=True)))
+_NOT_MODAL_AFTER = {"不可": "抗"}  # 不可抗力 is a term, not "may not"
+
+
+@dataclass
+class Claim:
+    text: str  # the claim without its list marker or heading
+    start: int  # where text starts and ends in the answer
+    end: int
+    section: str = ""  # 结论 / 依据 / 建议 / "" (before any heading)
+    advice: bool = False
+    checkable: bool = True
+
+
+def split_claims(answer: str) -> list[Claim]:
+    """The answer's claims in order (uncheckable pieces included, with checkable=False)."""
+    claims: list[Claim] = []
+    section = ""
+    pos = 0
+    for line in answer.splitlines(keepends=True):
+        line_start, pos = pos, pos + len(line)
+        body = line.rstrip("\r\n")
+        offset = 0
+        if m := _HEADING_RE.match(body):
+            name = m.group(1)
+            section = _SECTION_NAMES.get(name, name)
+            offset = m.end()
+        if m := _ITEM_RE.match(body[offset:]):
+            offset += m.end()
+        for start, end in _sentences(body, offset):
+            claims.append(_claim(answer, line_start + start, line_start + end, section))
+    return claims
+
+
+def _sentences(line: str, start: int) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of line from `start`, the end mark included."""
+    out, depth, begin = [], 0, start
+    for i in range(start, len(line)):
+        ch = line[i]
+        if ch in _OPEN_QUOTES:
+            depth += 1
+        elif ch in _CLOSE_QUOTES:
+            depth = max(0, depth - 1)
+        elif ch in _END and depth == 0:
+            out.append((begin, i + 1))
+            begin = i + 1
+    if line[begin:].strip():
+        out.append((begin, len(line)))
+    return out
+
+
+def _claim(answer: str, start: int, end: int, section: str) -> Claim:
+    raw = answer[start:end]
+    lead = len(raw) - len(raw.lstrip(" \t　*"))
+    trail = len(raw) - len(raw.rstrip(" \t　*"))
+    text = raw.strip(" \t　*")
+    plain = text.replace("**", "")
+    cjk = len(_CJK_RE.findall(plain))
+    checkable = cjk >= MIN_CLAIM_CJK and not _FILLER_RE.search(plain)
+    advice = section == "建议" or bool(_ADVICE_RE.match(plain))
+    return Claim(text, start + lead, end - trail, section, advice, checkable)
+
+
+@dataclass(frozen=True)
+class Modal:
+    word: str
+    negative: bool
+    start: int
+    end: int
+
+
+def polarity_words(text: str) -> list[Modal]:
+    """The modal words in text, each positive (应当, 可以, 有权…) or negative (不得, 无权…)."""
+    out = []
+    for m in _POLARITY_RE.finditer(text):
+        word = m.group()
+        if (bad := _NOT_MODAL_AFTER.get(word)) and text[m.end():m.end() + 1] == bad:
+            continue
+        out.append(Modal(word, word in NEGATIVE, m.start(), m.end()))
+    return out
