@@ -26,17 +26,21 @@ def run(args) -> int:
     settings = get_settings()
     kb = open_kb(library_from(settings), args.kb or settings.default_kb, settings.default_kb)
     found = retriever_from(settings, kb).retrieve(args.question, k=settings.top_k)
+    failed = False
     try:
         client = chat_client_from(settings, args.endpoint)
-        print("== RAG answer" + (" (no relevant article found)" if found.abstain else ""))
-        text = _print_stream(answer(args.question, found.citations, client, found.abstain,
-                                    **answer_options(client.endpoint)))
-        if args.raw:
-            print("\n== Raw model")
-            _print_stream(raw(args.question, client, **sampling_for(client.endpoint)))
     except ServerError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        client, failed = None, True
+    text = ""
+    if client is not None:
+        print("== RAG answer" + (" (no relevant article found)" if found.abstain else ""))
+        # A crashed server keeps the answer so far; the raw request restarts it (server/client.py).
+        text, failed = _answer_or_error(lambda: answer(args.question, found.citations, client, found.abstain,
+                                                       **answer_options(client.endpoint)))
+        if args.raw:
+            print("\n== Raw model")
+            failed = _answer_or_error(lambda: raw(args.question, client, **sampling_for(client.endpoint)))[1] or failed
     verified = verify_citations(text, kb, found.citations)
     if needs_basis(text, verified, found.citations, found.abstain):
         print(f"\n== {BASIS_NOTE}")
@@ -49,14 +53,25 @@ def run(args) -> int:
     print("== Retrieved articles")
     for c in found.citations:
         print(f"  {c.label} [{'+'.join(c.retrievers)}]")
-    return 0
+    return 1 if failed else 0
 
 
-def _print_stream(deltas) -> str:
-    answer_parts = []
-    for d in deltas:
-        if d.kind == "answer":
-            answer_parts.append(d.text)
-            print(d.text, end="", flush=True)
+def _answer_or_error(start) -> tuple[str, bool]:
+    """Print a streamed answer; (the answer text, failed). A server error is printed after
+    whatever text arrived, which is kept (the citations below are checked against it)."""
+    from server.errors import ServerError
+
+    parts: list[str] = []
+    try:
+        for d in start():
+            if d.kind == "answer":
+                parts.append(d.text)
+                print(d.text, end="", flush=True)
+            elif d.kind == "note":  # e.g. the server crashed and was restarted
+                print(d.text.strip(), file=sys.stderr, flush=True)
+    except ServerError as e:
+        print(flush=True)
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        return "".join(parts), True
     print()
-    return "".join(answer_parts)
+    return "".join(parts), False

@@ -15,6 +15,13 @@ dropped connection is retried (another replica first, `retries` extra attempts i
 one, a timeout or a rejected request (4xx) is raised at once. Once text has arrived, a broken
 stream raises StreamInterrupted with the partial answer.
 
+A client built with a `lifecycle` (the embedded server's starter) asks it, after a refused or
+broken connection, whether the server died (ServerCrashed: its exit signal and log tail,
+never "start it" advice). Before any text it restarts the server once and sends the request
+again, the answer starting with a "note" Delta that says so; a second death in that request
+raises ServerCrashed with again=True. After text, the partial answer is kept in the error and
+the next request restarts the server.
+
 Every request carries max_tokens (the endpoint's when the caller sets none: LightLLM's own
 default is 16 tokens). Does not start servers (server/embedded.py does), does not resolve
 endpoint names (server/endpoints.py does) and does not size prompts (rag/answer.py does).
@@ -24,9 +31,10 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Iterator, Protocol
 
 import httpx
 import openai
@@ -36,6 +44,7 @@ from server.errors import (
     EndpointNotConfigured,
     NotAVisionModel,
     RequestRejected,
+    ServerCrashed,
     ServerError,
     ServerLoading,
     ServerNotRunning,
@@ -54,6 +63,18 @@ NO_API_KEY = "not-needed"  # the SDK insists on a key; local servers ignore it
 # chat_template_kwargs) is a server extension and travels in the SDK's extra_body.
 OPENAI_SAMPLING = {"temperature", "top_p", "max_tokens", "seed", "stop", "presence_penalty",
                    "frequency_penalty", "n", "logit_bias"}
+# The note an answer starts with when its server died before answering and was restarted.
+RESTARTED_NOTE = "（提示：模型服务在回答前崩溃（{cause}），已自动重启并重新提问。）\n\n"
+
+
+class ServerLifecycle(Protocol):
+    """Who runs the server behind a client (server/embedded.py's EmbeddedStarter)."""
+
+    def diagnose(self, url: str, during: str = "answering") -> ServerCrashed | None:
+        """The server at url died: how; None when it did not (or nothing is known)."""
+
+    def restart(self) -> Endpoint:
+        """A live server for the same endpoint (possibly at another URL)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +112,14 @@ def _has_image(messages: list[dict]) -> bool:
                and any(p.get("type") == "image_url" for p in m["content"]) for m in messages)
 
 
+class _Crashed(Exception):
+    """The server died before anything reached the caller."""
+
+    def __init__(self, error: ServerCrashed):
+        super().__init__(str(error))
+        self.error = error
+
+
 class _Failover(Exception):
     """Nothing reached the caller yet: another attempt cannot duplicate text.
 
@@ -105,21 +134,28 @@ class _Failover(Exception):
 class ChatClient:
     """Chat with one endpoint. `name` is the endpoint's name in settings, used in messages."""
 
-    def __init__(self, endpoint: Endpoint, name: str, timeout: float = 120.0, retries: int = 2):
-        urls = endpoint.replica_urls
-        if not urls:
+    def __init__(self, endpoint: Endpoint, name: str, timeout: float = 120.0, retries: int = 2,
+                 lifecycle: ServerLifecycle | None = None):
+        if not endpoint.replica_urls:
             raise EndpointNotConfigured(
                 f"Endpoint '{name}' has no base_url. Resolve it first with "
                 "server.endpoints.resolve (the embedded server starts on demand)."
             )
-        self.endpoint, self.name = endpoint, name
-        self.timeout, self.retries = timeout, retries
+        self.name, self.timeout, self.retries, self.lifecycle = name, timeout, retries, lifecycle
+        self._http = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT_S)))
+        self._sdk: dict[str, openai.OpenAI] = {}
+        self._lock = threading.Lock()  # a restart repoints the client for every thread at once
+        self._point_at(endpoint)
+
+    def _point_at(self, endpoint: Endpoint) -> None:
+        urls = endpoint.replica_urls
+        for url in urls:  # old URLs stay: a request in flight may still use them
+            self._sdk.setdefault(url, openai.OpenAI(
+                base_url=url, api_key=endpoint.api_key or NO_API_KEY, max_retries=0,
+                timeout=self._http.timeout, http_client=self._http))
+        self.endpoint = endpoint
         self.base_url = urls[0]  # the first replica: LlamaIndex and messages about the endpoint
         self.replicas = Replicas(urls)
-        self._http = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT_S)))
-        self._sdk = {url: openai.OpenAI(base_url=url, api_key=endpoint.api_key or NO_API_KEY,
-                                        max_retries=0, timeout=self._http.timeout,
-                                        http_client=self._http) for url in urls}
 
     @property
     def token_limit(self) -> int:
@@ -138,7 +174,8 @@ class ChatClient:
     def chat(self, messages: list[dict], **sampling: Any) -> ChatResult:
         answer, reasoning = [], []
         for d in self.stream(messages, **sampling):
-            (answer if d.kind == "answer" else reasoning).append(d.text)
+            if d.kind != "note":  # notes are for a reader (a restart), not part of the reply
+                (answer if d.kind == "answer" else reasoning).append(d.text)
         return ChatResult("".join(answer), "".join(reasoning))
 
     def health(self) -> str:
@@ -150,6 +187,9 @@ class ChatClient:
         for url in self.replicas.urls:
             try:
                 self._health(url)
+            except ServerNotRunning as e:
+                crash = self.lifecycle.diagnose(url, "check") if self.lifecycle else None
+                errors[url] = crash or e
             except ServerError as e:
                 errors[url] = e
         if len(errors) == len(self.replicas.urls):
@@ -193,13 +233,46 @@ class ChatClient:
             raise RequestRejected(url, r.status_code, r.text[:200])
 
     def _stream(self, messages: list[dict], options: dict, extra_body: dict) -> Iterator[Delta]:
-        rotation = self.replicas.rotation()
+        """One request; with a lifecycle, a server that died before answering is restarted
+        once and asked again."""
+        first: ServerCrashed | None = None  # the death this request restarted the server for
+        while True:
+            replicas, answer, reasoning = self.replicas, [], []
+            try:
+                for d in self._stream_replicas(replicas, messages, options, extra_body):
+                    (answer if d.kind == "answer" else reasoning).append(d.text)
+                    yield d
+                return
+            except _Crashed as c:
+                crash = c.error
+            except (ServerNotRunning, StreamInterrupted) as e:
+                crash = self.lifecycle.diagnose(e.url) if self.lifecycle else None
+                if crash is None:
+                    raise
+            if first is not None or answer or reasoning:
+                raise crash.during_request("".join(answer), "".join(reasoning),
+                                           again=first is not None) from None
+            first = crash
+            self._restart(replicas)
+            yield Delta("note", RESTARTED_NOTE.format(cause=crash.cause))
+
+    def _restart(self, replicas: Replicas) -> None:
+        """Restart the server unless another thread did already since `replicas` was current."""
+        with self._lock:
+            if self.replicas is replicas:
+                started = self.lifecycle.restart()
+                self._point_at(self.endpoint.model_copy(update={
+                    "base_url": started.base_url, "base_urls": [], "model": started.model}))
+
+    def _stream_replicas(self, replicas: Replicas, messages: list[dict], options: dict,
+                         extra_body: dict) -> Iterator[Delta]:
+        rotation = replicas.rotation()
         tried: set[str] = set()
         done_with: set[str] = set()  # replicas not to ask again in this request
         rounds = 0
         last: ServerError | None = None
         for _ in range(self.retries + len(rotation)):
-            candidates = [u for u in self.replicas.rank(rotation) if u not in done_with]
+            candidates = [u for u in replicas.rank(rotation) if u not in done_with]
             if not candidates:
                 break
             fresh = [u for u in candidates if u not in tried]
@@ -209,10 +282,13 @@ class ChatClient:
                 time.sleep(RETRY_BACKOFF_S * rounds)
             tried.add(url)
             try:
-                yield from self._attempt(url, messages, options, extra_body)
+                yield from self._attempt(url, messages, options, extra_body, replicas)
                 return
             except _Failover as f:
-                self.replicas.failed(url, f.cooldown)
+                replicas.failed(url, f.cooldown)
+                if self.lifecycle and isinstance(f.error, (ServerNotRunning, StreamInterrupted)):
+                    if (crash := self.lifecycle.diagnose(url)) is not None:
+                        raise _Crashed(crash) from None
                 last = f.error
                 if not f.again:
                     done_with.add(url)
@@ -220,7 +296,7 @@ class ChatClient:
         raise last
 
     def _attempt(self, url: str, messages: list[dict], options: dict,
-                 extra_body: dict) -> Iterator[Delta]:
+                 extra_body: dict, replicas: Replicas) -> Iterator[Delta]:
         """One request to one replica; raises _Failover while nothing has been yielded."""
         try:
             stream = self._sdk[url].chat.completions.create(
@@ -244,9 +320,9 @@ class ChatClient:
             if not kind.startswith("text/event-stream"):
                 error = BadResponse(url, f"expected an event stream, got {kind or 'no content type'}")
                 raise _Failover(error, cooldown=True, again=False)
-            yield from self._read(url, stream)
+            yield from self._read(url, stream, replicas)
 
-    def _read(self, url: str, stream) -> Iterator[Delta]:
+    def _read(self, url: str, stream, replicas: Replicas) -> Iterator[Delta]:
         splitter, answer, reasoning = ThinkSplitter(), [], []
         finished = False
         chunks = iter(stream)
@@ -260,7 +336,7 @@ class ChatClient:
                         raise ServerTimeout(url, self.timeout) from None
                     raise _Failover(StreamInterrupted(url, "", cause=str(e)), cooldown=False,
                                     again=True) from None
-                self.replicas.failed(url, cooldown=False)
+                replicas.failed(url, cooldown=False)
                 cause = "no next token in time" if timed_out else str(e)
                 raise StreamInterrupted(url, "".join(answer), "".join(reasoning), cause) from None
             except ValueError as e:  # json.JSONDecodeError: an event that is not JSON
@@ -273,7 +349,7 @@ class ChatClient:
             finished = finished or done
             for d in deltas:
                 if not answer and not reasoning:
-                    self.replicas.succeeded(url)
+                    replicas.succeeded(url)
                 (answer if d.kind == "answer" else reasoning).append(d.text)
                 yield d
         for d in splitter.flush():
@@ -366,8 +442,9 @@ def _cli_chat(args) -> int:
 
     s = get_settings()
     name = args.endpoint or s.default_endpoint
-    client = ChatClient(resolve(name, s.endpoints, embedded.starter(s)), name,
-                        timeout=s.request_timeout_s)
+    start = embedded.starter(s)
+    client = ChatClient(resolve(name, s.endpoints, start), name, timeout=s.request_timeout_s,
+                        lifecycle=None if s.endpoints[name].base_url else start)
     kind = None
     for d in client.stream([{"role": "user", "content": args.question}],
                            max_tokens=args.max_tokens, temperature=args.temperature):

@@ -7,6 +7,11 @@ state file; a lock file keeps two callers from starting two), and stopping it by
 group (server/supervisor.py, shared with the LightLLM launcher). Does not talk chat (server/client.py does) and does not run GPU servers
 (server/lightllm.py does). A server already running keeps its threads/ctx: the first caller
 decides them.
+
+A server that dies after start-up is noticed: the starting process watches its child (exit
+status), any process finds a recorded pid gone; either writes an exit record with the log's
+tail (server/crashes.py). `EmbeddedStarter.diagnose(url)` tells the chat client whether the
+server behind a failed request died and how; `restart()` starts a new one.
 """
 from __future__ import annotations
 
@@ -25,13 +30,13 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 from urllib.parse import urlsplit
 
 import httpx
 
-from server import supervisor
-from server.errors import EmbeddedStartFailed, ModelUnavailable
+from server import crashes, supervisor
+from server.errors import EmbeddedStartFailed, ModelUnavailable, ServerCrashed
 from settings import Endpoint
 
 HOST = "127.0.0.1"
@@ -40,6 +45,13 @@ LOG_TAIL_LINES = 20
 CHUNK_BYTES = 8 << 20
 HUB_CONNECT_TIMEOUT_S = 5.0
 PROBE_TIMEOUT_S = 5.0
+# What makes answers faster on 2 CPU cores, measured lever by lever in bench/latency.py
+# (docs/latency.md).
+SPEED_FLAGS: tuple[str, ...] = ()
+# After a failed request: how long the server may take to finish dying (faulthandler writes
+# its traceback first), and how long a parent in another process may take to record the exit.
+DEATH_WAIT_S = 3.0
+RECORD_WAIT_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -188,17 +200,20 @@ def _from_hub(repo: str, filename: str, models_dir: Path) -> Path:
 
 # -- server process -------------------------------------------------------------------------
 def ensure_running(model: str, models_dir: Path, state_dir: Path, threads: int = 2,
-                   ctx: int = 4096, stop_at_exit: bool = True) -> Endpoint:
+                   ctx: int = 4096, stop_at_exit: bool = True,
+                   flags: Sequence[str] | None = None) -> Endpoint:
     """The endpoint of the embedded server for `model`, starting it if no live one is recorded.
 
     stop_at_exit: stop it when this process exits, if this process started it.
+    flags: llama_cpp.server options after the fixed ones (a repeated option: the last wins);
+    None: SPEED_FLAGS. bench/latency.py passes others to measure each lever.
     """
     state_dir.mkdir(parents=True, exist_ok=True)
     with _locked(state_dir / "embedded.lock"):
         found = running(model, state_dir)
         if not found:
             found = _start(model, model_file(model, models_dir), _state_file(state_dir, model), threads,
-                           ctx, stop_at_exit)
+                           ctx, stop_at_exit, flags)
         return found.model_copy(update={"context_tokens": ctx})
 
 
@@ -207,6 +222,8 @@ def running(model: str, state_dir: Path) -> Endpoint | None:
     state_file = _state_file(state_dir, model)
     state = _read_state(state_file)
     if state is None or not _is_server(state["pid"]):
+        if state is not None:  # it died: say how before a new start rewrites its log
+            _record_death(state_file, state)
         state_file.unlink(missing_ok=True)
         return None
     endpoint = _endpoint(state["port"], state["alias"])
@@ -222,11 +239,51 @@ def stop(state_dir: Path, model: str | None = None) -> list[int]:
     return [pid for f in files if (pid := _stop_state(f)) is not None]
 
 
-def starter(settings) -> Callable[[], Endpoint]:
+def crashed(model: str, state_dir: Path, url: str, wait_s: float = DEATH_WAIT_S) -> crashes.Crash | None:
+    """Did the embedded server that listened at `url` die? Its exit record, or None when it
+    is alive (the request failed for another reason) or nothing is known of it.
+
+    Waits up to wait_s for a server that is dying (its socket closes before its exit)."""
+    port = urlsplit(url).port
+    state_file = _state_file(state_dir, model)
+    deadline = time.monotonic() + wait_s
+    while True:
+        state = _read_state(state_file)
+        if state is not None and state["port"] == port:
+            if not _is_server(state["pid"]):
+                return _record_death(state_file, state)
+        elif (found := crashes.find(state_dir, port)) is not None:
+            return found  # already replaced by a restart; its death was recorded
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(supervisor.POLL_S / 2)
+
+
+class EmbeddedStarter:
+    """The on-demand start the app and CLIs hand to server.endpoints.resolve (call it), and
+    what a ChatClient asks after a failed request: `diagnose(url)`, then `restart()`."""
+
+    def __init__(self, start: Callable[[], Endpoint], model: str, state_dir: Path):
+        self._start, self.model, self.state_dir = start, model, state_dir
+
+    def __call__(self) -> Endpoint:
+        return self._start()
+
+    def restart(self) -> Endpoint:
+        """A live server again: the one another caller already started, or a new one."""
+        return self._start()
+
+    def diagnose(self, url: str, during: str = "answering") -> ServerCrashed | None:
+        crash = crashed(self.model, self.state_dir, url)
+        return crashes.crash_error(crash, url, during) if crash else None
+
+
+def starter(settings) -> EmbeddedStarter:
     """The on-demand start the app and CLIs hand to server.endpoints.resolve."""
-    return lambda: ensure_running(settings.embedded_model, settings.models_dir,
+    return EmbeddedStarter(lambda: ensure_running(settings.embedded_model, settings.models_dir,
                                   state_dir(settings), settings.embedded_threads,
-                                  settings.embedded_ctx)
+                                  settings.embedded_ctx),
+                           settings.embedded_model, state_dir(settings))
 
 
 def state_dir(settings) -> Path:
@@ -234,7 +291,7 @@ def state_dir(settings) -> Path:
 
 
 def _start(model: str, path: Path, state_file: Path, threads: int, ctx: int,
-           stop_at_exit: bool) -> Endpoint:
+           stop_at_exit: bool, flags: Sequence[str] | None = None) -> Endpoint:
     alias = model if model in MODELS else path.stem
     port = _free_port()
     log_path = state_file.with_suffix(".log")
@@ -243,8 +300,10 @@ def _start(model: str, path: Path, state_file: Path, threads: int, ctx: int,
            "--n_threads_batch", str(threads), "--n_ctx", str(ctx),
            # By default a new request ends the running stream with [DONE], silently cutting
            # off another user's answer; queue them instead.
-           "--interrupt_requests", "false"]
-    server = supervisor.start(cmd, log_path)
+           "--interrupt_requests", "false", *(SPEED_FLAGS if flags is None else flags)]
+    # faulthandler: a SIGILL or SIGSEGV in llama.cpp leaves "Fatal Python error: …" and the
+    # Python stack in the log, which is all that is known when another process was its parent.
+    server = supervisor.start(cmd, log_path, env={**os.environ, "PYTHONFAULTHANDLER": "1"})
     endpoint = _endpoint(port, alias)
     try:  # a failure or Ctrl-C while loading stops the group: no server is left behind
         server.wait_ready(lambda: bool(_answers(endpoint)), START_TIMEOUT_S)
@@ -255,10 +314,12 @@ def _start(model: str, path: Path, state_file: Path, threads: int, ctx: int,
                                   f"{log_path}:\n{supervisor.tail(log_path, LOG_TAIL_LINES)}") from None
     proc = server.process
     tmp = state_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"pid": proc.pid, "port": port, "model": model, "alias": alias,
-                               "path": str(path), "started_by": os.getpid()}))
+    state = {"pid": proc.pid, "port": port, "model": model, "alias": alias, "path": str(path),
+             "started_by": os.getpid(), "log": str(log_path)}
+    tmp.write_text(json.dumps(state))
     os.replace(tmp, state_file)
     _STARTED[str(state_file)] = server
+    server.watch(lambda returncode: crashes.record(state_file.parent, state, log_path, returncode))
     if stop_at_exit:
         atexit.register(_stop_if_ours, state_file, proc.pid)
     return endpoint
@@ -286,8 +347,26 @@ def _stop_state(state_file: Path) -> int | None:
     if state is None or not _is_server(state["pid"]):
         return None
     ours = _STARTED.pop(str(state_file), None)
+    if ours is not None and ours.pid == state["pid"]:
+        ours.stopping = True  # a stop, not a death: its watch thread reports nothing
     supervisor.stop_group(state["pid"], ours.process if ours else None)
     return state["pid"]
+
+
+def _record_death(state_file: Path, state: dict) -> crashes.Crash:
+    """The exit record of the recorded server, which is gone: with its exit status when this
+    process started it, else what can be known (the parent, if alive, may record it first)."""
+    ours = _STARTED.get(str(state_file))
+    log_path = Path(state.get("log") or state_file.with_suffix(".log"))
+    if ours is not None and ours.pid == state["pid"]:
+        return crashes.record(state_file.parent, state, log_path, ours.returncode(DEATH_WAIT_S))
+    deadline = time.monotonic() + RECORD_WAIT_S
+    while time.monotonic() < deadline:
+        found = crashes.find(state_file.parent, state["port"], state["pid"])
+        if found is not None and found.returncode is not None:
+            return found
+        time.sleep(supervisor.POLL_S / 2)
+    return crashes.record(state_file.parent, state, log_path, None)
 
 
 def _stop_if_ours(state_file: Path, pid: int) -> None:

@@ -110,3 +110,47 @@ class ModelUnavailable(ServerError):
 
 class EmbeddedStartFailed(ServerError):
     """The embedded llama.cpp server exited or did not become healthy; carries its log tail."""
+
+
+class ServerCrashed(ServerError):
+    """The server behind a URL died (it did not just refuse): how it died, its log's last lines.
+
+    `cause` is the exit as a phrase ("killed by SIGILL (illegal instruction)"); `signal` the
+    signal's name when known; `hint` what to do when restarting cannot help (a SIGILL: the
+    llama.cpp build uses instructions this CPU does not run). `partial`/`reasoning`: the
+    answer that arrived before the death; `again`: it died again after a restart in the same
+    request; `during`: "answering" for a request, "check" for a health check. The message
+    never suggests starting the server by hand: the project restarts it, and a broken build
+    would crash the same way.
+    """
+
+    def __init__(self, url: str, cause: str, log_path: str = "", log_tail: str = "",
+                 signal: str | None = None, hint: str = "", partial: str = "",
+                 reasoning: str = "", again: bool = False, during: str = "answering",
+                 restart_note: str = "The server is restarted for the next question."):
+        self.url, self.cause, self.signal, self.hint = url, cause, signal, hint
+        self.log_path, self.log_tail = log_path, log_tail
+        self.partial, self.reasoning, self.again, self.during = partial, reasoning, again, during
+        self.restart_note = restart_note
+        if again:
+            head = f"The LLM server at {url} crashed again after a restart: {cause}."
+        elif during == "check":
+            head = f"The LLM server at {url} crashed: {cause}. It is restarted at the next question."
+        else:
+            head = f"The LLM server at {url} crashed while answering: {cause}."
+        if partial or reasoning:
+            head += (f" The answer stopped after {len(partial)} characters; what arrived is kept."
+                     + ("" if again else f" {restart_note}"))
+        text = head + (f" {hint}" if hint else "")
+        if log_tail:
+            text += f"\nLast lines of its log ({log_path}):\n{log_tail}"
+        super().__init__(text)
+
+    def during_request(self, partial: str = "", reasoning: str = "", again: bool = False) -> "ServerCrashed":
+        """The same death, as seen by a request that had received `partial`."""
+        return ServerCrashed(self.url, self.cause, self.log_path, self.log_tail, self.signal,
+                             self.hint, partial, reasoning, again, "answering", self.restart_note)
+
+    @property
+    def illegal_instruction(self) -> bool:
+        return self.signal == "SIGILL"

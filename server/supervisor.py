@@ -7,6 +7,12 @@ process exits or when a failure marker (LightLLM's "Traceback": its failed start
 hangs) appears in the log; the group is stopped before `StartFailure` is raised, and the
 caller turns it into its own typed error with the log's tail.
 
+After start-up, `watch` keeps a thread waiting on the leader, so a server that dies later
+(SIGILL at its first request, the OOM killer) is noticed with its exit status; a deliberate
+`stop` is not reported. `exit_description` names a status ("killed by SIGILL (illegal
+instruction)"); `signal_from_log` reads the signal from Python's faulthandler lines where the
+status cannot be had (a server another process started).
+
 Does not know what it runs: the command line, the probe and the messages belong to
 server/embedded.py and server/lightllm.py.
 """
@@ -16,6 +22,7 @@ import os
 import shlex
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Literal
@@ -23,6 +30,26 @@ from typing import Callable, Literal
 POLL_S = 0.2
 STOP_GRACE_S = 10.0
 FLUSH_S = 1.0  # a traceback being written: let its last line reach the log
+# What a signal means to the person whose server it killed; the rest get signal.strsignal.
+SIGNAL_MEANING = {
+    signal.SIGILL: "illegal instruction",
+    signal.SIGSEGV: "segmentation fault",
+    signal.SIGABRT: "aborted",
+    signal.SIGBUS: "bus error",
+    signal.SIGFPE: "floating-point exception",
+    signal.SIGKILL: "forced kill: the out-of-memory killer or `kill -9`",
+    signal.SIGTERM: "terminated",
+}
+# Python's faulthandler (PYTHONFAULTHANDLER=1) writes "Fatal Python error: <this>" before the
+# signal ends the process.
+FAULTHANDLER_SIGNALS = {
+    "Illegal instruction": signal.SIGILL,
+    "Segmentation fault": signal.SIGSEGV,
+    "Aborted": signal.SIGABRT,
+    "Bus error": signal.SIGBUS,
+    "Floating-point exception": signal.SIGFPE,
+    "Floating point exception": signal.SIGFPE,
+}
 
 
 class StartFailure(Exception):
@@ -39,6 +66,8 @@ class ProcessGroup:
     def __init__(self, process: subprocess.Popen, log_path: Path):
         self.process = process
         self.log_path = log_path
+        self.exited = threading.Event()  # set by the watch thread once the leader is reaped
+        self.stopping = False  # stop() was asked for: the exit is not a death to report
 
     @property
     def pid(self) -> int:
@@ -76,7 +105,27 @@ class ProcessGroup:
         return group_alive(self.pid)
 
     def stop(self, grace: float = STOP_GRACE_S) -> None:
+        self.stopping = True
         stop_group(self.pid, self.process, grace)
+
+    def watch(self, on_death: Callable[[int], None]) -> threading.Thread:
+        """Wait on the leader in a daemon thread; when it exits without stop() having been
+        asked for, call on_death(returncode) (negative: killed by that signal)."""
+        def wait() -> None:
+            returncode = self.process.wait()
+            self.exited.set()
+            if not self.stopping:
+                on_death(returncode)
+
+        thread = threading.Thread(target=wait, name=f"watch-{self.pid}", daemon=True)
+        thread.start()
+        return thread
+
+    def returncode(self, timeout: float) -> int | None:
+        """The leader's exit status once it has exited (waiting up to `timeout`), else None."""
+        if self.exited.wait(timeout) or self.process.poll() is not None:
+            return self.process.returncode
+        return None
 
 
 def start(command: list[str], log_path: Path, env: dict[str, str] | None = None,
@@ -150,6 +199,31 @@ def alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
     except (OSError, IndexError):
         return False
+
+
+def exit_description(returncode: int) -> str:
+    """ "killed by SIGILL (illegal instruction)", "exited with code 1", "exited normally"."""
+    if returncode < 0:
+        return signal_description(-returncode)
+    return "exited normally (code 0)" if returncode == 0 else f"exited with code {returncode}"
+
+
+def signal_description(signum: int) -> str:
+    try:
+        sig = signal.Signals(signum)
+    except ValueError:
+        return f"killed by signal {signum}"
+    meaning = SIGNAL_MEANING.get(sig) or (signal.strsignal(sig) or "").lower()
+    return f"killed by {sig.name}" + (f" ({meaning})" if meaning else "")
+
+
+def signal_from_log(text: str) -> int | None:
+    """The signal named by the last "Fatal Python error: …" line in a log, if any."""
+    found = None
+    for line in text.splitlines():
+        if line.startswith("Fatal Python error: "):
+            found = FAULTHANDLER_SIGNALS.get(line.removeprefix("Fatal Python error: ").strip(), found)
+    return int(found) if found is not None else None
 
 
 def tail(path: Path, lines: int = 20) -> str:

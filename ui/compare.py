@@ -2,7 +2,8 @@
 endpoint name, and several answers streaming at once into columns.
 
 The streams are read in worker threads that only touch the network; every Streamlit call
-happens in the script thread, which drains their queue.
+happens in the script thread, which drains their queue. `server_error_text` says a server
+error in the page's language (a crash in Chinese, with its signal and log tail).
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ import streamlit as st
 
 from rag.defaults import chat_client_from
 from server.client import ChatClient, Delta
-from server.errors import ServerError
+from server.crashes import non_portable, reinstall_hint
+from server.errors import ServerCrashed, ServerError
 from settings import get_settings
 
 REASONING_LABEL = "Details"
@@ -26,6 +28,31 @@ _DONE = object()
 def chat_client(name: str) -> ChatClient:
     """The client for an endpoint name in settings; starts the embedded server if needed."""
     return chat_client_from(get_settings(), name)
+
+
+def server_error_text(e: ServerError) -> str:
+    """What st.error shows for a server error: a crash said in Chinese (what died, how, what
+    was kept, what happens next, the log's last lines); other errors as they are."""
+    if not isinstance(e, ServerCrashed):
+        return str(e)
+    if e.again:
+        text = f"模型服务重启后再次崩溃（crashed again after a restart: {e.cause}）。"
+    elif e.during == "check":
+        text = f"模型服务已崩溃（{e.cause}），下一次提问时会自动重启。"
+    else:
+        text = f"模型服务在回答途中崩溃（{e.cause}）。"
+    if e.partial or e.reasoning:
+        text += "上面是崩溃前收到的部分回答，回答不完整。" + ("" if e.again else "下一个问题会自动重启服务。")
+    elif e.again:
+        text += "这次没有得到回答；下面的检索结果仍可参考。"
+    if e.illegal_instruction:
+        compiled = "、".join(non_portable())
+        text += ("\n\n原因：当前安装的 llama.cpp（llama-cpp-python）使用了本机 CPU 不允许的指令"
+                 + (f"（{compiled}）" if compiled else "") + "，重启后多半还会同样崩溃。请按下面的命令重新安装：\n"
+                 f"```\n{reinstall_hint()}\n```")
+    if e.log_tail and e.during != "check":  # the sidebar says what happened; the answer shows the log
+        text += f"\n\n服务日志最后几行（{e.log_path}）：\n```\n{e.log_tail}\n```"
+    return text
 
 
 def endpoint_index(names: list[str], preferred: str, fallback: int = 0) -> int:
@@ -87,7 +114,7 @@ def stream_side_by_side(streams: dict[str, Callable[[], Iterator[Delta]]],
             continue
         running -= 1
         if item is not _DONE:
-            result.error = str(item) if isinstance(item, ServerError) else f"Unexpected error: {item!r}"
+            result.error = server_error_text(item) if isinstance(item, ServerError) else f"Unexpected error: {item!r}"
             error_slot.error(result.error)
         elif not result.answer:
             answer_slot.caption("(empty answer)")
