@@ -1,4 +1,4 @@
-"""CLI: python -m server embedded|health|chat|launch|merge ...
+"""CLI: python -m server embedded|health|chat|launch|merge|build ...
 
 Each subcommand lives in the module that owns the job (its `add_cli(subparsers)` adds it);
 library errors become a one-line message and a non-zero exit.
@@ -11,7 +11,8 @@ import sys
 
 from server.errors import ServerError
 
-COMMAND_MODULES = ["server.embedded", "server.client", "server.lightllm", "server.merge"]
+COMMAND_MODULES = ["server.embedded", "server.client", "server.lightllm", "server.merge",
+                   "server.llama_build"]
 
 
 def main(argv: list[str] | None = None) -> int:
