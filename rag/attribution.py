@@ -24,14 +24,13 @@ amounts computed from a rate: "每满一年支付一个月工资" with "三年�
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from rag.claims import Claim, polarity_words, split_claims
+from rag.claims import Claim, polarity_words, split_claims, word_cutter
 from rag.lexical import STOPWORDS
 from rag.numbers import Quantity, comparable, quantities, same_value, show
 from rag.statutes import find_article_mentions
@@ -52,6 +51,9 @@ SHORT_TOKEN_WEIGHT = 0.3  # one-character words count this share of their IDF
 MAX_IDF = 12.0
 PREDICATE_WINDOW = 30  # characters after a modal word in which its verb is looked for
 VERB_WORDS = 2  # content words after a modal word that stand for its verb
+SUBJECT_WINDOW = 12  # characters before a modal word in which its party is looked for
+RATE_WINDOW = 8  # characters before an article's figure in which 每满一年… makes it a rate
+ALIGN_WINDOW = 8  # characters each side of a figure compared to find the article's figure it stands for
 # Colloquial words of answers and the statute terms that say the same.
 STATUTE_TERMS = {
     "加班": ("延长工作时间", "延长工作"), "加班费": ("工资报酬", "延长工作时间"), "工作日": ("延长工作时间",),
@@ -67,8 +69,7 @@ GENERIC = frozenset("根据 依据 按照 规定 法律 法条 条文 有关 相
 _FIGURE_MASK = "　"
 _PUNCT_RE = re.compile(r"[\s　，。；、,.;：:“”「」\"'（）()《》【】\[\]!！?？*#\-]")
 _ITEM_RE = re.compile(r"^[（(][一二三四五六七八九十\d]+[)）]")
-_cutter = None
-_tokenizer_lock = threading.Lock()
+_RATE_RE = re.compile(r"每满?[零一二两三四五六七八九十百半\d]")  # 每满一年…: per unit of a figure, not 每日 (a limit)
 _vectors: dict[str, np.ndarray] = {}  # span text → unit vector (the embedder is fixed per process)
 
 
@@ -174,6 +175,8 @@ class _Span:
     citation: int
     label: str
     article_cn: str
+    law: str
+    article_no: int | None
     text: str  # shown and highlighted
     scored: str  # text scored: a 项 with the 款 that leads into it
 
@@ -209,10 +212,12 @@ def article_spans(c: Citation, n: int) -> list[_Span]:
     paragraphs = [p.strip() for p in c.article.text.split("\n") if p.strip()]
     for p in paragraphs:
         if _ITEM_RE.match(p):
-            out.append(_Span(n, c.label, c.article.article_cn or c.label, p, f"{lead}{p}"))
+            out.append(_Span(n, c.label, c.article.article_cn or c.label, c.article.law_short, c.article.article_no,
+                             p, f"{lead}{p}"))
         else:
             lead = p if p.endswith(("：", ":")) else ""
-            out.append(_Span(n, c.label, c.article.article_cn or c.label, p, p))
+            out.append(_Span(n, c.label, c.article.article_cn or c.label, c.article.law_short, c.article.article_no,
+                             p, p))
     return out
 
 
@@ -260,8 +265,12 @@ def _label(check: ClaimCheck, row: np.ndarray, spans: list[_Span], entail: Entai
         found = sorted((w for w in found if not any(w != o and w in o for o in found)), key=len, reverse=True)
         check.sources.append(Source(s.citation, s.label, s.article_cn, s.text, found, round(float(row[j]), 3)))
     relevant = [j for j in order if row[j] >= max(PARTLY, CHECK_SHARE * row[best])]
+    named = _named_articles(check.text)
+    if named:  # a claim about 第四十四条 is checked against 第四十四条 only, or not at all
+        relevant = [j for j in order if (spans[j].law, spans[j].article_no) in named
+                    or (None, spans[j].article_no) in named]
     check.flags = number_flags(check.text, [spans[j] for j in relevant], [float(row[j]) for j in relevant]) + \
-        negation_flags(check.text, [spans[j] for j in relevant if row[j] >= NEAR_BEST * row[best]])
+        negation_flags(check.text, [spans[j] for j in relevant if row[j] >= NEAR_BEST * row[best] or named])
 
 
 def number_flags(claim: str, spans: Sequence[_Span], scores: Sequence[float] | None = None) -> list[Flag]:
@@ -276,12 +285,22 @@ def number_flags(claim: str, spans: Sequence[_Span], scores: Sequence[float] | N
         stating = [(s, qs) for s, qs in stating if qs]
         top = max(row_of[id(s)] for s, _ in stating) if stating else 0.0
         stating = [(s, qs) for s, qs in stating if row_of[id(s)] >= CLEAR_SHARE * top]
-        if not stating or any(same_value(q, x) for _, qs in stating for x in qs) or _computed(claim, q):
+        if not stating or any(same_value(q, x) for _, qs in stating for x in qs) or _computed(claim, q) \
+                or any(_multiple_of_rate(q, s.scored, x) for s, qs in stating for x in qs):
             continue
         span, candidates = stating[0]
         other = _aligned(claim, q, span.scored, candidates)
         flags.append(Flag("number", show(q), show(other), span.article_cn, q.text))
     return flags
+
+
+def _named_articles(claim: str) -> set[tuple[str | None, int]]:
+    """(law or None, article number) of each article the claim names; 本法第X条 → (None, X)."""
+    out = set()
+    for m in find_article_mentions(claim):
+        out.add((m.law, m.article_no))
+        out.add((None, m.article_no))
+    return out
 
 
 def _computed(claim: str, q: Quantity) -> bool:
@@ -291,14 +310,27 @@ def _computed(claim: str, q: Quantity) -> bool:
     return bool(re.search(r"[您你我他她]|已经|工作了|干了|共计|总共|合计|约", before))
 
 
+def _multiple_of_rate(q: Quantity, span_text: str, x: Quantity) -> bool:
+    """True when the span states x as a rate (每满一年支付一个月工资) and q is a whole multiple
+    of it: an amount the answer computed for the user's case (三个月工资), not a misquote."""
+    return q.kind == x.kind and _RATE_RE.search(span_text[max(0, x.start - RATE_WINDOW):x.start]) is not None \
+        and x.value > 0 and q.value > x.value and abs(q.value / x.value - round(q.value / x.value)) < 1e-6
+
+
 def _aligned(claim: str, q: Quantity, span_text: str, candidates: list[Quantity]) -> Quantity:
     """The span's figure that stands where the claim's does (most shared context characters)."""
-    def context(text: str, x: Quantity) -> set[str]:
-        window = text[max(0, x.start - 8):x.start] + text[x.end:x.end + 8]
-        return {window[i:i + 2] for i in range(len(window) - 1)}
+    def grams(text: str, tag: str) -> set[str]:
+        return {tag + text[i:i + 2] for i in range(len(text) - 1)}
 
-    mine = context(claim, q)
-    return max(candidates, key=lambda s: len(mine & context(span_text, s)))
+    def near(text: str, x: Quantity) -> set[str]:
+        return grams(text[max(0, x.start - ALIGN_WINDOW):x.start], "<") | grams(text[x.end:x.end + ALIGN_WINDOW], ">")
+
+    def clause(text: str, x: Quantity) -> set[str]:  # back to the last 。or ；
+        return grams(re.split(r"[。；;]", text[:x.start])[-1], "<")
+
+    # Ties at the near window (每日不得超过一小时 / 每日不得超过三小时) are broken by the clause.
+    return max(candidates, key=lambda s: (len(near(claim, q) & near(span_text, s)),
+                                          len(clause(claim, q) & clause(span_text, s))))
 
 
 def negation_flags(claim: str, spans: Sequence[_Span]) -> list[Flag]:
@@ -310,15 +342,31 @@ def negation_flags(claim: str, spans: Sequence[_Span]) -> list[Flag]:
         verbs = _verbs(claim[m.end:m.end + PREDICATE_WINDOW])
         if not verbs:
             continue
+        subject = _subject(claim, m.start)
         governing = [(s, x) for s, modals in span_modals for x in modals
-                     if set(verbs) & set(_verbs(s.scored[x.end:x.end + PREDICATE_WINDOW]))]
+                     if set(verbs) & set(_verbs(s.scored[x.end:x.end + PREDICATE_WINDOW]))
+                     and _same_subject(subject, _subject(s.scored, x.start))]
         if governing and all(x.negative != m.negative for _, x in governing):
             span, other = governing[0]
             flags.append(Flag("negation", m.word, other.word, span.article_cn, m.word))
     return flags
 
 
+# Parties a modal word's subject may name: 发包方 and 承包方, 用人单位 and 劳动者 are not one.
+_PARTY_RE = re.compile(r"[\u4e00-\u9fff]{0,4}(?:方|人|单位|者|机关|部门|组织|公司|法院|委员会|企业|户)(?=[^\u4e00-\u9fff]*$|[^方人者户]*$)")
 _ROLE_WORDS = frozenset("用人单位 劳动者 当事人 公司 单位 员工 职工 您 你 其 对方 向 对 给 按照 依照 依法 在 与 和 及 的 了".split())
+
+
+def _subject(text: str, end: int) -> str:
+    """The party word right before a modal word in its clause (用人单位, 承包方…), or ""."""
+    clause = re.split(r"[，。；,;！？：:]", text[max(0, end - SUBJECT_WINDOW):end])[-1]
+    m = _PARTY_RE.search(clause)
+    return m.group() if m else ""
+
+
+def _same_subject(a: str, b: str) -> bool:
+    """Unknown parties agree; known ones must end alike (用人单位 / 该用人单位, not 承包方 / 发包方)."""
+    return not a or not b or a[-3:] in b or b[-3:] in a
 
 
 def _verbs(text: str) -> list[str]:
@@ -326,7 +374,7 @@ def _verbs(text: str) -> list[str]:
     and figures skipped)."""
     clause = _mask_figures(re.split(r"[，。；,;！？：:]", text, maxsplit=1)[0])
     out = []
-    for word in _cutter_instance().cut(clause):
+    for word in word_cutter().cut(clause):
         word = word.strip()
         if len(word) >= 2 and word not in _ROLE_WORDS and re.search(r"[\u4e00-\u9fff]", word) \
                 and not polarity_words(word):
@@ -343,7 +391,7 @@ def _claim_words(text: str) -> list[tuple[str, float, tuple[str, ...]]]:
 
     idf, median = default_tfidf.idf_freq, default_tfidf.median_idf
     out, seen = [], set()
-    for word in _cutter_instance().cut(_mask_figures(_unmentioned(text)).lower()):
+    for word in word_cutter().cut(_mask_figures(_unmentioned(text)).lower()):
         word = word.strip()
         if word in seen or word in GENERIC or word in STOPWORDS or not re.search(r"[\u4e00-\u9fff]", word):
             continue
@@ -397,19 +445,3 @@ def _cosines(claims: list[Claim], spans: list[_Span], embedder) -> np.ndarray:
 def _unit(vec) -> np.ndarray:
     v = np.asarray(vec, dtype=np.float32)
     return v / (np.linalg.norm(v) or 1.0)
-
-
-def _cutter_instance():
-    """A jieba tokenizer of its own in accurate mode (whole words, for verbs after modals)."""
-    global _cutter
-    with _tokenizer_lock:
-        if _cutter is None:
-            import jieba
-
-            from rag.lexical import LEGAL_TERMS
-
-            _cutter = jieba.Tokenizer()
-            _cutter.initialize()
-            for word in LEGAL_TERMS:
-                _cutter.add_word(word, freq=20000)
-        return _cutter

@@ -15,6 +15,7 @@ Does not: split a sentence into several propositions, or resolve what 其/该 re
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 
 SECTIONS = ("结论", "依据", "建议")
@@ -29,13 +30,10 @@ _ADVICE_RE = re.compile(r"^(?:建议|您可以|你可以|可以先|请|应及时
 _CJK_RE = re.compile(r"[\u4e00-\u9fff]")
 _SECTION_NAMES = {"法律依据": "依据", "分析": "依据", "理由": "依据"}
 
-# Modal words, longest first so 不得 is never read as 得 and 不应当 never as 应当. Single
-# characters (应, 能, 可, 须) are left out: they sit inside too many words (相应, 可能, 许可).
+# Modal words. Single characters (应, 能, 可, 须) are left out: they sit inside too many words.
 NEGATIVE = ("不应当", "不应该", "不需要", "不允许", "不可以", "可以不", "不享有", "不得", "不应", "不必", "无须", "无需",
             "毋须", "不需", "不用", "不可", "不能", "无权", "禁止", "严禁", "不准", "不予")
 POSITIVE = ("应当", "应该", "必须", "需要", "可以", "有权", "能够", "允许", "准许", "享有", "予以", "有义务")
-_POLARITY_RE = re.compile("|".join(sorted((*NEGATIVE, *POSITIVE), key=len, reverse=True)))
-_NOT_MODAL_AFTER = {"不可": "抗"}  # 不可抗力 is a term, not "may not"
 
 
 @dataclass
@@ -106,11 +104,45 @@ class Modal:
 
 
 def polarity_words(text: str) -> list[Modal]:
-    """The modal words in text, each positive (应当, 可以, 有权…) or negative (不得, 无权…)."""
-    out = []
-    for m in _POLARITY_RE.finditer(text):
-        word = m.group()
-        if (bad := _NOT_MODAL_AFTER.get(word)) and text[m.end():m.end() + 1] == bad:
-            continue
-        out.append(Modal(word, word in NEGATIVE, m.start(), m.end()))
+    """The modal words in text, each positive (应当, 可以, 有权…) or negative (不得, 无权…).
+
+    Read on jieba's words, so 所有权 holds no 有权 and 不必然 no 不必; 不 / 无 / 没有 before a
+    positive word (不 可以, 不 享有) make one negative word of both."""
+    out: list[Modal] = []
+    pos, prev = 0, None
+    for word in word_cutter().cut(text):
+        start, pos = pos, pos + len(word)
+        if word in _POSITIVE_WORDS and prev is not None and prev.word in _NEGATORS and prev.end == start:
+            out.append(Modal(prev.word + word, True, prev.start, pos))
+        elif word in _POSITIVE_WORDS:
+            out.append(Modal(word, False, start, pos))
+        elif word in NEGATIVE:
+            out.append(Modal(word, True, start, pos))
+        elif word == "不" and out and out[-1].word == "可以" and out[-1].end == start:
+            out[-1] = Modal("可以不", True, out[-1].start, pos)
+        prev = Modal(word, False, start, pos) if word in _NEGATORS else None
     return out
+
+
+_NEGATORS = {"不", "无", "没有", "并不"}
+_POSITIVE_WORDS = set(POSITIVE) | {"应予以", "应予"}
+_cutter = None
+_cutter_lock = threading.Lock()
+
+
+def word_cutter():
+    """A jieba tokenizer of this module's own (accurate mode, the legal terms added): whole
+    words, for modal words and the verbs after them."""
+    global _cutter
+    with _cutter_lock:
+        if _cutter is None:
+            import jieba
+
+            from rag.lexical import LEGAL_TERMS
+
+            cutter = jieba.Tokenizer()
+            cutter.initialize()
+            for word in LEGAL_TERMS:
+                cutter.add_word(word, freq=20000)
+            _cutter = cutter
+        return _cutter

@@ -77,7 +77,7 @@ def quantities(text: str) -> list[Quantity]:
             continue  # 第三个月, 第二年: an ordinal, not a limit
         try:
             value, style = _value(m, group)
-        except ValueError:
+        except (ValueError, ZeroDivisionError):
             continue
         if value is None:
             continue

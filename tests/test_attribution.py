@@ -1,0 +1,106 @@
+"""rag/attribution.py: claims traced to 款/项 spans of the retrieved articles; figures and modal
+words checked against them. Articles are read from ../shared/data/statutes (the project's
+statute chunker is tested against the same file)."""
+import json
+from pathlib import Path
+
+import pytest
+
+from rag.attribution import Attribution, attribute
+from rag.types import Article, Citation
+
+ARTICLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "statutes" / "labor_statutes_articles.jsonl"
+
+
+def article(article_id: str) -> Citation:
+    for line in ARTICLES.read_text(encoding="utf-8").splitlines():
+        r = json.loads(line)
+        if r["id"] == article_id:
+            return Citation(Article(text=r["text"], law_title=r["law_title"], law_short=r["law"],
+                                    article_no=r["article_num"], article_cn=r["article_cn"]), 1.0)
+    raise KeyError(article_id)
+
+
+@pytest.fixture(scope="module")
+def overtime():
+    """What the retriever gives for an overtime question: 第四十四条, 第四十一条, 第三十六条."""
+    return [article("劳动法第四十四条"), article("劳动法第四十一条"), article("劳动法第三十六条")]
+
+
+def only(answer, citations):
+    checked = [c for c in attribute(answer, citations).claims if c.status != "skip"]
+    assert len(checked) == 1, checked
+    return checked[0]
+
+
+def test_a_wrong_multiple_is_flagged_against_article_44(overtime):
+    c = only("按 2 倍支付工作日加班费。", overtime)
+    assert c.status == "supported" and c.sources[0].article_cn == "第四十四条"
+    assert [f.kind for f in c.flags] == ["number"]
+    assert c.reason == "回答写 2 倍；第四十四条为 150%"
+
+
+@pytest.mark.parametrize("answer", ["工作日加班的，用人单位应当支付不低于工资百分之一百五十的工资报酬。",
+                                    "工作日延长工作时间的，支付不低于工资150%的工资报酬。",
+                                    "工作日加班应按 1.5 倍支付加班费。"])
+def test_the_right_multiple_in_any_form_is_clean(answer, overtime):
+    c = only(answer, overtime)
+    assert c.status == "supported" and c.sources[0].article_cn == "第四十四条"
+    assert c.flags == [] and c.reason == ""
+
+
+def test_the_supporting_span_is_the_item_and_its_words_are_found(overtime):
+    c = only("法定休假日安排劳动者工作的，支付不低于工资的百分之三百的工资报酬。", overtime)
+    assert c.sources[0].span.startswith("（三）法定休假日")
+    assert "休假日" in c.sources[0].words and all(w in c.sources[0].span for w in c.sources[0].words)
+
+
+def test_a_wrong_time_limit_is_flagged(overtime):
+    c = only("因特殊原因延长工作时间的，每日不得超过五小时。", overtime)
+    assert [(f.kind, f.answer, f.article) for f in c.flags] == [("number", "5 小时", "3 小时")]
+
+
+def test_a_flipped_modal_word_is_flagged(overtime):
+    c = only("因特殊原因需要延长工作时间的，延长工作时间每日可以超过三小时。", overtime)
+    assert [(f.kind, f.answer, f.article) for f in c.flags] == [("negation", "可以", "不得")]
+    assert c.reason == "回答写「可以」；第四十一条为「不得」"
+    assert only("因特殊原因需要延长工作时间的，延长工作时间每日不得超过三小时。", overtime).flags == []
+
+
+def test_negation_across_articles_of_two_laws():
+    minors = [article("劳动法第十五条")]
+    assert [f.kind for f in only("用人单位可以招用未满十六周岁的未成年人。", minors).flags] == ["negation"]
+    assert only("禁止用人单位招用未满十六周岁的未成年人。", minors).flags == []
+    assert [(f.answer, f.article) for f in only("用人单位不得招用未满十八周岁的未成年人。", minors).flags] == \
+        [("18 周岁", "16 周岁")]
+
+
+def test_a_sentence_with_no_article_behind_it(overtime):
+    c = only("离婚后孩子的抚养权一般归母亲。", overtime)
+    assert c.status == "none" and c.sources == [] and c.reason == "未找到法条依据"
+
+
+def test_the_users_own_facts_and_computed_amounts_are_not_judged():
+    c = only("您已经工作了三年，经济补偿按每满一年支付一个月工资计算，应支付三个月工资。", [article("劳动合同法第四十七条")])
+    assert c.status == "supported" and c.flags == []
+
+
+def test_a_claim_naming_an_article_is_checked_against_that_article(overtime):
+    c = only("根据《劳动法》第四十四条，休息日安排加班又不能补休的，支付百分之一百五十的工资报酬。", overtime)
+    assert [(f.answer, f.article, f.where) for f in c.flags] == [("150%", "200%", "第四十四条")]
+
+
+def test_summary_counts_sentences_and_mismatches(overtime):
+    answer = ("**结论**：工作日加班应按 2 倍支付加班费。\n"
+              "**依据**：《劳动法》第四十一条规定，延长工作时间每月不得超过三十六小时。\n"
+              "离婚后孩子的抚养权一般归母亲。\n**建议**：保留考勤记录。希望对您有帮助。")
+    result = attribute(answer, overtime)
+    assert result.summary() == "3 句中 2 句有法条依据，1 句未找到依据，1 处数字与法条不符"
+    assert result.counts()["number_mismatches"] == 1
+    assert Attribution.from_dict(json.loads(json.dumps(result.to_dict()))).summary() == result.summary()
+
+
+def test_nothing_retrieved_means_no_basis_and_no_crash():
+    result = attribute("用人单位应当支付加班费。", [])
+    assert [c.status for c in result.claims] == ["none"]
+    assert attribute("", []).summary() == "回答中没有可核对的句子"
