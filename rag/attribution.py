@@ -159,6 +159,20 @@ class Attribution:
             parts.append(f"{n['negation_flips']} 处肯定/否定与法条相反")
         return "，".join(parts)
 
+    def marked(self, answer: str) -> str:
+        """The answer (the text these claims came from) with source marks after each claim:
+        "[1][2]" for its supporting articles, "⚠️（reason）" for no basis or a mismatch."""
+        out, pos = [], 0
+        for c in self.claims:
+            if c.status == "skip" or (c.advice and c.status == "none"):
+                continue
+            marks = "".join(f"[{s.citation}]" for s in c.sources)
+            if c.flags or c.status == "none":
+                marks += f" ⚠️（{c.reason}）"
+            out += [answer[pos:c.end], marks]
+            pos = c.end
+        return "".join(out) + answer[pos:]
+
     def to_dict(self) -> dict:
         return {"summary": self.summary(), **self.counts(), "ms": round(self.ms, 1),
                 "claims": [asdict(c) for c in self.claims]}

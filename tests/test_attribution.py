@@ -104,3 +104,11 @@ def test_nothing_retrieved_means_no_basis_and_no_crash():
     result = attribute("用人单位应当支付加班费。", [])
     assert [c.status for c in result.claims] == ["none"]
     assert attribute("", []).summary() == "回答中没有可核对的句子"
+
+
+def test_marked_answer_puts_sources_and_reasons_after_each_sentence(overtime):
+    answer = "工作日加班应按 2 倍支付加班费。延长工作时间每月不得超过三十六小时。离婚后孩子的抚养权一般归母亲。"
+    result = attribute(answer, overtime)
+    assert result.marked(answer) == ("工作日加班应按 2 倍支付加班费。[1] ⚠️（回答写 2 倍；第四十四条为 150%）"
+                                     "延长工作时间每月不得超过三十六小时。[2]"
+                                     "离婚后孩子的抚养权一般归母亲。 ⚠️（未找到法条依据）")
