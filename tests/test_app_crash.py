@@ -140,3 +140,47 @@ def test_a_second_death_after_the_restart_says_so_and_still_shows_the_articles(m
     assert error in texts(at.chat_message[-1].error)
     assert len(cited_titles(at)) == get_settings().top_k
     assert f"**检索到的法条（{get_settings().top_k}）**" in "\n".join(texts(at.chat_message[-1].markdown))
+
+
+def test_chat_page_in_chromium_after_a_sigill_mid_answer(tmp_path, tmp_path_factory, embedder):
+    """The real app (streamlit run) in headless Chromium, its own embedded server killed with
+    SIGILL while the RAG answer streams; the page is saved as docs/server_crash.png."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.browser import app_env, chromium, prepare_data_dir, running_app, template_kbs
+    from tests.test_browser import full_page_screenshot
+
+    data = prepare_data_dir(tmp_path / "browser-data", template_kbs(tmp_path_factory, embedder))
+    env = {**app_env(data), "LEGAL_RAG_ENDPOINTS": json.dumps({"embedded": {"label": "embedded"}}),
+           "LEGAL_RAG_EMBEDDED_MODEL": EMBEDDED_TEST_MODEL}
+    try:
+        with running_app(env, tmp_path / "streamlit.log") as url, sync_playwright() as p, \
+                chromium(p) as page:
+            page.goto(url)
+            expect(page.get_by_test_id("stChatInput")).to_be_visible(timeout=300_000)
+            page.get_by_test_id("stSidebar").get_by_text("对比：RAG vs 原始模型").click()
+            page.get_by_test_id("stChatInputTextArea").fill(QUESTION)
+            page.keyboard.press("Enter")
+            rag_column = page.get_by_test_id("stChatMessage").last.get_by_test_id("stColumn").first
+            expect(rag_column.get_by_text("检索增强回答（RAG）")).to_be_visible(timeout=300_000)
+            while len(rag_column.inner_text().replace("检索增强回答（RAG）", "").strip()) < 10:
+                page.wait_for_timeout(100)
+            killed = server_pid(data)
+            os.kill(killed, signal.SIGILL)
+            error = page.get_by_test_id("stChatMessage").last.get_by_test_id("stAlert").filter(has_text="崩溃").first
+            expect(error).to_be_visible(timeout=120_000)
+            feedback = page.get_by_placeholder("反馈备注（可选）")  # the finished turn
+            expect(feedback).to_have_count(1, timeout=TIMEOUT_S * 1000)
+            text = page.get_by_test_id("stChatMessage").last.inner_text()
+            full_page_screenshot(page, ROOT / "docs" / "server_crash.png")
+            (tmp_path / "page.txt").write_text(text)
+            assert "模型服务在回答途中崩溃（killed by SIGILL (illegal instruction)）" in text
+            assert "使用了本机 CPU 不允许的指令" in text and "pip install" in text
+            assert "Fatal Python error: Illegal instruction" in text
+            assert "python -m server embedded" not in text
+            assert "评审对比" in text  # the raw column answered too (before the death, or after a restart)
+            assert f"检索到的法条（{get_settings().top_k}）" in text
+            record = json.loads((data / "run" / "exits" / f"{killed}.json").read_text())
+            assert record["returncode"] == -signal.SIGILL  # the app's watch thread saw the exit
+    finally:
+        stop(data / "run")
