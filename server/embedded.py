@@ -37,6 +37,7 @@ import httpx
 
 from server import crashes, supervisor
 from server.errors import EmbeddedStartFailed, ModelUnavailable, ServerCrashed
+from server.llama_build import warn_if_not_portable
 from settings import Endpoint
 
 HOST = "127.0.0.1"
@@ -303,6 +304,7 @@ def _start(model: str, path: Path, state_file: Path, threads: int, ctx: int,
            "--interrupt_requests", "false", *(SPEED_FLAGS if flags is None else flags)]
     # faulthandler: a SIGILL or SIGSEGV in llama.cpp leaves "Fatal Python error: …" and the
     # Python stack in the log, which is all that is known when another process was its parent.
+    warn_if_not_portable()  # one stderr line with the reinstall command, before it can crash
     server = supervisor.start(cmd, log_path, env={**os.environ, "PYTHONFAULTHANDLER": "1"})
     endpoint = _endpoint(port, alias)
     try:  # a failure or Ctrl-C while loading stops the group: no server is left behind
