@@ -16,7 +16,7 @@ from rag.loaders import DocumentLimits, ocr_note
 from rag.eval.judge import LEGAL_QA_RUBRIC, comparison_table, judge_swapped
 from server.errors import ServerError
 from settings import get_settings
-from ui.compare import chat_client, endpoint_index, stream_side_by_side
+from ui.compare import chat_client, endpoint_index, server_error_text, stream_side_by_side
 from ui.legal import knowledge_base, library, render_citations, retriever
 from ui.review import render_review
 
@@ -96,7 +96,7 @@ with st.sidebar:
     try:
         st.caption(f"✅ {endpoint}：{chat_client(endpoint).health()}")
     except ServerError as e:
-        st.error(str(e))
+        st.error(server_error_text(e))
     thinking = st.toggle("深度思考（<think>，Qwen3）", key="thinking",
                          help="推理过程显示在 Details 中；会明显增加回答时间。") \
         if settings.endpoints[endpoint].thinking else False
@@ -191,7 +191,7 @@ def ask(question: str) -> None:
         try:
             client = chat_client(endpoint)
         except ServerError as e:
-            client, turn.rag.error = None, str(e)
+            client, turn.rag.error = None, server_error_text(e)
         history = [(t.query, t.rag.answer) for t in st.session_state.turns if t.kb == kb_name]
         if client and history:
             try:
@@ -201,13 +201,17 @@ def ask(question: str) -> None:
         with st.spinner("检索法条…"):
             found = retriever(kb).retrieve(turn.query, k=settings.top_k)
         turn.citations, turn.abstain = found.citations, found.abstain
+        answers = st.container()  # filled below; the articles go under it, as in the finished turn
+        # The articles are on screen now, while the model still reads the prompt (seconds on a CPU).
+        render_citations(turn)
         if client:
             # Both columns answer the standalone question: a follow-up rewritten with its history.
             options = answer_options(client.endpoint, thinking)
             streams = {RAG_TITLE: lambda: answer(turn.query, found.citations, client, found.abstain, **options)}
             if compare:
                 streams[RAW_TITLE] = lambda: raw(turn.query, client, **sampling_for(client.endpoint, thinking))
-            results = stream_side_by_side(streams, show_titles=compare)
+            with answers:
+                results = stream_side_by_side(streams, show_titles=compare)
             turn.rag = Reply(**vars(results[RAG_TITLE]))
             turn.raw = Reply(**vars(results[RAW_TITLE])) if compare else None
         else:

@@ -85,8 +85,10 @@ def chat_client_from(settings: Settings, name: str | None = None):
     from server.endpoints import resolve
 
     name = name or settings.default_endpoint
-    endpoint = resolve(name, settings.endpoints, embedded.starter(settings))
-    return ChatClient(endpoint, name, timeout=settings.request_timeout_s)
+    start = embedded.starter(settings)
+    endpoint = resolve(name, settings.endpoints, start)
+    ours = not settings.endpoints[name].base_url  # the embedded server: restarted if it dies
+    return ChatClient(endpoint, name, timeout=settings.request_timeout_s, lifecycle=start if ours else None)
 
 
 def sampling_for(endpoint: Endpoint, thinking: bool = False) -> dict:
