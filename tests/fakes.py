@@ -8,6 +8,7 @@ Modes:
   refuse          nothing listens on the port (connection refused)
   loading         503 on /health and on completions
   slow            sleeps `delay` seconds before answering
+  slow_answer     health answers at once; completions wait `delay` seconds (a CPU model's prefill)
   die_mid_stream  sends the first chunks, then closes the socket mid-body
   garbage         200 with an HTML body instead of JSON / SSE
   reasoning_field reasoning in `reasoning_content` deltas (vLLM/LightLLM reasoning parsers)
@@ -31,7 +32,7 @@ from settings import Endpoint
 REASONING = "用户问的是加班费。"
 ANSWER = "根据《劳动法》第四十四条，应支付不低于工资百分之一百五十的工资报酬。"
 CHUNK_CHARS = 3  # small pieces so that <think> and </think> arrive split across chunks
-MODES = {"ok", "refuse", "loading", "slow", "die_mid_stream", "garbage", "reasoning_field",
+MODES = {"ok", "refuse", "loading", "slow", "slow_answer", "die_mid_stream", "garbage", "reasoning_field",
          "flaky", "vision"}
 
 
@@ -131,7 +132,7 @@ def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             fake.requests.append(body)
             if fake.mode == "loading":
                 return self._json(503, {"error": {"message": "Loading model"}})
-            if fake.mode == "slow":
+            if fake.mode in ("slow", "slow_answer"):
                 time.sleep(fake.delay)
             if fake.mode == "garbage":
                 return self._raw(200, "text/html", b"<html><body>502 Bad Gateway</body></html>")

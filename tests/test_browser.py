@@ -34,6 +34,8 @@ LEAVE_LAW = "职工带薪年休假条例.txt"  # a copy of paid_annual_leave_reg
 LEAVE_QUESTION = "职工累计工作已满10年不满20年的，年休假有几天？"
 FAKE_ANSWER = "根据《职工带薪年休假条例》第三条，职工累计工作已满10年不满20年的，年休假10天。"
 FAKE_LABEL = "Fake（固定回答，测试用）"
+SLOW_LABEL = "Slow fake（慢回答，测试用）"
+SLOW_ANSWER_S = 15.0  # the slow fake's wait before its first token: a CPU model reading a long prompt
 ANSWER_TIMEOUT_MS = 300_000  # the real model shares 2 loaded cores with everything else
 SCREENSHOT_MODEL = "qwen2.5-coder-1.5b"
 # The product demo's question (issue 8): overtime pay computed on the wrong base.
@@ -47,9 +49,12 @@ SCROLLERS = "[data-testid=stMain], [data-testid=stAppScrollToBottomContainer], [
 def app_url(tmp_path_factory, embedder, embedded_endpoint):
     root = tmp_path_factory.mktemp("browser-app")
     data = prepare_data_dir(root / "data", template_kbs(tmp_path_factory, embedder))
-    with FakeOpenAI(answer=FAKE_ANSWER, reasoning="查年休假天数") as fake:
+    with FakeOpenAI(answer=FAKE_ANSWER, reasoning="查年休假天数") as fake, \
+            FakeOpenAI(mode="slow_answer", delay=SLOW_ANSWER_S, answer=FAKE_ANSWER, reasoning="") as slow:
         fake_endpoint = fake.endpoint.model_copy(update={"label": FAKE_LABEL})
-        env = app_env(data, embedded=embedded_endpoint, fake=fake_endpoint)  # "embedded" is the default
+        slow_endpoint = slow.endpoint.model_copy(update={"label": SLOW_LABEL})
+        env = app_env(data, embedded=embedded_endpoint, fake=fake_endpoint,  # "embedded" is the default
+                      slow=slow_endpoint)
         with running_app(env, root / "streamlit.log") as url:
             yield url
 
@@ -82,7 +87,7 @@ def upload(page: Page, *files) -> None:
 
 def ask(page: Page, question: str) -> list[str]:
     """Ask; return the answer texts seen while it streamed (before the turn was complete)."""
-    done = page.get_by_text("检索到的法条（")
+    done = page.get_by_placeholder("反馈备注（可选）")  # under each finished turn (the articles show earlier)
     messages = page.get_by_test_id("stChatMessage")
     turns, before = done.count(), messages.count()
     page.get_by_test_id("stChatInputTextArea").fill(question)
@@ -154,6 +159,21 @@ def test_upload_ask_verify_and_compare(page, tmp_path):
     expect(answer.get_by_text("原始模型（无检索）", exact=True)).to_be_visible()
     expect(answer.get_by_text(FAKE_ANSWER, exact=True)).to_have_count(2)
     page.screenshot(path=str(tmp_path / "4-compare.png"))
+
+
+def test_articles_show_before_the_answer_arrives(page, tmp_path):
+    choose_endpoint(page, "slow", SLOW_LABEL)
+    page.get_by_test_id("stChatInputTextArea").fill("劳动合同到期不续签有没有补偿？")
+    asked = time.monotonic()
+    page.keyboard.press("Enter")
+    answer = page.get_by_test_id("stChatMessage").last
+    expect(answer.get_by_text("检索到的法条（")).to_be_visible(timeout=(SLOW_ANSWER_S - 2) * 1000)
+    shown = time.monotonic() - asked
+    page.screenshot(path=str(tmp_path / "articles-first.png"))
+    expect(answer.get_by_text(FAKE_ANSWER, exact=True)).to_have_count(0)  # the model has not answered yet
+    assert shown < SLOW_ANSWER_S, shown
+    expect(answer.get_by_text(FAKE_ANSWER, exact=True)).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("检索到的法条（")).to_have_count(1)  # the finished turn shows them once
 
 
 def test_bad_uploads_each_get_their_message(page, tmp_path):
