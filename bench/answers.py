@@ -74,6 +74,8 @@ def main() -> None:
     ap.add_argument("--modes", default=",".join(bench.MODES))
     ap.add_argument("--out", type=Path, default=None, help="results JSONL (default under data/bench/answers/)")
     ap.add_argument("--fresh", action="store_true", help="discard earlier results in --out")
+    ap.add_argument("--budget", type=int, default=None,
+                    help="article characters instead of the endpoint's budget (bench/latency.py's lever)")
     args = ap.parse_args()
 
     settings = get_settings()
@@ -84,6 +86,8 @@ def main() -> None:
     client = chat_client_from(settings, args.endpoint)
     judge = chat_client_from(settings, args.judge) if args.judge else None
     options = answer_options(client.endpoint)
+    if args.budget:
+        options["budget"] = args.budget
     out = args.out or settings.data_dir / "bench" / "answers" / (
         f"{args.questions.stem}-{args.split}-{args.kb}-{client.name}-{PROMPT_VERSION}.jsonl")
     if args.fresh:
