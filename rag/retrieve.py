@@ -4,7 +4,8 @@
    gets that article first, fetched exactly.
 2. BM25 over jieba tokens (rag/lexical.py) and dense cosine search (LanceDB) each return
    their best CANDIDATES rows; weighted reciprocal-rank fusion merges the two lists (dense
-   counts DENSE_WEIGHT times BM25: picked on STARD's train holdout for the trained embedder).
+   counts dense_weight_for(KB size) times BM25: 5 on large KBs, picked on STARD's train
+   holdout for the trained embedder; 1 on small ones such as the default 劳动法规 KB).
 3. An optional cross-encoder (any sentence-transformers CrossEncoder) reorders the top.
 4. `abstain` is set when nothing relevant was found: no exact hit, and both the best BM25
    score and the best dense similarity fall below thresholds that depend on the KB's size
@@ -35,10 +36,14 @@ from rag.types import Citation
 Mode = Literal["hybrid", "bm25", "dense"]
 CANDIDATES = 50  # rows each retriever contributes to fusion
 RRF_K = 60  # the constant of reciprocal-rank fusion (Cormack et al. 2009)
-# Weight of the dense list in the fusion (BM25: 1). Swept over 1, 1.5, 2, 3, 5 on the 116
-# held-out train questions with legal-e5-small (bench/train_retrieval.py, rag/adapters/training.json):
-# MRR rose with the weight, 0.543 → 0.590. With the base e5 model weights were flat (docs/retrieval.md).
+# Weight of the dense list in the fusion (BM25: 1), by KB size (docs/retrieval.md "Fusion weight").
+# Large KBs (lawrefbook, 65k articles): swept over 1, 1.5, 2, 3, 5 on the 116 held-out train
+# questions with legal-e5-small (bench/train_retrieval.py, rag/adapters/training.json): MRR rose
+# with the weight, 0.543 → 0.590. Small KBs (the default 劳动法规, 777 articles): 5 drowned the
+# BM25 hits the trained embedder misses on labour wording; swept over 0.5, 1, 2, 3, 5 on
+# stard_labor_dev, 1 was best at Hit@1/@5 (0.293 / 0.610 against 0.220 / 0.537 for 5).
 DENSE_WEIGHT = 5.0
+SMALL_KB_DENSE_WEIGHT = 1.0
 # Add the legal terms colloquial wording implies to the BM25 query (rag/lexical.legal_terms).
 EXPAND_TERMS = False
 RERANK_TOP = 20
@@ -56,6 +61,10 @@ def abstain_thresholds(n_articles: int) -> tuple[float, float]:
     return LARGE_KB_THRESHOLDS if n_articles >= LARGE_KB else SMALL_KB_THRESHOLDS
 
 
+def dense_weight_for(n_articles: int) -> float:
+    return DENSE_WEIGHT if n_articles >= LARGE_KB else SMALL_KB_DENSE_WEIGHT
+
+
 @dataclass
 class Retrieval:
     citations: list[Citation]
@@ -70,9 +79,9 @@ class HybridRetriever:
 
     def __init__(self, kb: KnowledgeBase, embedder: BaseEmbedding, reranker=None,
                  min_bm25: float | None = None, min_dense: float | None = None,
-                 dense_weight: float = DENSE_WEIGHT, expand_terms: bool = EXPAND_TERMS):
+                 dense_weight: float | None = None, expand_terms: bool = EXPAND_TERMS):
         self.kb = kb
-        self.dense_weight = dense_weight
+        self.dense_weight = dense_weight  # None: dense_weight_for(KB size), at each query
         self.expand_terms = expand_terms
         self.embedder = embedder
         self.reranker = reranker
@@ -121,7 +130,8 @@ class HybridRetriever:
             t2 = time.perf_counter()
             ranked["dense"] = snap.dense_search(vector, CANDIDATES)
             timings["dense"] = _ms(t2)
-        fused = reciprocal_rank_fusion(ranked, {"dense": self.dense_weight})
+        weight = dense_weight_for(len(snap.articles)) if self.dense_weight is None else self.dense_weight
+        fused = reciprocal_rank_fusion(ranked, {"dense": weight})
         articles = snap.articles
         citations = list(exact)
         seen = {c.article.article_id for c in exact}
