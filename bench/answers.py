@@ -74,6 +74,8 @@ def main() -> None:
     ap.add_argument("--modes", default=",".join(bench.MODES))
     ap.add_argument("--out", type=Path, default=None, help="results JSONL (default under data/bench/answers/)")
     ap.add_argument("--fresh", action="store_true", help="discard earlier results in --out")
+    ap.add_argument("--dense-weight", type=float, default=None,
+                    help="fusion weight of the dense list instead of the shipped one (by KB size), for before/after")
     ap.add_argument("--budget", type=int, default=None,
                     help="article characters instead of the endpoint's budget (bench/latency.py's lever)")
     args = ap.parse_args()
@@ -83,6 +85,8 @@ def main() -> None:
     rows = load_rows(args.questions, args.split, args.limit)
     kb, args.kb = open_kb(settings, args.kb)
     retriever = retriever_from(settings, kb)
+    if args.dense_weight is not None:
+        retriever.dense_weight = args.dense_weight
     client = chat_client_from(settings, args.endpoint)
     judge = chat_client_from(settings, args.judge) if args.judge else None
     options = answer_options(client.endpoint)

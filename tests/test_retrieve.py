@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.retrieve import HybridRetriever, reciprocal_rank_fusion
+from rag.retrieve import LARGE_KB, RRF_K, HybridRetriever, dense_weight_for, reciprocal_rank_fusion
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +58,17 @@ def test_reciprocal_rank_fusion():
 def test_weighted_fusion_lets_the_stronger_list_lead():
     ranked = {"bm25": [(1, 9.0), (2, 5.0)], "dense": [(2, 0.9), (3, 0.8)]}
     assert [row for row, _, _ in reciprocal_rank_fusion(ranked, {"dense": 5.0})] == [2, 3, 1]
+
+
+def test_fusion_weight_follows_the_kb_size(retriever, labor_kb):
+    """A small KB fuses BM25 and dense as equals (weight 1: a labour question's BM25 hits are
+    not drowned by the trained embedder); from LARGE_KB articles on, dense counts 5 times."""
+    assert len(labor_kb.articles) < LARGE_KB
+    assert dense_weight_for(len(labor_kb.articles)) == 1.0 and dense_weight_for(LARGE_KB) == 5.0
+    found = retriever.retrieve("劳动合同到期不续签有没有补偿", k=3)
+    assert found.citations[0].score <= 2 / (RRF_K + 1) + 1e-9  # both lists at weight 1
+    heavy = HybridRetriever(labor_kb, labor_kb.embedder, dense_weight=5.0).retrieve("劳动合同到期不续签有没有补偿", k=3)
+    assert heavy.citations[0].score > 2 / (RRF_K + 1)  # an explicit weight still wins
 
 
 def test_reranker_reorders_the_fused_candidates(labor_kb, retriever):
