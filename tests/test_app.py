@@ -70,6 +70,7 @@ def test_answer_lists_citations_and_verifies_them(monkeypatch):
         at = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
         assert at.selectbox(key="kb_name").value == TEST_KB
         assert "1 个文档 · 98 条法条" in texts(at.sidebar.caption)
+        assert any("演示包" in t and "实施条例" in t for t in texts(at.sidebar.caption)), texts(at.sidebar.caption)
         ask(at, QUESTION)
         prompt = fake.requests[0]["messages"][-1]["content"]
     assert CITING_ANSWER in answer_text(at)
