@@ -28,10 +28,12 @@ from rag.knowledge import KnowledgeBases  # noqa: E402
 from rag.retrieve import HybridRetriever  # noqa: E402
 from settings import get_settings  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+from rag_prompts import questions  # noqa: E402  the project's labour questions, one reader
+
 STATUTES = ROOT.parent / "shared" / "data" / "statutes"
 KB_FILES = ("labor_contract_law_2012.txt", "labor_law_2018.txt")
 KB_NAME = "attribution-labor"
-QUESTION_FILES = (ROOT / "knowledge" / "examples" / "labor_questions.jsonl", ROOT / "bench" / "labor_questions.jsonl")
 
 
 def labor_kb(settings):
@@ -42,13 +44,6 @@ def labor_kb(settings):
     for name in KB_FILES:
         ingest_file(kb, (STATUTES / name).read_bytes(), name, 50 << 20, source="bench")
     return kb
-
-
-def questions() -> list[dict]:
-    rows = []
-    for path in QUESTION_FILES:
-        rows += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return rows
 
 
 def main() -> None:
