@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import sys
 
+from server.errors import ServerError
+
 STATUS_MARK = {"ok": "✓ verified", "not_retrieved": "⚠ not among the retrieved articles",
                "not_in_kb": "✗ not in the knowledge base", "text_mismatch": "✗ quoted text differs"}
 
@@ -20,7 +22,6 @@ def run(args) -> int:
     from rag.answer import answer, needs_basis, raw, verify_citations
     from rag.conversation import BASIS_ARTICLES, BASIS_NOTE
     from rag.defaults import answer_options, chat_client_from, library_from, open_kb, retriever_from, sampling_for
-    from server.errors import ServerError
     from settings import get_settings
 
     settings = get_settings()
@@ -59,8 +60,6 @@ def run(args) -> int:
 def _answer_or_error(start) -> tuple[str, bool]:
     """Print a streamed answer; (the answer text, failed). A server error is printed after
     whatever text arrived, which is kept (the citations below are checked against it)."""
-    from server.errors import ServerError
-
     parts: list[str] = []
     try:
         for d in start():
