@@ -414,7 +414,7 @@ def add_cli(subparsers) -> None:
 
 
 def _cli_health(args) -> int:
-    from server import embedded
+    from server import crashes, embedded
     from server.endpoints import resolve
     from server.errors import ServerError
     from settings import get_settings
@@ -423,9 +423,8 @@ def _cli_health(args) -> int:
 
     def embedded_if_running() -> Endpoint:  # health reports; it does not start servers
         found = embedded.running(s.embedded_model, embedded.state_dir(s))
-        if found is None:
-            raise ServerError(f"The embedded LLM server ({s.embedded_model}) is not running. "
-                              "Start it with `python -m server embedded`.")
+        if found is None:  # never started, or died: then say how (server/crashes.py)
+            raise ServerError(crashes.not_running_text(s.embedded_model, crashes.latest(embedded.state_dir(s))))
         return found
 
     name = args.endpoint or s.default_endpoint

@@ -75,6 +75,30 @@ def find(state_dir: Path, port: int, pid: int | None = None) -> Crash | None:
     return max(crashes, key=lambda c: c.when, default=None)
 
 
+def latest(state_dir: Path) -> Crash | None:
+    """The newest exit record in state_dir, whatever its port (what `python -m server health`
+    reports when no server runs)."""
+    crashes = [c for p in (state_dir / EXITS_DIR).glob("*.json") if (c := _read(p))]
+    return max(crashes, key=lambda c: c.when, default=None)
+
+
+def not_running_text(model: str, crash: Crash | None) -> str:
+    """Why no embedded server answers: never started, or how the last one died (with the
+    SIGILL hint, since starting it by hand would crash the same way)."""
+    if crash is None:
+        return (f"The embedded LLM server ({model}) is not running. "
+                "Start it with `python -m server embedded`.")
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(crash.when))
+    text = f"The embedded LLM server ({model}) is not running: the last one (pid {crash.pid}) died at {when}: {crash.cause}."
+    if crash.signal == "SIGILL":
+        text += f" {sigill_hint()}"
+    else:
+        text += " The app and `python -m rag ask` start it again at the next question (`python -m server embedded` by hand)."
+    if crash.log_tail:
+        text += f"\nLast lines of its log ({crash.log_path}):\n{crash.log_tail}"
+    return text
+
+
 def crash_error(crash: Crash, url: str, during: str = "answering") -> ServerCrashed:
     return ServerCrashed(url, crash.cause, crash.log_path, crash.log_tail, crash.signal,
                          hint=sigill_hint() if crash.signal == "SIGILL" else "", during=during)

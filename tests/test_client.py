@@ -224,3 +224,16 @@ def test_cli_chat_health_and_errors(monkeypatch, capsys):
             assert "is not answering" in capsys.readouterr().err
         finally:
             get_settings.cache_clear()
+
+
+def test_health_of_an_embedded_server_never_started_says_start_it(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from settings import ROOT
+
+    env = {**os.environ, "LEGAL_RAG_DATA_DIR": str(tmp_path / "data"), "LEGAL_RAG_ENDPOINTS": '{"embedded": {}}'}
+    r = subprocess.run([sys.executable, "-m", "server", "health"], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "is not running. Start it with `python -m server embedded`" in r.stderr, r.stderr

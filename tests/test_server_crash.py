@@ -139,6 +139,11 @@ def test_a_server_started_by_another_process_is_named_when_it_dies(tmp_path, sta
         assert "started by process" in crash.cause  # `python -m server embedded`, gone since
         assert crash.partial and crash.log_tail and "Start it with" not in str(crash)
         assert crashes.find(foreign, crash_port(crash), pid).returncode is None
+        health = subprocess.run([sys.executable, "-m", "server", "health"], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=120)
+        assert health.returncode == 1 and f"the last one (pid {pid}) died at" in health.stderr, health.stderr
+        assert crash.cause in health.stderr and "Start it with" not in health.stderr
+        assert ("CPU instructions" in health.stderr) == (sig == "SIGILL")
         assert client.chat(QUESTION, max_tokens=8).answer  # restarted, by us this time
     finally:
         stop(foreign)
