@@ -1,3 +1,4 @@
+# Over 400 lines: claim-to-span scoring, the figure and negation checks and the labels are one pipeline over the same spans.
 """Each claim of an answer traced to the words of a retrieved article that support it, and
 every figure and modal word of the claim checked against that article.
 
@@ -54,6 +55,9 @@ VERB_WORDS = 2  # content words after a modal word that stand for its verb
 SUBJECT_WINDOW = 12  # characters before a modal word in which its party is looked for
 RATE_WINDOW = 8  # characters before an article's figure in which 每满一年… makes it a rate
 ALIGN_WINDOW = 8  # characters each side of a figure compared to find the article's figure it stands for
+FLAG_FLOOR = 0.2  # spans scoring this much are checked for figures and modal words, even under a weak best
+MODAL_CONTEXT = 16  # characters each side of a modal word compared to find the article's modal word it stands for
+ALIGNED_CHECK = True  # False: the earlier check (near-best spans only, any same-polarity modal word clears)
 # Colloquial words of answers and the statute terms that say the same.
 STATUTE_TERMS = {
     "加班": ("延长工作时间", "延长工作"), "加班费": ("工资报酬", "延长工作时间"), "工作日": ("延长工作时间",),
@@ -263,9 +267,11 @@ def _label(check: ClaimCheck, row: np.ndarray, spans: list[_Span], entail: Entai
     if status == "partial" and entail is not None and entail(check.text, spans[best].text):
         status = "supported"
     check.status = status
-    if status == "none":
-        return
     order = [int(j) for j in np.argsort(-row, kind="stable")]
+    if status == "none":
+        if ALIGNED_CHECK:  # no basis found, but a figure or modal word may still contradict a span it echoes
+            check.flags = _flags(check.text, row, order, spans)
+        return
     seen: set[int] = set()
     words = _claim_words(check.text)
     for j in order:
@@ -278,13 +284,27 @@ def _label(check: ClaimCheck, row: np.ndarray, spans: list[_Span], entail: Entai
         found = {a for _, _, alts in words for a in alts if len(a) >= 2 and a in s.text}
         found = sorted((w for w in found if not any(w != o and w in o for o in found)), key=len, reverse=True)
         check.sources.append(Source(s.citation, s.label, s.article_cn, s.text, found, round(float(row[j]), 3)))
-    relevant = [j for j in order if row[j] >= max(PARTLY, CHECK_SHARE * row[best])]
-    named = _named_articles(check.text)
+    check.flags = _flags(check.text, row, order, spans)
+
+
+def _flags(claim: str, row: np.ndarray, order: list[int], spans: list[_Span]) -> list[Flag]:
+    """Number and negation flags of a claim against its relevant spans: those within
+    CHECK_SHARE of the best (or above FLAG_FLOOR), or only the article the claim names."""
+    best = row[order[0]]
+    floor = max(PARTLY, CHECK_SHARE * best)
+    if ALIGNED_CHECK:
+        floor = min(floor, max(FLAG_FLOOR, CHECK_SHARE * best) if best < PARTLY else floor)
+    relevant = [j for j in order if row[j] >= floor]
+    named = _named_articles(claim)
     if named:  # a claim about 第四十四条 is checked against 第四十四条 only, or not at all
         relevant = [j for j in order if (spans[j].law, spans[j].article_no) in named
                     or (None, spans[j].article_no) in named]
-    check.flags = number_flags(check.text, [spans[j] for j in relevant], [float(row[j]) for j in relevant]) + \
-        negation_flags(check.text, [spans[j] for j in relevant if row[j] >= NEAR_BEST * row[best] or named])
+    if ALIGNED_CHECK:  # modal words are aligned to the article's, so every span above the floor may speak
+        negation_spans = [spans[j] for j in (relevant if named else order) if named or row[j] >= FLAG_FLOOR]
+    else:
+        negation_spans = [spans[j] for j in relevant if row[j] >= NEAR_BEST * best or named]
+    return number_flags(claim, [spans[j] for j in relevant], [float(row[j]) for j in relevant]) + \
+        negation_flags(claim, negation_spans)
 
 
 def number_flags(claim: str, spans: Sequence[_Span], scores: Sequence[float] | None = None) -> list[Flag]:
@@ -360,26 +380,56 @@ def negation_flags(claim: str, spans: Sequence[_Span]) -> list[Flag]:
         governing = [(s, x) for s, modals in span_modals for x in modals
                      if set(verbs) & set(_verbs(s.scored[x.end:x.end + PREDICATE_WINDOW]))
                      and _same_subject(subject, _subject(s.scored, x.start))]
+        if governing and ALIGNED_CHECK:  # the article's modal word that stands where the claim's does decides
+            here = _modal_context(claim, m)
+            fit = [len(here & _modal_context(sp.scored, x)) for sp, x in governing]
+            governing = [g for g, f in zip(governing, fit) if f == max(fit)]
         if governing and all(x.negative != m.negative for _, x in governing):
             span, other = governing[0]
             flags.append(Flag("negation", m.word, other.word, span.article_cn, m.word))
     return flags
 
 
-# Parties a modal word's subject may name: 发包方 and 承包方, 用人单位 and 劳动者 are not one.
-_PARTY_RE = re.compile(r"[\u4e00-\u9fff]{0,4}(?:方|人|单位|者|机关|部门|组织|公司|法院|委员会|企业|户)(?=[^\u4e00-\u9fff]*$|[^方人者户]*$)")
+def _modal_context(text: str, m) -> set[str]:
+    """Character pairs of the clause around a modal word (its verb phrase after, its party and
+    condition before), tagged by side; the modal word itself left out."""
+    before = re.split(r"[。；;！？]", text[max(0, m.start - MODAL_CONTEXT):m.start])[-1]
+    after = re.split(r"[。；;！？]", text[m.end:m.end + MODAL_CONTEXT])[0]
+    before, after = _squash(before), _squash(after)
+    return {"<" + before[i:i + 2] for i in range(len(before) - 1)} | {">" + after[i:i + 2] for i in range(len(after) - 1)}
+
+
+# Parties a modal word may govern: 发包方 and 承包方, 用人单位 and 劳动者 are not one. A clause
+# naming none of these (当事人, 任何组织或者个人, 死者) agrees with any party.
+ROLES = ("用人单位 劳动者 劳务派遣单位 用工单位 发包方 承包方 发包人 承包人 出租人 承租人 债权人 债务人 委托人 受托人 "
+         "行纪人 出卖人 买受人 被侵权人 侵权人 抵押权人 抵押人 质权人 出质人 保证人 承揽人 定作人 保管人 寄存人 赠与人 "
+         "受赠人 投保人 被保险人 保险人 受益人 留置权人 借款人 贷款人 承运人 托运人 转让人 受让人 被许可人 许可人 "
+         "被监护人 监护人 人民法院 行政机关 原告 被告 业主 物业服务人 著作权人 专利权人 商标注册人 被继承人 继承人").split()
+ROLE_SYNONYMS = {"公司": "用人单位", "单位": "用人单位", "老板": "用人单位", "员工": "劳动者", "职工": "劳动者",
+                 "保险公司": "保险人", "法院": "人民法院", "房东": "出租人", "租客": "承租人"}
+_ROLE_RE = re.compile("|".join(sorted([*ROLES, *ROLE_SYNONYMS], key=len, reverse=True)))
 _ROLE_WORDS = frozenset("用人单位 劳动者 当事人 公司 单位 员工 职工 您 你 其 对方 向 对 给 按照 依照 依法 在 与 和 及 的 了".split())
+_PARTY_RE = _ROLE_RE  # kept for readers of the earlier name
 
 
 def _subject(text: str, end: int) -> str:
-    """The party word right before a modal word in its clause (用人单位, 承包方…), or ""."""
+    """The last party word (ROLES) before a modal word in its clause (用人单位, 承包方…), or ""."""
+    if ALIGNED_CHECK:
+        clause = re.split(r"[，。；,;！？：:]", text[max(0, end - SUBJECT_WINDOW):end])[-1]
+        found = _ROLE_RE.findall(clause)
+        return ROLE_SYNONYMS.get(found[-1], found[-1]) if found else ""
     clause = re.split(r"[，。；,;！？：:]", text[max(0, end - SUBJECT_WINDOW):end])[-1]
-    m = _PARTY_RE.search(clause)
+    m = _OLD_PARTY_RE.search(clause)
     return m.group() if m else ""
 
 
+_OLD_PARTY_RE = re.compile(r"[\u4e00-\u9fff]{0,4}(?:方|人|单位|者|机关|部门|组织|公司|法院|委员会|企业|户)(?=[^\u4e00-\u9fff]*$|[^方人者户]*$)")
+
+
 def _same_subject(a: str, b: str) -> bool:
-    """Unknown parties agree; known ones must end alike (用人单位 / 该用人单位, not 承包方 / 发包方)."""
+    """Unknown parties agree; known ones must be the same role (用人单位 / 该用人单位, not 承包方 / 发包方)."""
+    if ALIGNED_CHECK:
+        return not a or not b or a == b
     return not a or not b or a[-3:] in b or b[-3:] in a
 
 
