@@ -1,3 +1,4 @@
+# Over 400 lines: a bench script: data mining, the GPU training half and the evaluation of one experiment, run as one file on the device.
 """Train the retrieval models on STARD's train split: a LoRA adapter for the e5-small embedder
 and a cross-encoder reranker (LoRA + head on the same base). Two halves, like gpu_embed.py:
 

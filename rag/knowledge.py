@@ -1,3 +1,4 @@
+# Over 400 lines: snapshots, the writer lock's recovery and the library are one consistency story; split, each half would need the other's internals.
 """Named knowledge bases: documents → articles → stored rows (vectors) + a BM25 index.
 
 Storage is behind one interface (rag/store.py) with two implementations: LanceDB folders

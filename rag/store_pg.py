@@ -1,3 +1,4 @@
+# Over 400 lines: the whole PostgreSQL store (schema, advisory locks, versions, vectors, PDFs, record logs) behind the rag/store.py contract, one SQL dialect in one place.
 """The PostgreSQL + pgvector store (rag/store.py) for teams: KBs, documents, article rows,
 vectors, source PDFs and the record logs of a deployment in one database, shared by app
 processes on several machines.

@@ -1,3 +1,4 @@
+# Over 400 lines: one client for every OpenAI-compatible endpoint: streaming, <think> splitting, replicas, crash diagnosis and its CLI.
 """ChatClient: one OpenAI-compatible chat endpoint (LightLLM, llama.cpp, vLLM...), on the
 `openai` SDK, over one server or several replicas of it.
 

@@ -1,3 +1,4 @@
+# Over 400 lines: the embedded server's whole lifecycle (state file, start, watch, diagnose, restart, stop) shares its state-file locking.
 """The embedded CPU default: llama.cpp's OpenAI-compatible server on loopback, started on demand.
 
 Owns three jobs: finding the model file (a local .gguf, a model assembled from pinned PyPI

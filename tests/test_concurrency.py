@@ -1,3 +1,4 @@
+# Over 400 lines: the multi-process ingest/query races on both stores share one set of worker helpers.
 """Several processes on one knowledge base, on both stores (LanceDB folders and a real
 PostgreSQL + pgvector, tests/pg.py): the proof that readers never see half a document, that a
 writer killed with SIGKILL at any moment loses nothing committed and leaves nothing visible,

@@ -1,3 +1,4 @@
+# Over 400 lines: the store contract, run once per implementation (LanceDB, PostgreSQL).
 """The storage contract of rag/store.py, run on both stores: LanceDB folders and PostgreSQL +
 pgvector (a real server, tests/pg.py). Small synthetic rows (8-dim vectors, labour-law text):
 no embedder at this level. Child processes (forkserver) open the same library from a recipe."""
