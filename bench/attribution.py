@@ -1,7 +1,7 @@
 """Attribution benchmark: are answer sentences traced to the right article, and are changed
 figures and flipped modal words caught? (rag/attribution.py; figures in docs/attribution.md)
 
-    python bench/attribution.py [--split train|dev] [--limit N] [--dense] [--grid]
+    python bench/attribution.py [--split train|dev] [--limit N] [--before] [--json] [--dense] [--grid]
     python bench/attribution.py --rated bench/attribution_rated.jsonl
 
 Built from STARD/LeCoQA rows of ../shared/data/eval/stard_lecoqa_dev.jsonl (never
@@ -98,12 +98,40 @@ def write_like(original: str, value: float) -> str:
     return (int_to_cn(int(whole)) + "点" + "".join("零一二三四五六七八九"[int(d)] for d in frac)) if chinese else f"{value:g}"
 
 
-def change_number(sentence: str, gold_text: str) -> str | None:
-    """The sentence with its first figure that the gold article states changed, or None."""
+MODAL_CLASS = {**dict.fromkeys(("应当", "应该", "必须", "需要", "予以", "应予以", "有义务"), "应当类 → 无须/不予"),
+               **dict.fromkeys(("可以", "能够", "允许", "准许"), "可以类 → 不得/不能/禁止"),
+               **dict.fromkeys(("有权", "享有"), "有权/享有 → 无权/不享有"),
+               **dict.fromkeys(("不得", "禁止", "严禁", "不准", "不允许", "不可以", "不能", "不可"), "不得类 → 可以/允许"),
+               **dict.fromkeys(("无须", "无需", "不需要", "不必", "不应当", "不应", "可以不"), "无须类 → 应当/必须"),
+               **dict.fromkeys(("无权", "不享有"), "无权/不享有 → 有权/享有"),
+               "不予": "不予 → 予以"}
+
+
+def number_class(q) -> str:
+    """The benchmark's category of a figure: percentage / fraction / multiple, day / month /
+    year limit, hours, age, amount."""
+    if q.kind == "multiple":
+        return {"percent": "percentage", "fraction": "fraction"}.get(q.style, "multiple")
+    if q.kind == "months":
+        return "year limit" if "年" in q.text else "month limit"
+    return {"days": "day limit", "hours": "hours", "age": "age", "money": "amount"}[q.kind]
+
+
+FRACTIONS = {(1, 2): "三分之一", (1, 3): "二分之一", (2, 3): "二分之一", (1, 4): "三分之一", (3, 4): "三分之二"}
+
+
+def change_number(sentence: str, gold_text: str, category: list | None = None) -> str | None:
+    """The sentence with its first figure that the gold article states changed, or None
+    (category, when given, gets the figure's category appended)."""
     gold_q = quantities(gold_text)
     for q in quantities(sentence):
         if not any(same_value(q, g) for g in gold_q):
             continue
+        if q.style == "fraction":  # 三分之二 → 二分之一: a fraction for a fraction, not 一点三分之二
+            key = min(FRACTIONS, key=lambda f: abs(f[0] / f[1] - q.value))
+            if category is not None:
+                category.append(number_class(q))
+            return sentence[:q.start] + FRACTIONS[key] + sentence[q.end:]
         num = re.search(r"\d+(?:\.\d+)?|[零〇一二两三四五六七八九十百千万]+(?:点[零一二三四五六七八九]+)?", q.text.replace("百分之", "", 1))
         if not num:
             continue
@@ -114,16 +142,20 @@ def change_number(sentence: str, gold_text: str) -> str | None:
             new = {150: 200, 200: 300, 300: 200}.get(shown, new)
         offset = q.text.find(num.group()) if not q.text.startswith("百分之") else 3
         changed = q.text[:offset] + write_like(num.group(), new) + q.text[offset + len(num.group()):]
+        if category is not None:
+            category.append(number_class(q))
         return sentence[:q.start] + changed + sentence[q.end:]
     return None
 
 
-def flip_modal(sentence: str, gold_text: str) -> str | None:
+def flip_modal(sentence: str, gold_text: str, category: list | None = None) -> str | None:
     """The sentence with its first modal word whose verb the gold article governs flipped."""
     gold_verbs = {v for m in polarity_words(gold_text) for v in attr._verbs(gold_text[m.end:m.end + attr.PREDICATE_WINDOW])}
     for m in polarity_words(sentence):
         verbs = attr._verbs(sentence[m.end:m.end + attr.PREDICATE_WINDOW])
         if m.word in FLIP and set(verbs) & gold_verbs:
+            if category is not None:
+                category.append(MODAL_CLASS.get(m.word, m.word))
             return sentence[:m.start] + FLIP[m.word] + sentence[m.end:]
     return None
 
@@ -153,11 +185,13 @@ def run(rows, pool, embedder=None) -> dict:
             if not claim.checkable:
                 continue
             for kind, change in (("number", change_number), ("negation", flip_modal)):
-                changed = change(claim.text, gold_text)
+                category: list[str] = []
+                changed = change(claim.text, gold_text, category)
                 if changed:
                     result = attr.attribute(changed, with_gold, embedder).claims
                     kinds = {f.kind for c in result for f in c.flags}
                     out[kind].append({"caught": kind in kinds, "any": bool(kinds), "text": changed,
+                                      "category": category[0] if category else "", "original": claim.text,
                                       "original_on_gold": claim.text in grounded,
                                       "status": [c.status for c in result if c.status != "skip"]})
     return out
@@ -248,7 +282,10 @@ def main() -> None:
     ap.add_argument("--dense", action="store_true", help="add the configured embedder's cosine to the score")
     ap.add_argument("--grid", action="store_true", help="try thresholds (use with --split train)")
     ap.add_argument("--rated", type=Path, default=None, help="hand-rated 1.5B sentences (JSONL)")
-    ap.add_argument("--dump", type=Path, default=None, help="write the per-sentence results here")
+    ap.add_argument("--dump", type=Path, default=None, help="write the per-sentence results (after) here")
+    ap.add_argument("--before", action="store_true",
+                    help="also run the earlier check (rag.attribution.ALIGNED_CHECK = False) for a before/after table")
+    ap.add_argument("--json", action="store_true", help="print every measure as JSON too")
     args = ap.parse_args()
     if args.rated:
         print(json.dumps(rated(args.rated), ensure_ascii=False, indent=1))
@@ -264,11 +301,59 @@ def main() -> None:
         embedder = embedder_from(get_settings())
         attr.SCORE_DENSE_WEIGHT = attr.SCORE_DENSE_WEIGHT or 0.3
     attr.attribute("预热：用人单位应当支付工资。", [Citation(Article("用人单位应当按时支付工资。"), 1.0)], embedder)
-    out = run(rows, pool, embedder)
+    results = {}
+    for name, aligned in (("before", False), ("after", True)) if args.before else (("after", True),):
+        attr.ALIGNED_CHECK = aligned
+        results[name] = run(rows, pool, embedder)
+    attr.ALIGNED_CHECK = True
     print(f"{len(rows)} {args.split} rows · {'lexical + dense' if embedder else 'lexical'}")
-    print(json.dumps(report(out), ensure_ascii=False, indent=1))
+    reports = {name: report(out) for name, out in results.items()}
+    if args.json:
+        print(json.dumps(reports, ensure_ascii=False, indent=1))
+    print_table(reports, results)
     if args.dump:
-        args.dump.write_text(json.dumps(out, ensure_ascii=False, indent=1), encoding="utf-8")
+        args.dump.write_text(json.dumps(results["after"], ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+TABLE = (("lawyer sentences checked", "lawyer sentences", "n"),
+         ("right article among supported sentences", "right article among supported", "%"),
+         ("right article among supported or partly", "right article among attributed", "%"),
+         ("\"no basis\": recall on wrong-article sentences", "no basis: recall (wrong-article sentences flagged)", "%"),
+         ("\"no basis\": false flags on lawyer sentences", "no basis: false flags on lawyer sentences", "%"),
+         ("changed figures caught", "changed figures caught", "%"),
+         ("flipped modal words caught", "flipped modal words caught", "%"),
+         ("**number/negation caught, pooled** (goal ≥ 95%)", "number/negation caught (pooled)", "%"),
+         ("number flags on unchanged lawyer sentences", "number flags on lawyer sentences", "%"),
+         ("negation flags on unchanged lawyer sentences", "negation flags on lawyer sentences", "%"),
+         ("**any number/negation flag on lawyer sentences** (goal ≤ 5%)", "any number/negation flag on lawyer sentences", "%"),
+         ("number flag precision", "number flag: precision", "%"),
+         ("negation flag precision", "negation flag: precision", "%"),
+         ("ms per answer p50", "ms per answer p50", "ms"),
+         ("**ms per answer p95** (goal ≤ 300)", "ms per answer p95", "ms"))
+
+
+def print_table(reports: dict, results: dict) -> None:
+    """Markdown tables: the measures side by side (before = ALIGNED_CHECK off), and what is
+    caught per category of change."""
+    names = list(reports)
+    print("\n| measure | " + " | ".join(names) + " |\n|---|" + "---|" * len(names))
+    for label, key, unit in TABLE:
+        cells = []
+        for n in names:
+            v = reports[n][key]
+            cells.append(f"{v}" if unit == "n" else f"{v:.1f}" if unit == "ms" else f"{100 * v:.1f}%")
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    print("\n| changed | category | n | " + " | ".join(f"caught {n}" for n in names) + " |\n|---|---|---|" + "---|" * len(names))
+    for kind in ("number", "negation"):
+        cats = sorted({x["category"] for x in results[names[-1]][kind]},
+                      key=lambda c: -sum(x["category"] == c for x in results[names[-1]][kind]))
+        for cat in cats:
+            cells = []
+            for n in names:
+                xs = [x for x in results[n][kind] if x["category"] == cat]
+                cells.append(f"{sum(x['caught'] for x in xs)} ({100 * rate(x['caught'] for x in xs):.0f}%)")
+            n_items = sum(x["category"] == cat for x in results[names[-1]][kind])
+            print(f"| {kind} | {cat} | {n_items} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
