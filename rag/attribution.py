@@ -55,7 +55,7 @@ VERB_WORDS = 2  # content words after a modal word that stand for its verb
 SUBJECT_WINDOW = 12  # characters before a modal word in which its party is looked for
 RATE_WINDOW = 8  # characters before an article's figure in which 每满一年… makes it a rate
 ALIGN_WINDOW = 8  # characters each side of a figure compared to find the article's figure it stands for
-FLAG_FLOOR = 0.2  # spans scoring this much are checked for figures and modal words, even under a weak best
+FLAG_FLOOR = 0.1  # (train grid 0.0–0.3, docs/attribution.md) spans scoring this much are checked for figures and modal words, even under a weak best
 MODAL_CONTEXT = 16  # characters each side of a modal word compared to find the article's modal word it stands for
 ALIGNED_CHECK = True  # False: the earlier check (near-best spans only, any same-polarity modal word clears)
 # Colloquial words of answers and the statute terms that say the same.
