@@ -4,7 +4,7 @@
 1.5倍 (all the multiple 1.5), 六十日 / 60天, 三个月 / 一年 (durations, years as 12 months),
 十六周岁, 2000元 / 五万元 — with Chinese and Arabic numerals read both ways (integers through
 rag.statutes.cn_to_int, plus 点 decimals, 半, 两, 万/亿). `same_value` compares two of one
-kind (a month counts as 30 days when one side is written in days); `show` writes a value
+kind (a limit in months and one in days compare, but are not equal: 两个月 ≠ 六十日); `show` writes a value
 back for a message ("150%", "2 倍", "60 日").
 
 Does not: read dates (2018年, 1月1日 are skipped), ordinals (第三个月), counts of people or
@@ -28,7 +28,7 @@ _QUANTITY_RE = re.compile(
     rf"(?P<pct_cn>百分之(?P<pct_cn_n>{_NUM}))"
     rf"|(?P<frac>(?P<den>{_NUM})分之(?P<num>{_NUM}))"
     rf"|(?P<pct>(?P<pct_n>{_NUM})\s*[%％])"
-    rf"|(?P<mul>(?P<mul_n>{_NUM}|半)\s*倍)"
+    rf"|(?P<mul>(?P<mul_n>{_NUM}|半)\s*倍(?P<mul_half>半)?)"
     rf"|(?P<year>(?P<year_n>{_NUM})\s*(?P<year_half>年半|个?年|周年)|(?P<half_year>半年))"
     rf"|(?P<month>(?P<month_n>{_NUM})\s*个半?月(?P<month_half>半)?|(?P<half_month>半个月))"
     rf"|(?P<age>(?P<age_n>{_NUM})\s*周?岁)"
@@ -92,8 +92,8 @@ def _value(m: re.Match, group: str) -> tuple[float | None, str]:
         return read_number(m["pct_n"]) / 100, "percent"
     if group == "frac":
         return read_number(m["num"]) / read_number(m["den"]), "fraction"
-    if group == "mul":
-        return read_number(m["mul_n"]), ""
+    if group == "mul":  # 一倍半 = 1.5
+        return read_number(m["mul_n"]) + (0.5 if m["mul_half"] else 0), ""
     if group == "year":
         if m["half_year"]:
             return 6.0, ""
@@ -125,12 +125,18 @@ def comparable(a: Quantity, b: Quantity) -> bool:
     return a.kind == b.kind or {a.kind, b.kind} == {"days", "months"}
 
 
+MONTHS_EQUAL_DAYS = False  # True: the earlier reading, 两个月 = 六十日
+
+
 def same_value(a: Quantity, b: Quantity) -> bool:
-    """Equal values of comparable kinds: 150% = 1.5倍, 一年 = 十二个月, 两个月 = 六十日."""
+    """Equal values of one kind: 150% = 1.5倍 = 一倍半, 一年 = 十二个月. A limit in months and
+    one in days compare but are never equal (两个月 is not 六十日 in a statute's reckoning)."""
     if not comparable(a, b):
         return False
     x, y = a.value, b.value
     if a.kind != b.kind:  # one in months, one in days
+        if not MONTHS_EQUAL_DAYS:
+            return False
         x, y = (x * DAYS_PER_MONTH, y) if a.kind == "months" else (x, y * DAYS_PER_MONTH)
     return abs(x - y) <= 1e-6 * max(1.0, abs(x), abs(y))
 
