@@ -112,3 +112,40 @@ def test_marked_answer_puts_sources_and_reasons_after_each_sentence(overtime):
     assert result.marked(answer) == ("工作日加班应按 2 倍支付加班费。[1] ⚠️（回答写 2 倍；第四十四条为 150%）"
                                      "延长工作时间每月不得超过三十六小时。[2]"
                                      "离婚后孩子的抚养权一般归母亲。 ⚠️（未找到法条依据）")
+
+
+LAND = Citation(Article(text="承包期内，发包方不得收回承包地。承包方不交回的，发包方可以依法收回承包的耕地和草地。",
+                        law_title="中华人民共和国农村土地承包法", law_short="农村土地承包法", article_no=27,
+                        article_cn="第二十七条"), 1.0)
+
+
+def test_a_flip_is_judged_by_the_modal_word_standing_where_the_claims_does():
+    """The article says 不得收回 and 可以依法收回 for two cases: each claim is held to its own case."""
+    assert only("承包方不交回的，发包方可以收回承包的耕地和草地。", [LAND]).flags == []
+    assert only("承包期内，发包方不得收回承包地。", [LAND]).flags == []
+    flagged = only("承包方不交回的，发包方不得收回承包的耕地和草地。", [LAND])
+    assert [f.kind for f in flagged.flags] == ["negation"]
+    assert flagged.reason == "回答写「不得」；第二十七条为「可以」"
+    assert [f.article for f in only("承包期内，发包方可以收回承包地。", [LAND]).flags] == ["不得"]
+
+
+def test_a_modal_word_of_another_party_is_not_compared():
+    article = Citation(Article(text="用人单位不得解除劳动合同。", law_short="劳动法", article_no=29,
+                               article_cn="第二十九条"), 1.0)
+    assert only("劳动者可以解除劳动合同。", [article]).flags == []
+    assert [f.kind for f in only("用人单位可以解除劳动合同。", [article]).flags] == ["negation"]
+
+
+def test_a_days_limit_for_a_months_limit_is_flagged_with_both_values():
+    article = Citation(Article(text="劳动合同期限一年以上不满三年的，试用期不得超过二个月。", law_short="劳动合同法",
+                               article_no=19, article_cn="第十九条"), 1.0)
+    c = only("劳动合同期限一年以上不满三年的，试用期不得超过六十日。", [article])
+    assert c.reason == "回答写 60 日；第十九条为 2 个月"
+
+
+def test_aligned_check_off_gives_the_earlier_behaviour(monkeypatch):
+    """ALIGNED_CHECK=False (bench/attribution.py --before): any same-polarity modal word clears."""
+    from rag import attribution
+
+    monkeypatch.setattr(attribution, "ALIGNED_CHECK", False)
+    assert only("承包方不交回的，发包方不得收回承包的耕地和草地。", [LAND]).flags == []

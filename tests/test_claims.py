@@ -58,3 +58,13 @@ def test_modal_words_and_their_polarity(text, words):
 @pytest.mark.parametrize("text", ["所有权人的财产", "因不可抗力不能履行", "这不必然导致解除"])
 def test_words_that_only_contain_a_modal_are_not_modal(text):
     assert [m.word for m in polarity_words(text) if m.word in ("有权", "不可", "不必")] == []
+
+
+def test_conclusion_basis_advice_items_are_claims_in_their_sections():
+    answer = "结论：可以要求经济补偿。\n依据：\n1. 用人单位应当支付经济补偿；\n2. 按工作年限计算补偿。\n建议：保留好工资条和考勤记录。"
+    claims = [c for c in split_claims(answer) if c.checkable]
+    assert [(c.section, c.text) for c in claims] == [
+        ("结论", "可以要求经济补偿。"), ("依据", "用人单位应当支付经济补偿；"), ("依据", "按工作年限计算补偿。"),
+        ("建议", "保留好工资条和考勤记录。")]
+    assert [c.advice for c in claims] == [False, False, False, True]
+    assert all(answer[c.start:c.end] == c.text for c in claims)

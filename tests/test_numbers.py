@@ -1,7 +1,7 @@
 """rag/numbers.py: figures read from Chinese and Arabic numerals, compared and shown back."""
 import pytest
 
-from rag.numbers import quantities, read_number, same_value, show
+from rag.numbers import comparable, quantities, read_number, same_value, show
 from rag.statutes import int_to_cn
 
 
@@ -28,17 +28,29 @@ def one(text):
 
 @pytest.mark.parametrize("a, b", [
     ("百分之一百五十", "150%"), ("150%", "1.5倍"), ("一点五倍", "1.5倍"), ("百分之二百", "两倍"),
-    ("一年", "十二个月"), ("两个月", "六十日"), ("60天", "六十日"), ("半年", "6个月"), ("十六周岁", "16岁"),
+    ("一年", "十二个月"), ("一倍半", "百分之一百五十"), ("一倍半", "1.5倍"), ("两个月", "2个月"), ("60天", "六十日"), ("半年", "6个月"), ("十六周岁", "16岁"),
     ("五万元", "50000元"), ("两千元", "2000元"), ("三十六小时", "36小时"), ("二分之一", "50%"),
 ])
 def test_same_value_across_forms(a, b):
     assert same_value(one(a), one(b))
 
 
-@pytest.mark.parametrize("a, b", [("2倍", "百分之一百五十"), ("一年", "六十日"), ("三十日", "十五日"),
+@pytest.mark.parametrize("a, b", [("2倍", "百分之一百五十"), ("一年", "六十日"), ("三十日", "十五日"), ("两个月", "六十日"),
+                                  ("一个月", "三十日"), ("一倍半", "2倍"),
                                   ("十六周岁", "十八周岁"), ("2000元", "三千元")])
 def test_different_values_differ(a, b):
     assert not same_value(one(a), one(b))
+
+
+def test_months_and_days_compare_but_are_never_equal():
+    """两个月 and 六十日 are both limits (a mismatch can be named) but not the same limit."""
+    assert comparable(one("两个月"), one("六十日")) and not same_value(one("两个月"), one("六十日"))
+
+
+@pytest.mark.parametrize("text, value", [("一倍半", 1.5), ("百分之一百五十", 1.5), ("150%", 1.5), ("1.5倍", 1.5),
+                                         ("二分之一", 0.5), ("六十日", 60), ("两个月", 2), ("十六周岁", 16)])
+def test_the_briefs_forms_are_read(text, value):
+    assert one(text).value == value
 
 
 def test_figures_of_other_kinds_are_not_compared():
