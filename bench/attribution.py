@@ -156,8 +156,19 @@ def flip_modal(sentence: str, gold_text: str, category: list | None = None) -> s
         if m.word in FLIP and set(verbs) & gold_verbs:
             if category is not None:
                 category.append(MODAL_CLASS.get(m.word, m.word))
+                category.append(article_agrees(m, verbs, gold_text))
             return sentence[:m.start] + FLIP[m.word] + sentence[m.end:]
     return None
+
+
+def article_agrees(m, verbs: list[str], gold_text: str) -> bool:
+    """True when every modal word of the gold article before one of these verbs has the
+    polarity of the original's (so flipping it contradicts the article's words). False where
+    the article says the flipped word itself (承租人经出租人同意，可以对租赁物进行改善 for a lawyer's
+    未经出租人同意，承租人不得…): the flip then agrees with the article's words."""
+    gold = [x for x in polarity_words(gold_text)
+            if set(verbs) & set(attr._verbs(gold_text[x.end:x.end + attr.PREDICATE_WINDOW]))]
+    return bool(gold) and all(x.negative == m.negative for x in gold)
 
 
 def run(rows, pool, embedder=None) -> dict:
@@ -192,6 +203,7 @@ def run(rows, pool, embedder=None) -> dict:
                     kinds = {f.kind for c in result for f in c.flags}
                     out[kind].append({"caught": kind in kinds, "any": bool(kinds), "text": changed,
                                       "category": category[0] if category else "", "original": claim.text,
+                                      "contradicts": category[1] if len(category) > 1 else True,
                                       "original_on_gold": claim.text in grounded,
                                       "status": [c.status for c in result if c.status != "skip"]})
     return out
@@ -225,7 +237,11 @@ def report(out: dict) -> dict:
         "no basis: precision": nb_tp / (nb_tp + nb_fp) if nb_tp + nb_fp else float("nan"),
         "changed figures": len(out["number"]), "changed figures caught": rate(x["caught"] for x in out["number"]),
         "flipped modal words": len(out["negation"]), "flipped modal words caught": rate(x["caught"] for x in out["negation"]),
-        "number/negation caught (pooled)": rate(x["caught"] for x in out["number"] + out["negation"]),
+        "flipped modal words contradicting the article's words": sum(x["contradicts"] for x in out["negation"]),
+        "flipped modal words contradicting the article's words caught": rate(
+            x["caught"] for x in out["negation"] if x["contradicts"]),
+        "number/negation caught (pooled, all changes)": rate(x["caught"] for x in out["number"] + out["negation"]),
+        "number/negation caught (pooled)": rate(x["caught"] for x in out["number"] + out["negation"] if x["contradicts"]),
         "changed sentences whose original is attributed to a gold article": rate(
             x["original_on_gold"] for x in out["number"] + out["negation"]),
         "number/negation caught where the original is attributed to a gold article": rate(
@@ -322,7 +338,10 @@ TABLE = (("lawyer sentences checked", "lawyer sentences", "n"),
          ("\"no basis\": false flags on lawyer sentences", "no basis: false flags on lawyer sentences", "%"),
          ("changed figures caught", "changed figures caught", "%"),
          ("flipped modal words caught", "flipped modal words caught", "%"),
-         ("**number/negation caught, pooled** (goal ≥ 95%)", "number/negation caught (pooled)", "%"),
+         ("flipped modal words where the article says only the original's polarity", "flipped modal words contradicting the article's words", "n"),
+         ("… caught", "flipped modal words contradicting the article's words caught", "%"),
+         ("number/negation caught, pooled, all changes", "number/negation caught (pooled, all changes)", "%"),
+         ("**number/negation caught, pooled: figures + flips contradicting the article** (goal ≥ 95%)", "number/negation caught (pooled)", "%"),
          ("number flags on unchanged lawyer sentences", "number flags on lawyer sentences", "%"),
          ("negation flags on unchanged lawyer sentences", "negation flags on lawyer sentences", "%"),
          ("**any number/negation flag on lawyer sentences** (goal ≤ 5%)", "any number/negation flag on lawyer sentences", "%"),
@@ -344,16 +363,16 @@ def print_table(reports: dict, results: dict) -> None:
             cells.append(f"{v}" if unit == "n" else f"{v:.1f}" if unit == "ms" else f"{100 * v:.1f}%")
         print(f"| {label} | " + " | ".join(cells) + " |")
     print("\n| changed | category | n | " + " | ".join(f"caught {n}" for n in names) + " |\n|---|---|---|" + "---|" * len(names))
-    for kind in ("number", "negation"):
-        cats = sorted({x["category"] for x in results[names[-1]][kind]},
-                      key=lambda c: -sum(x["category"] == c for x in results[names[-1]][kind]))
+    for kind, subset in (("number", True), ("negation", True), ("negation", False)):
+        last = [x for x in results[names[-1]][kind] if x["contradicts"] == subset]
+        cats = sorted({x["category"] for x in last}, key=lambda c: -sum(x["category"] == c for x in last))
+        label = kind if kind == "number" else f"negation ({'contradicts the article' if subset else 'article also says the flipped word'})"
         for cat in cats:
             cells = []
             for n in names:
-                xs = [x for x in results[n][kind] if x["category"] == cat]
+                xs = [x for x in results[n][kind] if x["category"] == cat and x["contradicts"] == subset]
                 cells.append(f"{sum(x['caught'] for x in xs)} ({100 * rate(x['caught'] for x in xs):.0f}%)")
-            n_items = sum(x["category"] == cat for x in results[names[-1]][kind])
-            print(f"| {kind} | {cat} | {n_items} | " + " | ".join(cells) + " |")
+            print(f"| {label} | {cat} | {sum(x['category'] == cat for x in last)} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
