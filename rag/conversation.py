@@ -3,6 +3,10 @@
 The app keeps a list of Turn in its session; the export and the feedback file are built
 from the same objects, so what a reviewer downloads is what the user saw.
 
+`check_answers(turn, embedder)` runs the attribution check (rag/attribution.py) on both
+answers of a turn against the turn's retrieved articles, once the answers are complete: the
+raw model's answer is checked against the same articles, so the two summaries compare.
+
 Does not: store conversations server-side (only feedback is written, on request).
 """
 from __future__ import annotations
@@ -11,7 +15,8 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 
-from rag.answer import needs_basis
+from rag.answer import is_refusal, needs_basis
+from rag.attribution import Attribution, attribute
 from rag.types import Citation, VerifiedCitation
 
 STATUS_TEXT = {
@@ -31,6 +36,7 @@ class Reply:
     reasoning: str = ""
     error: str = ""
     note: str = ""  # e.g. articles left out to fit the server's request limit
+    attribution: Attribution | None = None  # set by check_answers once the answer is complete
 
 
 @dataclass
@@ -50,6 +56,36 @@ class Turn:
     asked_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M:%S"))
 
 
+ATTRIBUTION_LABEL = "法条核对"
+RAW_ATTRIBUTION_NOTE = "原始模型没有看到这些法条，按同一批检索到的法条核对"
+
+
+def check_answers(turn: Turn, embedder=None) -> None:
+    """Attribution of the RAG answer and the raw one (when there is one) against the turn's
+    retrieved articles. Left unset for an empty answer, a refusal, or when retrieval abstained
+    (the articles found are not about the question, so nothing is checked against them)."""
+    for reply in (turn.rag, turn.raw):
+        if reply is None:
+            continue
+        reply.attribution = attribute(reply.answer, turn.citations, embedder) \
+            if turn.citations and not turn.abstain and not is_refusal(reply.answer) else None
+
+
+def attribution_line(reply: Reply | None) -> str:
+    """"法条核对：8 句中 6 句有法条依据，1 处数字与法条不符", or "" when the reply was not checked."""
+    return f"{ATTRIBUTION_LABEL}：{reply.attribution.summary()}" if reply and reply.attribution else ""
+
+
+def _answer_lines(reply: Reply, raw: bool = False) -> list[str]:
+    """The export of one answer: its summary line, then the answer with [n] and ⚠️ marks."""
+    if not reply.answer:
+        return ["（无回答）"]
+    if not reply.attribution:
+        return [reply.answer]
+    note = f"（{RAW_ATTRIBUTION_NOTE}）" if raw else ""
+    return [f"> {attribution_line(reply)}{note}", "", reply.attribution.marked(reply.answer)]
+
+
 def to_markdown(turns: list[Turn]) -> str:
     """A report of the conversation: questions, both answers, citations and their checks."""
     lines = ["# 法律助手对话记录", ""]
@@ -58,7 +94,7 @@ def to_markdown(turns: list[Turn]) -> str:
         if t.query and t.query != t.question:
             lines.append(f"- 检索用的问题（改写）：{t.query}")
         lines += ["", "### 检索增强回答（RAG）", "", *([f"> {t.rag.note}", ""] if t.rag.note else []),
-                  t.rag.answer or "（无回答）"]
+                  *_answer_lines(t.rag)]
         if t.abstain:
             lines += ["", "> 知识库中没有找到相关法条，回答仅供参考。"]
         if t.rag.error:
@@ -67,7 +103,7 @@ def to_markdown(turns: list[Turn]) -> str:
             lines += ["", f"> {BASIS_NOTE}"]
             lines += [f"> - **{c.label}**：{c.article.text}" for c in t.citations[:BASIS_ARTICLES]]
         if t.raw is not None:
-            lines += ["", "### 原始模型回答（无检索）", "", t.raw.answer or "（无回答）"]
+            lines += ["", "### 原始模型回答（无检索）", "", *_answer_lines(t.raw, raw=True)]
             if t.raw.error:
                 lines += ["", f"> 错误：{t.raw.error}"]
         if t.judge:
@@ -81,9 +117,9 @@ def to_markdown(turns: list[Turn]) -> str:
                 lines.append(f"- {v.mention}：{STATUS_TEXT[v.status]}{repealed}")
         if t.citations:
             lines += ["", "### 检索到的法条", ""]
-            for c in t.citations:
+            for n, c in enumerate(t.citations, 1):
                 a = c.article
-                lines.append(f"- **{c.label}**（{a.chapter or '—'}；{a.status or '状态未知'}）：{a.text}")
+                lines.append(f"- [{n}] **{c.label}**（{a.chapter or '—'}；{a.status or '状态未知'}）：{a.text}")
         lines.append("")
     return "\n".join(lines)
 
@@ -102,6 +138,7 @@ def record_feedback(log, turn: Turn, rating: str, note: str = "") -> dict:
              "question": turn.question, "query": turn.query, "kb": turn.kb, "endpoint": turn.endpoint,
              "answer": turn.rag.answer, "raw_answer": turn.raw.answer if turn.raw else None,
              "citations": [c.label for c in turn.citations],
-             "verified": [asdict(v) | {"article": None} for v in turn.verified]}
+             "verified": [asdict(v) | {"article": None} for v in turn.verified],
+             "attribution": {"rag": attribution_line(turn.rag), "raw": attribution_line(turn.raw)}}
     log.append(entry)
     return entry
