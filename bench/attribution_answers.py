@@ -20,12 +20,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rag.answer import answer  # noqa: E402
+from rag.answer.generate import answer  # noqa: E402
 from rag.defaults import answer_options, chat_client_from, embedder_from  # noqa: E402
 from rag.eval.answers import timed_stream  # noqa: E402
 from rag.ingest import ingest_file  # noqa: E402
-from rag.knowledge import KnowledgeBases  # noqa: E402
-from rag.retrieve import HybridRetriever  # noqa: E402
+from rag.kb import KnowledgeBases  # noqa: E402
+from rag.retrieval.hybrid import HybridRetriever  # noqa: E402
 from settings import get_settings  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))

@@ -1,7 +1,7 @@
 """Embed the lawrefbook bench corpus on a GPU, with the same converted e5 model (two halves).
 
     python bench/gpu_embed.py prepare [--corpus DIR]   # here: tokenise, prune vocab → .gpuembed/
-    python bench/gpu_embed.py embed IN_DIR OUT_DIR [--adapter rag/adapters/legal-e5-small]
+    python bench/gpu_embed.py embed IN_DIR OUT_DIR [--adapter rag/retrieval/adapters/legal-e5-small]
                                                         # on the device: forward pass → vectors
 
 Why: multilingual-e5-small needs ~6 GFLOP per statute article; 65,000 articles take hours
@@ -27,9 +27,9 @@ CHUNK_ROWS = 20_000  # rows per returned file: 20k × 384 × fp16 = 15 MB (< 16 
 def corpus_articles(corpus: Path, max_bytes: int = 50 << 20):
     """(key, embed_text) for every article the bench KB will hold, in ingest order."""
     sys.path.insert(0, str(ROOT))
-    from rag.knowledge import embed_text
-    from rag.loaders import load_file
-    from rag.statutes import parse_statute
+    from rag.kb import embed_text
+    from rag.documents.load import load_file
+    from rag.documents.statutes import parse_statute
 
     files = sorted(p for p in corpus.rglob("*") if p.suffix in (".md", ".txt") and p.name != "_index.md")
     for path in files:
@@ -51,7 +51,7 @@ def prepare(corpus: Path, out: Path, extra: dict[str, list[str]] | None = None, 
     import torch
     from safetensors.torch import load_file as load_weights, save_file
 
-    from rag.embeddings import make_embedder
+    from rag.retrieval.embeddings import make_embedder
     from settings import get_settings
 
     embedder = make_embedder(get_settings().embed_model, get_settings().models_dir)
@@ -101,7 +101,7 @@ def prepare(corpus: Path, out: Path, extra: dict[str, list[str]] | None = None, 
 
 def load_bert(src: Path, adapter: Path | None = None):
     """The pruned BertModel written by `prepare`, fp32, on the GPU; with `adapter` (a peft LoRA
-    folder such as rag/adapters/legal-e5-small) merged in, as rag/embeddings.py merges it.
+    folder such as rag/retrieval/adapters/legal-e5-small) merged in, as rag/retrieval/embeddings.py merges it.
 
     Reads model.safetensors, or model.safetensors.gz (gzip -1 of it: 34 MB instead of 48, so
     that it travels to the device with the repo within the 64 MiB limit)."""
@@ -198,7 +198,7 @@ def main() -> None:
     p = sub.add_parser("embed")
     p.add_argument("src", type=Path)
     p.add_argument("out", type=Path)
-    p.add_argument("--adapter", type=Path, help="a LoRA adapter folder to merge first (rag/adapters/legal-e5-small)")
+    p.add_argument("--adapter", type=Path, help="a LoRA adapter folder to merge first (rag/retrieval/adapters/legal-e5-small)")
     args = ap.parse_args()
     prepare(args.corpus, args.out) if args.cmd == "prepare" else embed(args.src, args.out, args.adapter)
 

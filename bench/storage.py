@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from rag.knowledge import _ARTICLE_FIELDS, KnowledgeBases, _from_db  # noqa: E402
+from rag.kb import _ARTICLE_FIELDS, KnowledgeBases, _from_db  # noqa: E402
 from rag.types import Article  # noqa: E402
 
 SOURCE_KB = ROOT / "data" / "bench" / "kbs" / "bench-lawrefbook-legal-e5-small-6a0a5888"
@@ -51,7 +51,7 @@ QUESTIONS = ROOT.parent / "shared" / "data" / "eval" / "stard_lecoqa_dev.jsonl"
 KB_NAME = "lawrefbook"
 SCHEMA = "bench"
 K = 8
-DENSE_K = 50  # what HybridRetriever asks the store for (rag.retrieve.CANDIDATES)
+DENSE_K = 50  # what HybridRetriever asks the store for (rag.retrieval.hybrid.CANDIDATES)
 HELD_OUT = 20  # documents added by another process during the load run
 HELD_OUT_MAX_ARTICLES = 40
 LOAD_THREADS = 20
@@ -118,7 +118,7 @@ class StoreUnderTest:
     def library(self, embedder) -> KnowledgeBases:
         if self.kind == "lance":
             return KnowledgeBases(self.data_dir / "kbs", embedder)
-        from rag.store_pg import PgLibrary
+        from rag.store.pg import PgLibrary
 
         return KnowledgeBases(PgLibrary(self.url, SCHEMA, self.data_dir / "cache"), embedder)
 
@@ -134,7 +134,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def query_run(kb, embedder, rows: list[dict], query_vectors: list[list[float]]) -> dict:
-    from rag.retrieve import HybridRetriever
+    from rag.retrieval.hybrid import HybridRetriever
     from retrieval import gold_keys, score_run
 
     retriever = HybridRetriever(kb, embedder)
@@ -172,7 +172,7 @@ def cold_start(store: StoreUnderTest, question: str) -> dict:
 
 
 def load_run(kb, embedder, store: StoreUnderTest, rows: list[dict], held_out: list[dict], limit: int) -> dict:
-    from rag.retrieve import HybridRetriever
+    from rag.retrieval.hybrid import HybridRetriever
 
     retriever = HybridRetriever(kb, embedder)
     before = {d.doc_id for d in kb.store.documents()}
@@ -325,7 +325,7 @@ def main() -> None:
         return
 
     from rag.defaults import embedder_from
-    from rag.embeddings import embedder_id
+    from rag.retrieval.embeddings import embedder_id
     from settings import get_settings
 
     embedder = embedder_from(get_settings())

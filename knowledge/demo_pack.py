@@ -23,9 +23,9 @@ from typing import Callable
 
 from rag.ingest import ingest_file
 from rag.errors import RagError
-from rag.knowledge import KnowledgeBase
-from rag.loaders import SUPPORTED_SUFFIXES, TEXT_SUFFIXES, load_file, read_path
-from rag.statutes import normalize_law_name, parse_statute
+from rag.kb import KnowledgeBase
+from rag.documents.load import SUPPORTED_SUFFIXES, TEXT_SUFFIXES, load_file, read_path
+from rag.documents.statutes import normalize_law_name, parse_statute
 
 PACK_SOURCE = "演示包"  # the documents' source column: 演示包 · <gazette reference>
 HEAD_CHARS = 400  # a text file's title is in its first lines

@@ -9,11 +9,12 @@ import streamlit as st
 from knowledge.demo_pack import missing
 from knowledge.demo_questions import CHAT_EXAMPLES
 from rag.ingest import ingest_file
-from rag.answer import answer, raw, rewrite_question, verify_citations
+from rag.answer.generate import answer, raw, rewrite_question
+from rag.answer.verify import verify_citations
 from rag.defaults import answer_options, sampling_for
-from rag.conversation import Reply, Turn, judge_markdown, record_feedback, to_markdown
+from rag.answer.conversation import Reply, Turn, judge_markdown, record_feedback, to_markdown
 from rag.errors import RagError
-from rag.loaders import DocumentLimits, ocr_note
+from rag.documents.load import DocumentLimits, ocr_note
 from rag.eval.judge import LEGAL_QA_RUBRIC, comparison_table, judge_swapped
 from server.errors import ServerError
 from settings import get_settings

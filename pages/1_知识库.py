@@ -1,6 +1,6 @@
 """知识库: list, create and delete knowledge bases; see and remove their documents; search one.
 
-Thin page: widgets → rag.knowledge / rag.retrieve → rendering. The search is retrieval only
+Thin page: widgets → rag.kb / rag.retrieval.hybrid → rendering. The search is retrieval only
 (no LLM): it shows what the chat page would hand the model, to check why an answer cited
 what it did. Actions run in button callbacks, before the page is drawn, so the lists below
 always show the state after the action; their outcome is kept for one run in `kb_flash`.
@@ -14,7 +14,7 @@ import streamlit as st
 
 from knowledge.demo_pack import add_demo_pack, missing
 from rag.errors import RagError
-from rag.loaders import ocr_note
+from rag.documents.load import ocr_note
 from settings import get_settings
 from ui.legal import citation_title, library, open_current, retriever
 

@@ -1,15 +1,15 @@
 """金融图表: a chart image to the base and the fine-tuned vision model side by side.
 
 Without a vision endpoint (a fresh install) the page says what to connect and still works: a
-text model answers from the chart's OCR'd text, labelled as such (rag/chart_qa.py). With no
+text model answers from the chart's OCR'd text, labelled as such (rag/answer/chart_qa.py). With no
 upload the bundled sample chart is used, so the flow can be tried at once.
 """
 import streamlit as st
 
-from rag.chart_qa import CHART_SYSTEM_PROMPT, DEFAULT_CHART_QUESTION, OCR_LABEL, SAMPLE_CHART, chart_prompts
+from rag.answer.chart_qa import CHART_SYSTEM_PROMPT, DEFAULT_CHART_QUESTION, OCR_LABEL, SAMPLE_CHART, chart_prompts
 from rag.errors import RagError
 from rag.eval.evaluate import Sampling
-from rag.ocr import OcrError, recognise
+from rag.documents.ocr import OcrError, recognise
 from server.errors import ServerError
 from server.images import check_image
 from settings import get_settings

@@ -59,7 +59,7 @@ def _collect(paths: list[str]) -> tuple[list[Path], int]:
     """Files to ingest (folders searched recursively, supported suffixes only, sorted) and
     the number of other files found in those folders. Other paths are passed on as given,
     so that reading them gives their own error (missing, FIFO, unsupported type …)."""
-    from rag.loaders import SUPPORTED_SUFFIXES
+    from rag.documents.load import SUPPORTED_SUFFIXES
 
     files: list[Path] = []
     ignored = 0
@@ -101,7 +101,7 @@ class _ProgressBar:
 
 def cmd_ingest(args) -> int:
     from rag.ingest import ingest_file
-    from rag.loaders import DocumentLimits, read_path
+    from rag.documents.load import DocumentLimits, read_path
 
     limits = DocumentLimits.from_settings(get_settings())
     files, ignored = _collect(args.paths)
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-k", type=int, default=settings.top_k)
     p.add_argument("--mode", choices=["hybrid", "bm25", "dense"], default="hybrid")
     p.set_defaults(run=cmd_search)
-    for module in ("rag.answer_cli", "rag.eval.cli", "knowledge.demo_pack"):
+    for module in ("rag.answer.cli", "rag.eval.cli", "knowledge.demo_pack"):
         try:
             __import__(module, fromlist=["add_cli"]).add_cli(sub)
         except ModuleNotFoundError as e:

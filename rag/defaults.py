@@ -18,13 +18,14 @@ from typing import Callable
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
-from rag.answer import ANSWER_SAMPLING, context_chars
-from rag.embeddings import make_embedder, make_reranker
+from rag.answer.budget import context_chars
+from rag.answer.prompts import ANSWER_SAMPLING
+from rag.retrieval.embeddings import make_embedder, make_reranker
 from rag.errors import KnowledgeBaseError
 from rag.ingest import reembed
-from rag.knowledge import KnowledgeBase, KnowledgeBases, LawInfo, Progress
-from rag.retrieve import HybridRetriever
-from rag.store_lance import LanceLibrary
+from rag.kb import KnowledgeBase, KnowledgeBases, LawInfo, Progress
+from rag.retrieval.hybrid import HybridRetriever
+from rag.store.lance import LanceLibrary
 from settings import Endpoint, Settings, get_settings
 
 THINKING_MAX_TOKENS = 4096  # reasoning comes out of the same token budget as the answer
@@ -61,7 +62,7 @@ def store_from(settings: Settings):
     """The KB store the settings ask for: PostgreSQL + pgvector when database_url is set,
     LanceDB folders in data_dir otherwise."""
     if settings.database_url:
-        from rag.store_pg import PgLibrary
+        from rag.store.pg import PgLibrary
 
         return PgLibrary(settings.database_url, settings.database_schema, settings.data_dir / "cache")
     return LanceLibrary(settings.kb_dir, settings.vector_uri, logs_dir=settings.data_dir)
@@ -140,7 +141,7 @@ def sampling_for(endpoint: Endpoint, thinking: bool = False) -> dict:
 
 
 def answer_options(endpoint: Endpoint, thinking: bool = False) -> dict:
-    """Keyword arguments for rag.answer.answer: sampling plus the article budget that fits
+    """Keyword arguments for rag.answer.generate.answer: sampling plus the article budget that fits
     the endpoint's window (tight for the 4k embedded model, 10 articles for 32k); the window
     is the smaller of context_tokens and the server's max_req_total_len."""
     sampling = sampling_for(endpoint, thinking)

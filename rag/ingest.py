@@ -1,4 +1,4 @@
-"""Ingestion: file bytes → pages (rag/loaders) → articles (rag/statutes) → law status →
+"""Ingestion: file bytes → pages (rag/documents/load) → articles (rag/documents/statutes) → law status →
 vectors → one document in a knowledge base; and re-embedding a KB with the current model.
 
 The slow steps (OCR, embedding) run before the KB's writer lock is taken, so a long upload
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
-from rag.knowledge import AddResult, KnowledgeBase, Progress, content_hash, embed_text
-from rag.loaders import read_document
-from rag.store import OnWait
+from rag.kb import AddResult, KnowledgeBase, Progress, content_hash, embed_text
+from rag.documents.load import read_document
+from rag.store.base import OnWait
 from rag.types import Article
 
 EMBED_BATCH = 32
@@ -36,7 +36,7 @@ def embed_articles(embedder: BaseEmbedding, articles: list[Article],
 def ingest_file(kb: KnowledgeBase, data: bytes, file_name: str, max_bytes, source: str = "upload",
                 progress: Progress | None = None, on_wait: OnWait | None = None) -> AddResult:
     """Parse, embed and store one file; raises DocumentError before writing anything.
-    `max_bytes`: a byte limit or rag.loaders.DocumentLimits."""
+    `max_bytes`: a byte limit or rag.documents.load.DocumentLimits."""
     digest = content_hash(data)
     existing = next((d for d in kb.store.documents() if d.content_hash == digest), None)
     if existing:
@@ -65,7 +65,7 @@ def reembed(kb: KnowledgeBase, progress: Progress | None = None,
             vectors: dict[str, list[float]] | None = None) -> int:
     """Replace every article's vector with the current embedder's (or with `vectors`, keyed by
     row id, e.g. computed on a GPU) and record the model in the KB's metadata; returns the count."""
-    from rag.embeddings import embedder_id
+    from rag.retrieval.embeddings import embedder_id
 
     with kb.writing():  # no document comes or goes while the vectors are replaced
         snap = kb.snapshot(fresh=True)

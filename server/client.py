@@ -25,7 +25,7 @@ the next request restarts the server.
 
 Every request carries max_tokens (the endpoint's when the caller sets none: LightLLM's own
 default is 16 tokens). Does not start servers (server/embedded.py does), does not resolve
-endpoint names (server/endpoints.py does) and does not size prompts (rag/answer.py does).
+endpoint names (server/endpoints.py does) and does not size prompts (rag/answer/ does).
 Safe to share between threads: per-request state lives in the request's generator.
 """
 from __future__ import annotations
@@ -160,7 +160,7 @@ class ChatClient:
 
     @property
     def token_limit(self) -> int:
-        """Prompt + answer tokens one request may hold (rag/answer.py trims prompts to it)."""
+        """Prompt + answer tokens one request may hold (rag/answer/ trims prompts to it)."""
         return self.endpoint.request_tokens
 
     # -- public API -------------------------------------------------------------------------

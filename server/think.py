@@ -3,7 +3,7 @@
 `ThinkSplitter` turns text chunks (tags may be cut anywhere between chunks) into `Delta`s of
 kind "reasoning" or "answer"; server/client.py feeds it the `content` of every chunk and
 passes a `reasoning_content` field (vLLM/LightLLM reasoning parsers) through as reasoning.
-A "note" Delta is the project's own word to the reader beside the model's (rag/answer.py
+A "note" Delta is the project's own word to the reader beside the model's (rag/answer/
 says so when it left articles out of a prompt); no server sends one.
 """
 from __future__ import annotations

@@ -25,7 +25,7 @@ from typing import Iterator
 import httpx
 
 from rag.ingest import ingest_file
-from rag.knowledge import KnowledgeBases
+from rag.kb import KnowledgeBases
 from settings import ROOT, Endpoint, get_settings
 
 STATUTES = ROOT.parent / "shared" / "data" / "statutes"

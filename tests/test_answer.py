@@ -1,14 +1,13 @@
-"""Prompts, citation verification and question rewriting (rag/answer.py)."""
+"""Prompts, citation verification and question rewriting (rag/answer/)."""
 from __future__ import annotations
 
 import pytest
 
 from rag.ingest import ingest_file
-from rag.answer import (
-    CLIP_MARK, clip_article, context_chars, is_refusal, needs_basis, rag_messages, raw_messages,
-    rewrite_question, verify_citations,
-)
-from rag.retrieve import HybridRetriever
+from rag.answer.budget import CLIP_MARK, clip_article, context_chars, rag_messages, raw_messages
+from rag.answer.generate import rewrite_question
+from rag.answer.verify import is_refusal, needs_basis, verify_citations
+from rag.retrieval.hybrid import HybridRetriever
 from rag.types import Article, Citation
 from tests.kb_fixtures import MAX_BYTES, STATUTES
 
@@ -217,7 +216,7 @@ def test_real_model_answers_from_the_articles(labor_kb, embedded_endpoint):
 @pytest.mark.parametrize("thinking_model, switch, sent", [
     (True, True, {"enable_thinking": True}), (True, False, {"enable_thinking": False}), (False, True, None)])
 def test_think_switch_is_sent_only_to_models_that_have_one(thinking_model, switch, sent):
-    from rag.answer import answer
+    from rag.answer.generate import answer
     from rag.defaults import answer_options
     from server.client import ChatClient
     from tests.fakes import FakeOpenAI

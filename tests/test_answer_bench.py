@@ -8,7 +8,7 @@ import pytest
 
 from rag.eval.answers import gold_citations, gold_rank, gold_refs, score_answer, summarize, summary_table
 from rag.eval.judge import LEGAL_QA_RUBRIC, comparison_table, judge_swapped, score_mark
-from rag.retrieve import HybridRetriever
+from rag.retrieval.hybrid import HybridRetriever
 from server.client import ChatClient
 from tests.fakes import FakeOpenAI
 

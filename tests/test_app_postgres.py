@@ -10,8 +10,8 @@ from streamlit.testing.v1 import AppTest
 
 from knowledge.builder import law_status
 from rag.ingest import ingest_file
-from rag.knowledge import KnowledgeBases
-from rag.store_pg import PgLibrary
+from rag.kb import KnowledgeBases
+from rag.store.pg import PgLibrary
 from settings import get_settings
 from tests.browser import MAX_BYTES, STATUTES, TEST_KB, TEST_KB_FILES, app_data_dir, endpoints_json
 from tests.fakes import FakeOpenAI

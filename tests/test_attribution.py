@@ -1,4 +1,4 @@
-"""rag/attribution.py: claims traced to 款/项 spans of the retrieved articles; figures and modal
+"""rag/answer/attribution.py: claims traced to 款/项 spans of the retrieved articles; figures and modal
 words checked against them. Articles are read from ../shared/data/statutes (the project's
 statute chunker is tested against the same file)."""
 import json
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.attribution import Attribution, attribute
+from rag.answer.attribution import Attribution, attribute
 from rag.types import Article, Citation
 
 ARTICLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "statutes" / "labor_statutes_articles.jsonl"
@@ -145,7 +145,7 @@ def test_a_days_limit_for_a_months_limit_is_flagged_with_both_values():
 
 def test_aligned_check_off_gives_the_earlier_behaviour(monkeypatch):
     """ALIGNED_CHECK=False (bench/attribution.py --before): any same-polarity modal word clears."""
-    from rag import attribution
+    from rag.answer import attribution
 
     monkeypatch.setattr(attribution, "ALIGNED_CHECK", False)
     assert only("承包方不交回的，发包方不得收回承包的耕地和草地。", [LAND]).flags == []

@@ -23,7 +23,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from server.embedded import ensure_running, stop
 from settings import ROOT
-from rag.conversation import BASIS_NOTE
+from rag.answer.conversation import BASIS_NOTE
 from tests.browser import (REAL_MODELS_DIR, STATUTES, app_env, chromium, endpoints_json, prepare_data_dir,
                            running_app, template_kbs)
 from tests.kb_fixtures import encrypted_pdf

@@ -1,7 +1,7 @@
-"""rag/claims.py: an answer cut into claims (sentences, 结论/依据/建议 items) and modal words."""
+"""rag/answer/claims.py: an answer cut into claims (sentences, 结论/依据/建议 items) and modal words."""
 import pytest
 
-from rag.claims import polarity_words, split_claims
+from rag.answer.claims import polarity_words, split_claims
 
 ANSWER = """您好。
 **结论**：公司应当支付经济补偿。

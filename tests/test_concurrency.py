@@ -33,8 +33,8 @@ from pathlib import Path
 import pytest
 
 from rag.ingest import ingest_file
-from rag.knowledge import REFRESH_S, KnowledgeBase, KnowledgeBases, content_hash
-from rag.retrieve import HybridRetriever
+from rag.kb import REFRESH_S, KnowledgeBase, KnowledgeBases, content_hash
+from rag.retrieval.hybrid import HybridRetriever
 from settings import get_settings
 from tests.pg import pg_url  # noqa: F401 (fixture)
 
@@ -171,7 +171,7 @@ class Target:
         """A newly opened library on the store (as another app process would open it)."""
         if self.kind == "lance":
             return KnowledgeBases(self.data_dir / "kbs", embedder)
-        from rag.store_pg import PgLibrary
+        from rag.store.pg import PgLibrary
 
         return KnowledgeBases(PgLibrary(self.pg_url, self.schema, self.data_dir / "cache"), embedder)
 
@@ -187,7 +187,7 @@ def target(request, tmp_path) -> Target:
         yield Target("lance", data, env)
         return
     from tests.pg import drop_schema
-    from rag.store_pg import PgLibrary
+    from rag.store.pg import PgLibrary
 
     url, schema = request.getfixturevalue("pg_url"), f"conc_{uuid.uuid4().hex[:10]}"
     yield Target("postgres", data, {**env, "LEGAL_RAG_DATABASE_URL": url, "LEGAL_RAG_DATABASE_SCHEMA": schema},

@@ -14,7 +14,7 @@ import pytest
 
 from knowledge.builder import law_status, statute_db
 from knowledge.demo_pack import REGULATIONS, add_demo_pack, missing, read_folder, recognise
-from rag.knowledge import KnowledgeBases
+from rag.kb import KnowledgeBases
 from settings import ROOT
 
 SHARED = ROOT.parent / "shared" / "data"

@@ -16,9 +16,9 @@ import pytest
 
 from rag.ingest import ingest_file
 from rag.errors import DocumentError
-from rag.loaders import DocumentLimits, load_file, location_label, read_document, read_path
-from rag.ocr import recognise
-from rag.statutes import parse_statute
+from rag.documents.load import DocumentLimits, load_file, location_label, read_document, read_path
+from rag.documents.ocr import recognise
+from rag.documents.statutes import parse_statute
 from tests.scans import docx_bytes, page_image, scanned_pdf, text_pdf_with_scans
 
 MB = 1 << 20
@@ -82,7 +82,7 @@ def test_mixed_pdf_is_ocrd_only_where_a_page_has_no_text():
 
 
 def test_ocr_lines_wrapped_by_the_page_width_are_joined():
-    from rag.pdf import unwrap_lines
+    from rag.documents.pdf import unwrap_lines
 
     ocr = ("高温作业劳动保护办法\n（2020年1月1日施行）\n第四条用人单位安排劳动者在高温天气下露天作业的，应当发放高\n"
            "温津贴，每月不低于三百元。\n第五条本办法自发布之日起施行。")
@@ -266,7 +266,7 @@ def test_read_path_refuses_directories_fifos_devices_missing_and_big_files(tmp_p
 # ---------------------------------------------------------------- into a real knowledge base
 
 def test_kb_records_ocr_pages_and_a_cancel_from_progress_changes_nothing(tmp_path, embedder):
-    from rag.knowledge import KnowledgeBases
+    from rag.kb import KnowledgeBases
 
     kb = KnowledgeBases(tmp_path / "kbs", embedder).create("扫描")
     scan = scanned_pdf([page_image(TITLE + "\n" + "\n".join(ARTICLES[:3]), size=(1240, 600))])

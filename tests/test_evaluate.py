@@ -280,8 +280,8 @@ def test_eval_cli_reports_an_unknown_endpoint(tmp_path, monkeypatch, capsys):
 
 @pytest.mark.slow
 def test_rag_mode_sends_retrieved_articles(tmp_path, labor_kb):
-    from rag.answer import rag_messages
-    from rag.retrieve import HybridRetriever
+    from rag.answer.budget import rag_messages
+    from rag.retrieval.hybrid import HybridRetriever
 
     retriever = HybridRetriever(labor_kb, labor_kb.embedder)
 

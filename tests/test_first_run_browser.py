@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from knowledge.demo_questions import CHAT_EXAMPLES
-from rag.chart_qa import OCR_LABEL
+from rag.answer.chart_qa import OCR_LABEL
 from settings import ROOT
 from tests.browser import app_env, chromium, endpoints_json, prepare_data_dir, running_app, template_kbs
 from tests.fakes import ANSWER, FakeOpenAI

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from rag.ingest import ingest_file, reembed
-from rag.embeddings import embedder_id
+from rag.retrieval.embeddings import embedder_id
 from rag.errors import DocumentError, KnowledgeBaseError
-from rag.store_lance import LanceKbStore
-from rag.knowledge import KnowledgeBases, embed_text
-from rag.store_pg import PgLibrary
+from rag.store.lance import LanceKbStore
+from rag.kb import KnowledgeBases, embed_text
+from rag.store.pg import PgLibrary
 from tests.kb_fixtures import MAX_BYTES, STATUTES
 from tests.pg import drop_schema, pg_library_for
 

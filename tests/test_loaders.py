@@ -1,4 +1,4 @@
-"""rag.loaders: every bad upload gets a message that names the file; good text decodes the same."""
+"""rag.documents.load: every bad upload gets a message that names the file; good text decodes the same."""
 from __future__ import annotations
 
 import hashlib
@@ -8,7 +8,7 @@ import random
 import pytest
 
 from rag.errors import DocumentError
-from rag.loaders import load_file
+from rag.documents.load import load_file
 
 MB = 1024 * 1024
 LIMIT = 5 * MB

@@ -1,8 +1,8 @@
-"""rag/numbers.py: figures read from Chinese and Arabic numerals, compared and shown back."""
+"""rag/answer/numbers.py: figures read from Chinese and Arabic numerals, compared and shown back."""
 import pytest
 
-from rag.numbers import comparable, quantities, read_number, same_value, show
-from rag.statutes import int_to_cn
+from rag.answer.numbers import comparable, quantities, read_number, same_value, show
+from rag.documents.statutes import int_to_cn
 
 
 @pytest.mark.parametrize("text, value", [

@@ -1,4 +1,4 @@
-"""Citations from PDFs show their page: the KB keeps the PDF, rag.page_images renders the page
+"""Citations from PDFs show their page: the KB keeps the PDF, rag.documents.page_images renders the page
 with the article marked, and the chat page shows it behind a switch in the citation.
 
 Real parts: PDFs written with fpdf2 and a CJK font, pdfium, LanceDB on a temp dir, the e5
@@ -15,8 +15,8 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from rag.ingest import ingest_file
-from rag.knowledge import KnowledgeBases
-from rag.page_images import render_page
+from rag.kb import KnowledgeBases
+from rag.documents.page_images import render_page
 from settings import ROOT, get_settings
 from tests.browser import TEST_KB, app_data_dir, endpoints_json, prepare_data_dir, template_kbs
 from tests.fakes import FakeOpenAI

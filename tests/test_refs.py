@@ -1,5 +1,5 @@
 """Cross-reference parsing (rag/refs.references) and the follow step on a real small KB."""
-from rag.refs import REF, follow_references, references
+from rag.retrieval.refs import REF, follow_references, references
 from rag.types import Article, Citation
 from tests.kb_fixtures import embedder, labor_kb, labor_library  # noqa: F401 - pytest fixtures
 

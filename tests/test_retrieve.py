@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.retrieve import LARGE_KB, RRF_K, HybridRetriever, dense_weight_for, reciprocal_rank_fusion
+from rag.retrieval.hybrid import LARGE_KB, RRF_K, HybridRetriever, dense_weight_for, reciprocal_rank_fusion
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ def test_fusion_weight_follows_the_kb_size(retriever, labor_kb):
 
 
 def test_reranker_reorders_the_fused_candidates(labor_kb, retriever):
-    from rag.embeddings import LEGAL_RERANKER, make_reranker
+    from rag.retrieval.embeddings import LEGAL_RERANKER, make_reranker
     from settings import get_settings
 
     reranker = make_reranker(LEGAL_RERANKER, get_settings().models_dir)
@@ -84,7 +84,7 @@ def test_reranker_reorders_the_fused_candidates(labor_kb, retriever):
     assert all("rerank" in c.retrievers for c in reranked)
     scores = [c.score for c in reranked]
     assert scores == sorted(scores, reverse=True)  # ordered by the cross-encoder's own scores
-    from rag.knowledge import embed_text
+    from rag.kb import embed_text
 
     expected = reranker.predict([(question, embed_text(c.article)) for c in reranked[:3]])
     assert list(expected) == pytest.approx(scores[:3], abs=1e-5)

@@ -1,4 +1,4 @@
-"""Blind review core (rag/review.py, rag/review_stats.py): statistics against reference numbers,
+"""Blind review core (rag/review/sets.py, rag/review/stats.py): statistics against reference numbers,
 storage under concurrent appends, and a review set walked with the loopback fake LLM."""
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import pytest
 from scipy.stats import binomtest
 from sklearn.metrics import cohen_kappa_score
 
-from rag.answer import PROMPT_VERSION
-from rag.retrieve import HybridRetriever
-from rag.review import (ItemCache, JudgeStore, ReviewSet, ReviewStore, a_side, item_for, judge_item,
+from rag.answer.prompts import PROMPT_VERSION
+from rag.retrieval.hybrid import HybridRetriever
+from rag.review.sets import (ItemCache, JudgeStore, ReviewSet, ReviewStore, a_side, item_for, judge_item,
                         kb_content_hash, make_review, next_row)
-from rag.review_stats import agreement, cohen_kappa, evidence_markdown, fleiss_kappa, summary, wilson
+from rag.review.stats import agreement, cohen_kappa, evidence_markdown, fleiss_kappa, summary, wilson
 from server.client import ChatClient
 from tests.fakes import ANSWER, FakeOpenAI
 

@@ -15,7 +15,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from rag.eval.judge import LEGAL_QA_RUBRIC
-from rag.review import SIDE_LABELS, ReviewStore
+from rag.review.sets import SIDE_LABELS, ReviewStore
 from settings import ROOT, get_settings
 from tests.browser import TEST_KB, endpoints_json
 from tests.fakes import FakeOpenAI

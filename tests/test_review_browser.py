@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from rag.review import SIDE_LABELS, ReviewStore
+from rag.review.sets import SIDE_LABELS, ReviewStore
 from settings import ROOT
 from tests.browser import app_env, chromium, prepare_data_dir, running_app, template_kbs
 from tests.test_browser import SCROLLERS, full_page_screenshot, sidebar

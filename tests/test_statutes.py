@@ -1,4 +1,4 @@
-"""rag.statutes against the gold segmentation in ../shared/data and the lawrefbook corpus."""
+"""rag.documents.statutes against the gold segmentation in ../shared/data and the lawrefbook corpus."""
 from __future__ import annotations
 
 import json
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from rag.errors import DocumentError
-from rag.loaders import load_file
-from rag.statutes import (
+from rag.documents.load import load_file
+from rag.documents.statutes import (
     PARAGRAPH_CHUNK_CHARS,
     article_cn,
     cn_to_int,

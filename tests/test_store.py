@@ -1,5 +1,5 @@
 # Over 400 lines: the store contract, run once per implementation (LanceDB, PostgreSQL).
-"""The storage contract of rag/store.py, run on both stores: LanceDB folders and PostgreSQL +
+"""The storage contract of rag/store/base.py, run on both stores: LanceDB folders and PostgreSQL +
 pgvector (a real server, tests/pg.py). Small synthetic rows (8-dim vectors, labour-law text):
 no embedder at this level. Child processes (forkserver) open the same library from a recipe."""
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 import pytest
 
 from rag.errors import KnowledgeBaseError
-from rag.store import WRITE_WAIT_MESSAGE, DocumentInfo, DuplicateDocument
+from rag.store.base import WRITE_WAIT_MESSAGE, DocumentInfo, DuplicateDocument
 
 DIM = 8
 KB = "劳动法规"
@@ -33,10 +33,10 @@ NUMERALS = ["一", "二", "三", "四", "五", "六", "七", "八", "九", "十"
 # ---------- the store under test, and a recipe to open it again in a child process ----------
 def open_library(recipe: tuple):
     if recipe[0] == "lance":
-        from rag.store_lance import LanceLibrary
+        from rag.store.lance import LanceLibrary
 
         return LanceLibrary(recipe[1])
-    from rag.store_pg import PgLibrary
+    from rag.store.pg import PgLibrary
 
     return PgLibrary(*recipe[1:])
 
@@ -44,7 +44,7 @@ def open_library(recipe: tuple):
 @pytest.fixture(params=["lance", "postgres"])
 def recipe(request, tmp_path) -> tuple:
     if request.param == "lance":
-        pytest.importorskip("rag.store_lance")
+        pytest.importorskip("rag.store.lance")
         return ("lance", tmp_path / "kbs")
     library = request.getfixturevalue("pg_library")
     return ("postgres", library._db.url, library.schema, library.cache_root)
@@ -64,14 +64,14 @@ def _ctx():
     """Children fork from a server that imported the stores once (spawning each would import
     LanceDB again; forking this process would copy LanceDB's runtime threads' state)."""
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["rag.store_lance", "tests.test_store"])
+    ctx.set_forkserver_preload(["rag.store.lance", "tests.test_store"])
     return ctx
 
 
 # ---------- synthetic documents ----------
 def make_doc(doc_id: str, n: int, content_hash: str | None = None, added_at: str = "2024-05-01 10:00:00",
              seed: int = 0, file_name: str = "劳动合同法.pdf") -> tuple[DocumentInfo, list[dict]]:
-    """A document of n article rows in rag.knowledge's db form; the last one a paragraph chunk
+    """A document of n article rows in rag.kb's db form; the last one a paragraph chunk
     (article_no and page -1), the third a 第X条之一 (suffix 1)."""
     rnd = random.Random(seed)
     rows = []
@@ -375,7 +375,7 @@ def test_kill_during_add_leaves_no_half_document(kb, recipe):
 
 # ---------- PostgreSQL only ----------
 def test_postgres_refused_connection_names_the_server(tmp_path):
-    from rag.store_pg import PgLibrary
+    from rag.store.pg import PgLibrary
 
     with pytest.raises(KnowledgeBaseError) as caught:
         PgLibrary("postgresql://legal:s3cret@127.0.0.1:9/legal", "legal_rag", tmp_path)
@@ -385,10 +385,10 @@ def test_postgres_refused_connection_names_the_server(tmp_path):
 
 
 def test_postgres_large_kb_search_uses_its_hnsw_index(pg_library, monkeypatch):  # noqa: F811
-    import rag.store_pg
+    import rag.store.pg
     from pgvector import Vector
 
-    monkeypatch.setattr(rag.store_pg, "DENSE_INDEX_MIN_ROWS", 500)  # 20,000 takes ~25 s to index here
+    monkeypatch.setattr(rag.store.pg, "DENSE_INDEX_MIN_ROWS", 500)  # 20,000 takes ~25 s to index here
     rnd = random.Random(7)
     big, small = pg_library.create("大库", {}), pg_library.create("小库", {})
     for kb, n in ((big, 800), (small, 400)):  # the planner prefers a scan below ~500 rows anyway

@@ -1,4 +1,4 @@
-"""HTML for the chat's attribution marks (rag/attribution.py): an answer with a source mark
+"""HTML for the chat's attribution marks (rag/answer/attribution.py): an answer with a source mark
 after each sentence and its flags in view, and an article with the supporting words marked.
 
 Plain functions returning the Markdown-with-inline-HTML that ui/legal.py hands to
@@ -14,7 +14,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable
 
-from rag.attribution import Attribution, ClaimCheck, Source
+from rag.answer.attribution import Attribution, ClaimCheck, Source
 
 # Colours readable on Streamlit's light and dark themes (translucent backgrounds).
 MARK_STYLE = "color:#1c64f2;font-weight:600;cursor:help"

@@ -8,13 +8,13 @@ from __future__ import annotations
 import pypdfium2 as pdfium
 import streamlit as st
 
-from rag.answer import needs_basis
-from rag.conversation import BASIS_ARTICLES, BASIS_NOTE, STATUS_TEXT, Turn
+from rag.answer.verify import needs_basis
+from rag.answer.conversation import BASIS_ARTICLES, BASIS_NOTE, STATUS_TEXT, Turn
 from rag.defaults import library_from, open_kb, reranker_from
-from rag.knowledge import KnowledgeBase, KnowledgeBases
-from rag.loaders import location_label
-from rag.page_images import render_page
-from rag.retrieve import HybridRetriever
+from rag.kb import KnowledgeBase, KnowledgeBases
+from rag.documents.load import location_label
+from rag.documents.page_images import render_page
+from rag.retrieval.hybrid import HybridRetriever
 from rag.types import Citation
 from settings import get_settings
 

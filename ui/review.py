@@ -1,6 +1,6 @@
 """盲评模式 on the legal page: a reviewer walks a question set, sees two unlabelled answers (RAG
 and raw, same model) as A and B with their citations checked, votes, and only then sees
-which was which. The core (rag/review.py) generates, caches and stores; this module only
+which was which. The core (rag/review/sets.py) generates, caches and stores; this module only
 draws and collects. Results are drawn by ui/review_results.py on the evaluation page.
 """
 from __future__ import annotations
@@ -9,14 +9,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from rag.conversation import STATUS_TEXT
+from rag.answer.conversation import STATUS_TEXT
 from rag.defaults import answer_options
 from rag.errors import RagError
 from rag.eval.questions import load_questions
-from rag.knowledge import KnowledgeBase
-from rag.review import (ERROR_TAGS, OUTCOME_LABELS, SIDE_LABELS, VOTE_LABELS, VOTES, ItemCache, ReviewSet,
+from rag.kb import KnowledgeBase
+from rag.review.sets import (ERROR_TAGS, OUTCOME_LABELS, SIDE_LABELS, VOTE_LABELS, VOTES, ItemCache, ReviewSet,
                         ReviewStore, item_for, kb_content_hash, make_review, next_row, questions_hash)
-from rag.review_stats import evidence_markdown
+from rag.review.stats import evidence_markdown
 from server.errors import ServerError
 from settings import ROOT, get_settings
 from ui.compare import chat_client

@@ -1,6 +1,6 @@
 """盲评结果 on the evaluation page: one review set's outcomes with Wilson 95% intervals, per topic
 and per error tag, reviewer agreement, the LLM judge beside the humans (a button runs it),
-and the evidence pack download. Every figure comes from rag/review_stats.py; this module
+and the evidence pack download. Every figure comes from rag/review/stats.py; this module
 only draws tables (Markdown: they stay readable in the browser and in tests).
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ import streamlit as st
 
 from rag.errors import RagError
 from rag.eval.judge import LEGAL_QA_RUBRIC
-from rag.review import ERROR_TAGS, OUTCOME_LABELS, OUTCOMES, JudgeStore, ReviewStore, judge_item
-from rag.review_stats import CI_METHOD, evidence_markdown, fmt_share, summary
+from rag.review.sets import ERROR_TAGS, OUTCOME_LABELS, OUTCOMES, JudgeStore, ReviewStore, judge_item
+from rag.review.stats import CI_METHOD, evidence_markdown, fmt_share, summary
 from server.errors import ServerError
 from settings import get_settings
 from ui.compare import chat_client

@@ -22,11 +22,12 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from statistics import fmean
 
-from rag.answer import answer, is_refusal, raw, verify_citations
+from rag.answer.generate import answer, raw
+from rag.answer.verify import is_refusal, verify_citations
 from rag.eval.judge import LEGAL_QA_RUBRIC, judge_swapped
 from rag.eval.metrics import similarity
-from rag.retrieve import resolve_law
-from rag.statutes import cn_to_int, find_article_mentions, normalize_law_name
+from rag.retrieval.hybrid import resolve_law
+from rag.documents.statutes import cn_to_int, find_article_mentions, normalize_law_name
 from rag.types import Article, Citation
 
 MODES = ("rag", "raw", "oracle")

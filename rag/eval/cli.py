@@ -48,7 +48,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
 def rag_message_builder(kb_name: str, settings: Settings, endpoint) -> ev.BuildMessages:
     """The RAG-mode hook: retrieve articles for each question and build the grounded prompt,
     sized to the endpoint's context window like the app's."""
-    from rag.answer import rag_messages
+    from rag.answer.budget import rag_messages
     from rag.defaults import answer_options, library_from, open_kb, retriever_from
 
     kb = open_kb(library_from(settings), kb_name or settings.default_kb, settings.default_kb)

@@ -18,7 +18,7 @@ from typing import Callable
 from rag.errors import RagError
 from server.client import image_message
 
-SAMPLE_CHART = Path(__file__).resolve().parents[1] / "knowledge" / "examples" / "sample_revenue_chart.png"
+SAMPLE_CHART = Path(__file__).resolve().parents[2] / "knowledge" / "examples" / "sample_revenue_chart.png"
 CHART_SYSTEM_PROMPT = ("你是一名金融分析师。请仔细阅读图表：说明指标、期间和单位，引用能读出的数值，准确描述整体趋势"
                        "及其转折点；读不出的数值要如实说明。")
 DEFAULT_CHART_QUESTION = "描述图表中营业收入的整体变化趋势，指出转折点，并给出读到的数值。"

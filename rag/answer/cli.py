@@ -19,8 +19,9 @@ def add_cli(subparsers) -> None:
 
 
 def run(args) -> int:
-    from rag.answer import answer, needs_basis, raw, verify_citations
-    from rag.conversation import BASIS_ARTICLES, BASIS_NOTE
+    from rag.answer.generate import answer, raw
+    from rag.answer.verify import needs_basis, verify_citations
+    from rag.answer.conversation import BASIS_ARTICLES, BASIS_NOTE
     from rag.defaults import answer_options, chat_client_from, library_from, open_kb, retriever_from, sampling_for
     from settings import get_settings
 

@@ -1,8 +1,8 @@
 # Over 400 lines: snapshots, the writer lock's recovery and the library are one consistency story; split, each half would need the other's internals.
 """Named knowledge bases: documents → articles → stored rows (vectors) + a BM25 index.
 
-Storage is behind one interface (rag/store.py) with two implementations: LanceDB folders
-(the default, rag/store_lance.py) and PostgreSQL + pgvector for teams (rag/store_pg.py).
+Storage is behind one interface (rag/store/base.py) with two implementations: LanceDB folders
+(the default, rag/store/lance.py) and PostgreSQL + pgvector for teams (rag/store/pg.py).
 This module builds what readers need on top of it:
 
 - **Snapshots.** `KnowledgeBase.snapshot()` is one immutable view (articles in BM25 row
@@ -17,7 +17,7 @@ This module builds what readers need on top of it:
 
 Ingestion (load → parse → enrich → embed) is rag/ingest.py; this class stores articles whose
 vectors were already computed. kb.json / the `kbs` row records which embedding model made the
-vectors (rag.embeddings.embedder_id); `KnowledgeBases.open` re-embeds a KB made by another
+vectors (rag.retrieval.embeddings.embedder_id); `KnowledgeBases.open` re-embeds a KB made by another
 with the `reembed` function its opener hands in (rag.defaults passes rag.ingest.reembed), so
 this module never imports ingestion.
 
@@ -38,11 +38,11 @@ from typing import Callable
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
-from rag.embeddings import embedder_id
+from rag.retrieval.embeddings import embedder_id
 from rag.errors import KnowledgeBaseError
-from rag.lexical import Bm25Index, LegalTokenizer
-from rag.store import DocumentInfo, DuplicateDocument, KbStore, LibraryStore, OnWait
-from rag.store_lance import LanceLibrary
+from rag.retrieval.lexical import Bm25Index, LegalTokenizer
+from rag.store.base import DocumentInfo, DuplicateDocument, KbStore, LibraryStore, OnWait
+from rag.store.lance import LanceLibrary
 from rag.types import Article
 
 MAX_KB_NAME = 64

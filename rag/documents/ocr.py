@@ -10,7 +10,7 @@ by every caller; calls are serialised because the machine has few cores anyway.
 
 Does not: detect page rotation (statute scans are upright; the angle classifier is off,
 it costs a sixth of the time), recognise layout (tables come out as lines), or decide
-which PDF pages need OCR (rag.loaders does).
+which PDF pages need OCR (rag.documents.load does).
 """
 from __future__ import annotations
 

@@ -2,10 +2,10 @@
 """Each claim of an answer traced to the words of a retrieved article that support it, and
 every figure and modal word of the claim checked against that article.
 
-`attribute(answer, citations)` splits the answer into claims (rag/claims.py), cuts each
+`attribute(answer, citations)` splits the answer into claims (rag/answer/claims.py), cuts each
 retrieved article into its 款 and 项 (a 项 is read with the 款 that leads into it: "有下列情形
 之一的，用人单位应当……"), and scores every claim against every span by weighted word recall:
-the claim's jieba words (rag/lexical.py's tokenizer, with colloquial words also matched by
+the claim's jieba words (rag/retrieval/lexical.py's tokenizer, with colloquial words also matched by
 their statute terms: 加班 → 延长工作时间) that the span contains, weighted by jieba's IDF.
 Figures are masked while scoring, so "2 倍" does not pull a claim towards the 项 that says
 百分之二百. A claim that names a retrieved article (第四十四条) leans towards it. With an
@@ -13,7 +13,7 @@ embedder the score also takes the cosine of claim and span (SCORE_DENSE_WEIGHT);
 are cached by text, so the raw column's check reuses the RAG column's.
 
 Labels: supported (score ≥ SUPPORTED), partly supported (≥ PARTLY), no basis found. On the
-supporting span, each figure of the claim (rag/numbers.py) must equal a figure of the same
+supporting span, each figure of the claim (rag/answer/numbers.py) must equal a figure of the same
 kind there, and a modal word (应当/不得, 可以/不可以, 有权/无权) before the same verb must
 have the same polarity; otherwise the claim gets a flag naming both ("回答写 2 倍；第四十四条
 为 150%").
@@ -31,10 +31,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from rag.claims import Claim, polarity_words, split_claims, word_cutter
-from rag.lexical import STOPWORDS
-from rag.numbers import Quantity, comparable, quantities, same_value, show
-from rag.statutes import find_article_mentions
+from rag.answer.claims import Claim, polarity_words, split_claims, word_cutter
+from rag.retrieval.lexical import STOPWORDS
+from rag.answer.numbers import Quantity, comparable, quantities, same_value, show
+from rag.documents.statutes import find_article_mentions
 from rag.types import Citation
 
 # Thresholds, tuned on STARD train rows (bench/attribution.py --split train); see docs/attribution.md.

@@ -3,7 +3,7 @@
 When an article shown to the model points at another one for the rule it applies (the
 amount, the conditions, the procedure), the answer needs that article too. `references`
 reads the 第X条 mentions of an article's text (Chinese or Arabic numerals, 之一 articles,
-、/和/至 lists, 第X条第X款第X项; rag.statutes.find_article_mentions does the parsing) and
+、/和/至 lists, 第X条第X款第X项; rag.documents.statutes.find_article_mentions does the parsing) and
 resolves them: 本法 or no law named → the article's own law; a named law → a law of the KB.
 `follow_references` adds, after the retrieved articles, the ones the top retrieved articles
 point at, each once, marked with the retriever name "ref".
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from rag.statutes import find_article_mentions
+from rag.documents.statutes import find_article_mentions
 from rag.types import Article, Citation
 
 FOLLOW_FROM = 3  # references are read from the best FOLLOW_FROM retrieved articles
@@ -28,7 +28,7 @@ _RANGE_GAP = re.compile(r"^[\s　]*(?:至|到|—|－|-|~)[\s　]*$")
 def references(article: Article, laws: set[str]) -> list[tuple[str, int, int]]:
     """(law_short, article_no, suffix) of each article this one points at, in text order,
     without itself and without laws outside `laws` (the KB's law short names)."""
-    from rag.retrieve import resolve_law
+    from rag.retrieval.hybrid import resolve_law
 
     out: list[tuple[str, int, int]] = []
     mentions = find_article_mentions(article.text)

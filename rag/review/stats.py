@@ -1,4 +1,4 @@
-"""Results of a blind review set (rag/review.py): outcome shares with 95% Wilson intervals,
+"""Results of a blind review set (rag/review/sets.py): outcome shares with 95% Wilson intervals,
 per topic and per error tag, agreement between reviewers (percent agreement; Cohen's kappa
 for two reviewers, Fleiss' kappa for more), the LLM judge against the humans, and the
 Markdown evidence pack.
@@ -14,8 +14,8 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from itertools import combinations
 
-from rag.conversation import STATUS_TEXT
-from rag.review import ERROR_TAGS, OUTCOME_LABELS, OUTCOMES, SIDE_LABELS, VOTE_LABELS
+from rag.answer.conversation import STATUS_TEXT
+from rag.review.sets import ERROR_TAGS, OUTCOME_LABELS, OUTCOMES, SIDE_LABELS, VOTE_LABELS
 
 Z_95 = 1.959963984540054  # two-sided 95% normal quantile
 CI_METHOD = "Wilson score interval, 95%"

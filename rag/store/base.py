@@ -1,13 +1,13 @@
 """The storage interface of knowledge bases, with two implementations:
 
-- `rag.store_lance.LanceLibrary`: the embedded default, a folder per KB (LanceDB tables
+- `rag.store.lance.LanceLibrary`: the embedded default, a folder per KB (LanceDB tables
   `articles` and `documents`, kb.json, sources/), writes serialised across processes by a
   file lock;
-- `rag.store_pg.PgLibrary`: PostgreSQL with pgvector for shared deployments: KBs, documents,
+- `rag.store.pg.PgLibrary`: PostgreSQL with pgvector for shared deployments: KBs, documents,
   articles, vectors, content hashes, source PDFs and the feedback/review logs in one
   transactional database; writes serialised by an advisory lock per KB.
 
-`rag.knowledge` builds snapshots, BM25 and lookups on top of this interface and never
+`rag.kb` builds snapshots, BM25 and lookups on top of this interface and never
 touches a database itself; `rag.defaults.store_from(settings)` picks the implementation.
 
 The contract every implementation keeps (tests/test_store.py runs the same suite on both):
@@ -55,7 +55,7 @@ class StoredState:
 
     version: Hashable
     documents: list[DocumentInfo]
-    rows: list[dict]  # id, doc_id, seq, tokens and the Article fields (rag.knowledge's db form)
+    rows: list[dict]  # id, doc_id, seq, tokens and the Article fields (rag.kb's db form)
 
 
 class DuplicateDocument(KnowledgeBaseError):

@@ -22,7 +22,7 @@ import bm25s
 import jieba
 import numpy as np
 
-from rag.statutes import cn_to_int
+from rag.documents.statutes import cn_to_int
 
 jieba.setLogLevel(logging.WARNING)
 

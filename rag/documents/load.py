@@ -1,14 +1,14 @@
 """Uploaded bytes + file name → LoadedDocument (decoded text, per page or paragraph) → articles.
 
-PDFs: rag.pdf (text layer by page, OCR for scanned pages, damaged pages named). DOCX:
-rag.word (one Page per paragraph/table, numbered). TXT/MD: rag.encodings (UTF-8, UTF-16,
+PDFs: rag.documents.pdf (text layer by page, OCR for scanned pages, damaged pages named). DOCX:
+rag.documents.word (one Page per paragraph/table, numbered). TXT/MD: rag.documents.encodings (UTF-8, UTF-16,
 GB18030 first for Chinese; Big5, Shift-JIS detected). Every rejection raises DocumentError
 with a bilingual message that names the file and what to do.
 
 `read_document` adds the statute parse and the per-file limits (OCR pages, articles), so
 that a hostile file fails before any embedding; `read_path` reads a path for the CLI with
 the size and file-type checks first. Does not: read HTML/XLSX/.doc, or split several laws
-in one file (rag.statutes).
+in one file (rag.documents.statutes).
 """
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Callable
 
-from rag.encodings import decode_text, looks_binary
+from rag.documents.encodings import decode_text, looks_binary
 from rag.errors import DocumentError
-from rag.statutes import parse_statute
+from rag.documents.statutes import parse_statute
 from rag.types import Article, LoadedFile, Page
 
 PDF_SUFFIXES = (".pdf",)
@@ -91,7 +91,7 @@ def location_label(file_name: str, number: int | None) -> str:
 
 def ocr_note(pages: list[int]) -> str:
     """What the upload UIs say about OCR'd pages: "第 1–3、5 页为扫描件，已 OCR 识别"; "" for none."""
-    from rag.pdf import page_ranges
+    from rag.documents.pdf import page_ranges
 
     return f"第 {page_ranges(pages)} 页为扫描件，已 OCR 识别" if pages else ""
 
@@ -117,12 +117,12 @@ def load_file(data: bytes, file_name: str, max_bytes: int | DocumentLimits,
     ocr_pages: list[int] = []
     unit = "page"
     if suffix in PDF_SUFFIXES:
-        from rag.pdf import read_pdf
+        from rag.documents.pdf import read_pdf
 
         pages, ocr_pages = read_pdf(data, name, limits.max_ocr_pages, progress, looks_binary=looks_binary)
         encoding = "pdf"
     elif suffix in DOCX_SUFFIXES:
-        from rag.word import read_docx
+        from rag.documents.word import read_docx
 
         pages, encoding, unit = read_docx(data, name, limits.max_bytes), "docx", "paragraph"
     else:

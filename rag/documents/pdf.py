@@ -4,7 +4,7 @@ pypdfium2 (PDFium, Chrome's PDF engine) reads the text layer: it decodes the CID
 fonts that pypdf reads one byte per character. pypdf is kept as the structure check: it
 refuses encrypted files and decodes every page's content stream, so that a page whose
 stream is damaged is named instead of silently dropping its articles. Pages with no text
-but with drawn objects (a scanned image) are OCR'd (rag.ocr), at most `max_ocr_pages`.
+but with drawn objects (a scanned image) are OCR'd (rag.documents.ocr), at most `max_ocr_pages`.
 
 Does not: repair damaged files (they are refused, naming the pages), OCR pages that have
 a text layer (a scan with a bad hidden text layer keeps it), or read forms/annotations.
@@ -75,7 +75,7 @@ def read_pdf(data: bytes, name: str, max_ocr_pages: int, progress: Progress | No
     if len(scanned) > max_ocr_pages:
         raise DocumentError(MSG_TOO_MANY_SCANNED.format(name=name, n=len(scanned), limit=max_ocr_pages))
     if scanned:
-        from rag.ocr import ocr_pdf_pages
+        from rag.documents.ocr import ocr_pdf_pages
 
         for number, text in ocr_pdf_pages(data, scanned, progress, name).items():
             texts[number - 1] = unwrap_lines(text)

@@ -2,7 +2,7 @@
 
 1. A question that names an article (《劳动合同法》第四十七条, 劳动法第44条, 劳动合同法47条)
    gets that article first, fetched exactly.
-2. BM25 over jieba tokens (rag/lexical.py) and dense cosine search (LanceDB) each return
+2. BM25 over jieba tokens (rag/retrieval/lexical.py) and dense cosine search (LanceDB) each return
    their best CANDIDATES rows; weighted reciprocal-rank fusion merges the two lists (dense
    counts dense_weight_for(KB size) times BM25: 5 on large KBs, picked on STARD's train
    holdout for the trained embedder; 1 on small ones such as the default 劳动法规 KB).
@@ -16,7 +16,7 @@
 `BaseRetriever` (NodeWithScore nodes carrying the Citation fields as metadata), for query
 engines and QueryFusionRetriever.
 
-Does not: rewrite questions (rag/answer.py does, before calling this), search several KBs.
+Does not: rewrite questions (rag/answer/ does, before calling this), search several KBs.
 """
 from __future__ import annotations
 
@@ -28,9 +28,9 @@ from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from rag.knowledge import KnowledgeBase, Snapshot, embed_text
-from rag.lexical import legal_terms
-from rag.statutes import find_article_mentions, normalize_law_name
+from rag.kb import KnowledgeBase, Snapshot, embed_text
+from rag.retrieval.lexical import legal_terms
+from rag.documents.statutes import find_article_mentions, normalize_law_name
 from rag.types import Citation
 
 Mode = Literal["hybrid", "bm25", "dense"]
@@ -38,7 +38,7 @@ CANDIDATES = 50  # rows each retriever contributes to fusion
 RRF_K = 60  # the constant of reciprocal-rank fusion (Cormack et al. 2009)
 # Weight of the dense list in the fusion (BM25: 1), by KB size (docs/retrieval.md "Fusion weight").
 # Large KBs (lawrefbook, 65k articles): swept over 1, 1.5, 2, 3, 5 on the 116 held-out train
-# questions with legal-e5-small (bench/train_retrieval.py, rag/adapters/training.json): MRR rose
+# questions with legal-e5-small (bench/train_retrieval.py, rag/retrieval/adapters/training.json): MRR rose
 # with the weight, 0.543 → 0.590. Small KBs (the default 劳动法规, 777 articles): 5 drowned the
 # BM25 hits the trained embedder misses on labour wording; swept over 0.5, 1, 2, 3, 5 on
 # stard_labor_dev, 1 was best at Hit@1/@5 (0.293 / 0.610 against 0.220 / 0.537 for 5).
@@ -49,7 +49,7 @@ EXPAND_TERMS = False
 RERANK_TOP = 20
 EXACT_SCORE = 1.0  # exact hits sort above any fused score (RRF scores are < (1 + DENSE_WEIGHT)/RRF_K)
 # Abstain thresholds (best BM25 score, best dense cosine) for legal-e5-small, by KB size: from
-# LARGE_KB articles on, dense search is approximate (rag.store.DENSE_INDEX_MIN_ROWS) and
+# LARGE_KB articles on, dense search is approximate (rag.store.base.DENSE_INDEX_MIN_ROWS) and
 # off-topic words find more BM25 matches. Picked on STARD train questions whose gold law is in
 # the KB vs 30 off-topic questions, with no legal question abstaining (docs/retrieval.md).
 SMALL_KB_THRESHOLDS = (3.5, 0.30)

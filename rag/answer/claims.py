@@ -8,7 +8,7 @@ needs no article), and whether it is checkable at all (greetings, headings alone
 帮助" are not).
 
 `polarity_words(text)` finds the modal words that make a claim positive or negative (应当 /
-不得, 可以 / 不可以, 有权 / 无权 …), for the negation check in rag/attribution.py.
+不得, 可以 / 不可以, 有权 / 无权 …), for the negation check in rag/answer/attribution.py.
 
 Does not: split a sentence into several propositions, or resolve what 其/该 refer to.
 """
@@ -138,7 +138,7 @@ def word_cutter():
         if _cutter is None:
             import jieba
 
-            from rag.lexical import LEGAL_TERMS
+            from rag.retrieval.lexical import LEGAL_TERMS
 
             cutter = jieba.Tokenizer()
             cutter.initialize()

@@ -3,7 +3,7 @@
 `quantities(text)` finds each figure a statute or an answer states — 百分之一百五十 / 150% /
 1.5倍 (all the multiple 1.5), 六十日 / 60天, 三个月 / 一年 (durations, years as 12 months),
 十六周岁, 2000元 / 五万元 — with Chinese and Arabic numerals read both ways (integers through
-rag.statutes.cn_to_int, plus 点 decimals, 半, 两, 万/亿). `same_value` compares two of one
+rag.documents.statutes.cn_to_int, plus 点 decimals, 半, 两, 万/亿). `same_value` compares two of one
 kind (a limit in months and one in days compare, but are not equal: 两个月 ≠ 六十日); `show` writes a value
 back for a message ("150%", "2 倍", "60 日").
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.statutes import cn_to_int
+from rag.documents.statutes import cn_to_int
 
 _CN = "零〇一二两三四五六七八九十百千万亿"
 _NUM = rf"(?:\d+(?:[.,]\d+)*|[{_CN}]+(?:点[{_CN}]+)?)"

@@ -1,5 +1,5 @@
-# Over 400 lines: the whole PostgreSQL store (schema, advisory locks, versions, vectors, PDFs, record logs) behind the rag/store.py contract, one SQL dialect in one place.
-"""The PostgreSQL + pgvector store (rag/store.py) for teams: KBs, documents, article rows,
+# Over 400 lines: the whole PostgreSQL store (schema, advisory locks, versions, vectors, PDFs, record logs) behind the rag/store/base.py contract, one SQL dialect in one place.
+"""The PostgreSQL + pgvector store (rag/store/base.py) for teams: KBs, documents, article rows,
 vectors, source PDFs and the record logs of a deployment in one database, shared by app
 processes on several machines.
 
@@ -41,7 +41,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from rag.errors import KnowledgeBaseError
-from rag.store import DENSE_INDEX_MIN_ROWS, WRITE_WAIT_MESSAGE, DocumentInfo, DuplicateDocument, OnWait, StoredState
+from rag.store.base import DENSE_INDEX_MIN_ROWS, WRITE_WAIT_MESSAGE, DocumentInfo, DuplicateDocument, OnWait, StoredState
 
 HNSW_EF_SEARCH = 100  # candidates an HNSW scan keeps (pgvector returns at most this many rows)
 HNSW_EF_SEARCH_MAX = 1000  # pgvector's upper bound
@@ -241,7 +241,7 @@ def _extension_schema(conn) -> str | None:
 
 
 class PgKbStore:
-    """One KB's rows in the shared tables (rag.store.KbStore)."""
+    """One KB's rows in the shared tables (rag.store.base.KbStore)."""
 
     def __init__(self, db: _Database, name: str, cache_dir: Path):
         self.name = name
@@ -454,7 +454,7 @@ class PgKbStore:
 
 
 class PgLog:
-    """An append-only record log (rag.store.RecordLog): rows of `records` of one kind."""
+    """An append-only record log (rag.store.base.RecordLog): rows of `records` of one kind."""
 
     def __init__(self, db: _Database, kind: str):
         self._db, self.kind = db, kind
@@ -471,7 +471,7 @@ class PgLog:
 
 
 class PgLibrary:
-    """The KBs and logs in one schema of a PostgreSQL database (rag.store.LibraryStore).
+    """The KBs and logs in one schema of a PostgreSQL database (rag.store.base.LibraryStore).
     Source PDFs are cached as files under `cache_dir`, a folder per KB."""
 
     def __init__(self, url: str, schema: str = "legal_rag", cache_dir: Path | None = None):
@@ -527,7 +527,7 @@ class PgLibrary:
         return float(total) / 1e6
 
     def cache_dir(self, name: str) -> Path:
-        """This machine's cache folder of a KB (source PDFs; rag.knowledge keeps BM25 here)."""
+        """This machine's cache folder of a KB (source PDFs; rag.kb keeps BM25 here)."""
         key = hashlib.sha256(f"{self.location}\0{self.schema}\0{name}".encode()).hexdigest()[:16]
         return self.cache_root / key
 

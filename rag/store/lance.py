@@ -13,7 +13,7 @@ lock, deletes the articles a killed writer left without a document row. A remove
 
 With `vector_uri` (a LanceDB server or bucket) the tables live there, but kb.json, the lock
 and sources stay in the local folder: such a KB is shared by the processes of one machine
-only. A team on several machines uses the PostgreSQL store (rag/store_pg.py, docs/storage.md).
+only. A team on several machines uses the PostgreSQL store (rag/store/pg.py, docs/storage.md).
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ import lancedb
 import pyarrow as pa
 
 from rag.errors import KnowledgeBaseError
-from rag.store import DENSE_INDEX_MIN_ROWS, WRITE_WAIT_MESSAGE, DocumentInfo, DuplicateDocument, OnWait, StoredState
+from rag.store.base import DENSE_INDEX_MIN_ROWS, WRITE_WAIT_MESSAGE, DocumentInfo, DuplicateDocument, OnWait, StoredState
 
 SOURCES_DIR = "sources"
 LOCK_FILE = "write.lock"

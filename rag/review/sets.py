@@ -4,7 +4,7 @@ A review set is a question file (the benchmarks' JSONL format, rag/eval/question
 of one KB snapshot and one endpoint with fixed sampling and prompt version; its id is a hash
 of all of these, so answers made under other settings are never mixed into it. For each
 question `generate_item` retrieves, answers with and without retrieval (the chat page's own
-rag.answer.answer / raw) and verifies the citations of both answers against the same
+rag.answer.generate.answer / raw) and verifies the citations of both answers against the same
 retrieved articles, so the verification marks do not give away which answer had retrieval.
 Which answer is shown as A is drawn from a seed derived from the set id and question id:
 reproducible, and stored with the item and every vote.
@@ -16,7 +16,7 @@ judge's verdicts). Appends take an fcntl lock, so two app processes never interl
 The store interface is append / reviews (and get / put for items) so it can be backed by
 PostgreSQL later.
 
-Statistics and the evidence pack live in rag/review_stats.py. Does not: import streamlit,
+Statistics and the evidence pack live in rag/review/stats.py. Does not: import streamlit,
 read settings, start servers (the caller passes parts in).
 """
 from __future__ import annotations
@@ -29,11 +29,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from rag.store import RecordLog
-from rag.store_lance import JsonlLog
-from rag.answer import PROMPT_VERSION, answer, raw, verify_citations
+from rag.store.base import RecordLog
+from rag.store.lance import JsonlLog
+from rag.answer.generate import answer, raw
+from rag.answer.prompts import PROMPT_VERSION
+from rag.answer.verify import verify_citations
 from rag.eval.answers import gold_refs, is_gold, timed_stream
-from rag.statutes import normalize_law_name
+from rag.documents.statutes import normalize_law_name
 
 VOTES = ("A", "B", "tie", "both_bad")  # what the reviewer picks, in display terms
 VOTE_LABELS = {"A": "A 更好", "B": "B 更好", "tie": "差不多（平局）", "both_bad": "都不好"}
@@ -107,7 +109,7 @@ def topic_of(gold_articles: Sequence[dict], retrieved: Sequence[dict]) -> str:
 def generate_item(row: dict, review_set: ReviewSet, retriever, kb, llm, options: dict) -> dict:
     """Retrieve, answer with RAG and raw, verify both answers' citations, pick the A side.
 
-    `options` are rag.answer.answer's keyword arguments (rag.defaults.answer_options, maybe
+    `options` are rag.answer.generate.answer's keyword arguments (rag.defaults.answer_options, maybe
     with a smaller max_tokens); raw gets the same sampling without the article budget.
     A server error propagates: a failed item is not stored, so the next run retries it."""
     question = row["question"]

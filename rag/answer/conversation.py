@@ -3,7 +3,7 @@
 The app keeps a list of Turn in its session; the export and the feedback file are built
 from the same objects, so what a reviewer downloads is what the user saw.
 
-`check_answers(turn, embedder)` runs the attribution check (rag/attribution.py) on both
+`check_answers(turn, embedder)` runs the attribution check (rag/answer/attribution.py) on both
 answers of a turn against the turn's retrieved articles, once the answers are complete: the
 raw model's answer is checked against the same articles, so the two summaries compare.
 
@@ -15,8 +15,8 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 
-from rag.answer import is_refusal, needs_basis
-from rag.attribution import Attribution, attribute
+from rag.answer.verify import is_refusal, needs_basis
+from rag.answer.attribution import Attribution, attribute
 from rag.types import Citation, VerifiedCitation
 
 STATUS_TEXT = {
