@@ -11,7 +11,9 @@ builds and re-embeds for the configured embedder
 them); `--kb NAME` takes a KB of the bench library or of the app's own library.
 
 Everything goes through the app's parts (rag/defaults.py: retriever, client, sampling and
-context budget; rag/answer/: prompts; rag/eval/answers.py: scoring). Appends one JSON line
+context budget; rag/answer/: prompts; rag/eval/answers.py: scoring, including the chat's
+attribution check per answer: supported-claim rate and number/negation mismatches, the raw
+answer checked against the RAG answer's retrieved articles). Appends one JSON line
 per question to the output file and resumes from it; prints the table and writes
 summary.json beside it.
 """

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from rag.answer.conversation import ATTRIBUTION_LABEL
 from rag.defaults import answer_options, retriever_from
 from rag.eval import answers as qa
 from rag.eval import evaluate as ev
@@ -47,9 +48,15 @@ def summary_frame(summary: dict) -> pd.DataFrame:
             "题数": m["n"], "拒答 %": round(100 * m["refusal"], 1), "引用任一法条 %": round(100 * m["cites_any"], 1),
             "引用标准法条 %": round(100 * m["cites_gold"], 1), "核验通过": v["ok"], "未检索到": v["not_retrieved"],
             "库中无此条": v["not_in_kb"], "原文不符": v["text_mismatch"], "虚构法条": m["fabricated"],
+            "有依据句 %": _percent(m.get("supported_rate")), "数字不符/答": m.get("number_mismatches_per_answer"),
+            "肯定否定相反/答": m.get("negation_flips_per_answer"),
             "ROUGE-L": m["rouge_l"], "首字 p50 s": m["ttft_p50"], "总耗时 p50 s": m["total_p50"],
             "总耗时 p95 s": m["total_p95"]}
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def _percent(rate: float | None) -> float | None:
+    return None if rate is None else round(100 * rate, 1)
 
 
 st.set_page_config(page_title="模型评测", page_icon="📊", layout="wide")
@@ -249,5 +256,8 @@ if qa_last:
             for mode in qa_last["modes"]:
                 if mode in row:
                     st.markdown(f"*{MODE_LABELS[mode]}*：{row[mode]['answer']}")
+                    checked = row[mode].get("attribution")  # rows from before the check have none
+                    if checked:
+                        st.caption(f"{ATTRIBUTION_LABEL}：{checked['summary']}")
 
 render_review_results()  # 盲评结果 (the legal page's blind review mode)

@@ -9,6 +9,7 @@ import pytest
 from rag.eval.answers import gold_citations, gold_rank, gold_refs, score_answer, summarize, summary_table
 from rag.eval.judge import LEGAL_QA_RUBRIC, comparison_table, judge_swapped, score_mark
 from rag.retrieval.hybrid import HybridRetriever
+from rag.types import Citation
 from server.client import ChatClient
 from tests.fakes import FakeOpenAI
 
@@ -67,6 +68,49 @@ def test_summary_counts_the_rows():
     assert s["retrieval"] == {"gold_retrieved": 0.5, "gold_at_1": 0.5, "abstained": 0.0,
                               "gold_retrieved_but_refused": 0, "gold_retrieved_not_cited": 0}
     assert "| rag | 2 | 50.0% |" in summary_table(s)
+
+
+OVERTIME_WRONG = "根据《劳动法》第四十四条，工作日安排劳动者延长工作时间的，应按 2 倍支付加班费。"
+SEVERANCE = "合同期满用人单位不续订的，用人单位应当向劳动者支付经济补偿。"
+
+
+def test_wrong_multiple_is_counted_as_a_number_mismatch(labor_kb):
+    article_44 = [Citation(labor_kb.lookup("劳动法", 44), 1.0, ["exact"])]
+    got = score_answer(OVERTIME_WRONG, [], labor_kb, article_44)["attribution"]
+    assert got["counts"]["number_mismatches"] == 1 and got["counts"]["negation_flips"] == 0
+    assert "1 处数字与法条不符" in got["summary"]
+    [flag] = [f for c in got["claims"] for f in c["flags"]]
+    assert (flag["answer"], flag["article"], flag["where"]) == ("2 倍", "150%", "第四十四条")
+
+
+def test_raw_answer_is_attributed_to_the_rag_answers_articles(labor_kb, retrieved):
+    rag_side = score_answer(SEVERANCE, gold_refs(GOLD), labor_kb, retrieved)["attribution"]
+    raw_side = score_answer(SEVERANCE, gold_refs(GOLD), labor_kb, [], against=retrieved)["attribution"]
+    assert raw_side["counts"] == rag_side["counts"] and raw_side["summary"] == rag_side["summary"]
+    assert rag_side["counts"]["supported"] == rag_side["counts"]["claims"] == 1
+    assert score_answer(SEVERANCE, [], labor_kb, [])["attribution"] is None  # no articles to check against
+    assert score_answer("现有法条不足以回答。", [], labor_kb, retrieved)["attribution"] is None  # a refusal
+    assert score_answer(SEVERANCE, [], labor_kb, retrieved, abstain=True)["attribution"] is None
+
+
+def test_summary_has_supported_claims_and_mismatches_per_answer(labor_kb, retrieved):
+    article_44 = [Citation(labor_kb.lookup("劳动法", 44), 1.0, ["exact"])]
+    timing = {"ttft_s": 1.0, "total_s": 2.0}
+    wrong = score_answer(OVERTIME_WRONG + SEVERANCE, [], labor_kb, article_44 + list(retrieved)) | timing
+    right = score_answer(SEVERANCE, [], labor_kb, [], against=retrieved) | timing
+    refused = score_answer("现有法条不足以回答。", [], labor_kb, retrieved) | timing
+    old = {k: v for k, v in right.items() if k != "attribution"}  # a row written before the check
+    rows = [{"query_id": 1, "retrieval": {"gold_rank": 1, "abstain": False}, "rag": wrong, "raw": right},
+            {"query_id": 2, "retrieval": {"gold_rank": 1, "abstain": False}, "rag": refused, "raw": old}]
+    s = summarize(rows, ("rag", "raw"))
+    rag_m, raw_m = s["modes"]["rag"], s["modes"]["raw"]
+    assert rag_m["attributed"] == 1 and rag_m["number_mismatches_per_answer"] == 1.0  # the refusal is not counted
+    assert rag_m["claims"] == 2 and rag_m["supported_rate"] == rag_m["supported_claims"] / 2
+    assert raw_m["attributed"] == 1 and raw_m["supported_rate"] == 1.0 and raw_m["number_mismatches_per_answer"] == 0
+    table = summary_table(s)
+    assert "| supported claims | number mismatches / answer | negation flips / answer |" in table
+    assert "| 100.0% (1/1) | 0.00 | 0.00 |" in table and "rag 1/2, raw 1/2 answers checked" in table
+    assert "| — | — | — |" in summary_table(summarize([{**rows[1], "rag": old}], ("rag",)))
 
 
 def test_judge_in_both_orders_averages_a_position_bias():

@@ -97,7 +97,9 @@ def test_summary_counts_sentences_and_mismatches(overtime):
     result = attribute(answer, overtime)
     assert result.summary() == "3 句中 2 句有法条依据，1 句未找到依据，1 处数字与法条不符"
     assert result.counts()["number_mismatches"] == 1
-    assert Attribution.from_dict(json.loads(json.dumps(result.to_dict()))).summary() == result.summary()
+    stored = json.loads(json.dumps(result.to_dict()))
+    assert Attribution.from_dict(stored).summary() == result.summary()
+    assert stored["counts"]["claims"] == 3 and stored["counts"]["number_mismatches"] == 1  # not hidden by the claim list
 
 
 def test_nothing_retrieved_means_no_basis_and_no_crash():

@@ -103,6 +103,11 @@ def test_rag_vs_raw_section_runs_two_example_questions(data_dir, monkeypatch):
         assert list(table.loc["题数"]) == [2, 2]
         assert list(table.loc["引用标准法条 %"]) == [50.0, 50.0]
         assert list(table.loc["虚构法条"]) == [0, 0]
+        # Both modes gave the same answer (百分之一百五十, as 第四十四条 says), checked against the same articles.
+        rag_rate, raw_rate = table.loc["有依据句 %"]
+        assert rag_rate == raw_rate and rag_rate > 0, table
+        assert list(table.loc["数字不符/答"]) == [0.0, 0.0]
+        assert any(c.value.startswith("法条核对：") for c in at.caption)
         assert "2 题" in at.subheader[-1].value
         assert any(t.value.startswith("**检索**：标准法条被检索到") for t in at.markdown)
 

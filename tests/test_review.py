@@ -11,7 +11,8 @@ from sklearn.metrics import cohen_kappa_score
 
 from rag.answer.prompts import PROMPT_VERSION
 from rag.retrieval.hybrid import HybridRetriever
-from rag.review.sets import (ItemCache, JudgeStore, ReviewSet, ReviewStore, a_side, item_for, judge_item,
+from rag.answer.attribution import Attribution
+from rag.review.sets import (ItemCache, JudgeStore, ReviewSet, ReviewStore, a_side, generate_item, item_for, judge_item,
                         kb_content_hash, make_review, next_row)
 from rag.review.stats import agreement, cohen_kappa, evidence_markdown, fleiss_kappa, summary, wilson
 from server.client import ChatClient
@@ -139,6 +140,34 @@ def test_review_set_is_generated_once_voted_resumed_and_exported(tmp_path, labor
     pack = evidence_markdown(store.reviews(rs.set_id), verdicts)
     assert rs.set_id in pack and item["kb_hash"] in pack and "A 引错了条" in pack
     assert ANSWER in pack and "A = " in pack and "《劳动法》第四十四条" in pack
+
+
+def test_item_records_both_answers_attribution_against_the_same_articles(tmp_path, labor_kb):
+    wrong = "根据《劳动法》第四十四条，工作日安排劳动者延长工作时间的，应按 2 倍支付加班费。"
+    with FakeOpenAI(answer=wrong) as fake:  # RAG and raw say the same: their checks must agree
+        client = ChatClient(fake.endpoint, "fake")
+        rs, retriever = review_set(labor_kb, fake), HybridRetriever(labor_kb, labor_kb.embedder)
+        cache = ItemCache(tmp_path)
+        item_for(ROWS[0], rs, cache, retriever, labor_kb, client, {"max_tokens": 32})
+    item = ItemCache(tmp_path).get(rs.set_id, "q1")  # as stored and read back
+    for side in ("rag", "raw"):
+        checked = item[side]["attribution"]
+        assert checked["counts"]["number_mismatches"] == 1 and "1 处数字与法条不符" in checked["summary"]
+        [flag] = [f for c in Attribution.from_dict(checked).claims for f in c.flags]
+        assert flag.message == "回答写 2 倍；第四十四条为 150%"
+    assert item["rag"]["attribution"]["claims"] == item["raw"]["attribution"]["claims"]
+    pack = evidence_markdown([make_review(item, "张律师", "tie")])
+    assert pack.count("> 法条核对：1 句中") == 2  # both answers, in the same words
+
+    with FakeOpenAI(answer="现有法条不足以回答这个问题。") as fake:
+        refused = generate_item(ROWS[1], review_set(labor_kb, fake), retriever, labor_kb,
+                                ChatClient(fake.endpoint, "fake"), {"max_tokens": 32})
+    assert refused["rag"]["attribution"] is None and refused["raw"]["attribution"] is None
+
+    before = {**item, "rag": {k: v for k, v in item["rag"].items() if k != "attribution"},
+              "raw": {k: v for k, v in item["raw"].items() if k != "attribution"}}  # stored before issue 21
+    pack = evidence_markdown([make_review(before, "张律师", "tie")])
+    assert "法条核对" not in pack and wrong in pack
 
 
 def test_make_review_rejects_unknown_votes_and_tags():

@@ -14,6 +14,7 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from rag.answer.conversation import ATTRIBUTION_LABEL
 from rag.eval.judge import LEGAL_QA_RUBRIC
 from rag.review.sets import SIDE_LABELS, ReviewStore
 from settings import ROOT, get_settings
@@ -68,6 +69,8 @@ def review_one(at: AppTest, n: int, vote: str, reviewer: str, tag: str | None = 
     before = main_text(at)
     assert "**回答 A**" in before and "**回答 B**" in before
     assert not any(label in before for label in SIDE_LABELS.values()), before  # blind
+    checks = [c.value for c in at.main.caption if c.value.startswith(f"{ATTRIBUTION_LABEL}：")]
+    assert len(checks) == 2 and all(c.endswith("（对照本题检索到的法条）") for c in checks), checks  # one per side, same words
     assert at.button(key="review_submit").proto.disabled  # no vote yet, nothing to submit
     at.radio(key="review_vote").set_value(vote).run()
     if tag:

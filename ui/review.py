@@ -1,5 +1,6 @@
 """盲评模式 on the legal page: a reviewer walks a question set, sees two unlabelled answers (RAG
-and raw, same model) as A and B with their citations checked, votes, and only then sees
+and raw, same model) as A and B with their citations checked and the attribution summary
+of each (both against the same retrieved articles), votes, and only then sees
 which was which. The core (rag/review/sets.py) generates, caches and stores; this module only
 draws and collects. Results are drawn by ui/review_results.py on the evaluation page.
 """
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from rag.answer.conversation import STATUS_TEXT
+from rag.answer.conversation import ATTRIBUTION_LABEL, STATUS_TEXT
 from rag.defaults import answer_options
 from rag.errors import RagError
 from rag.eval.questions import load_questions
@@ -100,6 +101,9 @@ def _show_item(item: dict, revealed: bool) -> None:
     for column, letter, side in zip(st.columns(2, gap="large"), "AB", (item["a_side"], b_side)):
         with column, st.container(border=True):
             st.markdown(f"**回答 {letter}**" + (f"：{SIDE_LABELS[side]}" if revealed else ""))
+            checked = item[side].get("attribution")  # items generated before issue 21 have none
+            if checked:  # both sides checked against the same retrieved articles: nothing given away
+                st.caption(f"{ATTRIBUTION_LABEL}：{checked['summary']}（对照本题检索到的法条）")
             st.markdown(item[side]["answer"] or "（无回答）")
             verified = item[side]["verified"]
             if verified:

@@ -178,7 +178,9 @@ class Attribution:
         return "".join(out) + answer[pos:]
 
     def to_dict(self) -> dict:
-        return {"summary": self.summary(), **self.counts(), "ms": round(self.ms, 1),
+        """summary, counts (Attribution.counts: "claims" there is the number checked), ms, and
+        every claim with its sources and flags (from_dict reads it back)."""
+        return {"summary": self.summary(), "counts": self.counts(), "ms": round(self.ms, 1),
                 "claims": [asdict(c) for c in self.claims]}
 
     @classmethod

@@ -6,6 +6,8 @@ from the same objects, so what a reviewer downloads is what the user saw.
 `check_answers(turn, embedder)` runs the attribution check (rag/answer/attribution.py) on both
 answers of a turn against the turn's retrieved articles, once the answers are complete: the
 raw model's answer is checked against the same articles, so the two summaries compare.
+`check_answer` is that check for one answer; the blind review (rag/review/sets.py) and the answer
+benchmark (rag/eval/answers.py) call it too.
 
 Does not: store conversations server-side (only feedback is written, on request).
 """
@@ -65,10 +67,17 @@ def check_answers(turn: Turn, embedder=None) -> None:
     retrieved articles. Left unset for an empty answer, a refusal, or when retrieval abstained
     (the articles found are not about the question, so nothing is checked against them)."""
     for reply in (turn.rag, turn.raw):
-        if reply is None:
-            continue
-        reply.attribution = attribute(reply.answer, turn.citations, embedder) \
-            if turn.citations and not turn.abstain and not is_refusal(reply.answer) else None
+        if reply is not None:
+            reply.attribution = check_answer(reply.answer, turn.citations, turn.abstain, embedder)
+
+
+def check_answer(answer: str, citations: list[Citation], abstain: bool = False, embedder=None) -> Attribution | None:
+    """One answer's attribution against the retrieved `citations` (the chat, the blind review
+    and bench/answers.py all check through here), or None for an empty answer, a refusal,
+    no articles, or when retrieval abstained."""
+    if not citations or abstain or is_refusal(answer):
+        return None
+    return attribute(answer, citations, embedder)
 
 
 def attribution_line(reply: Reply | None) -> str:

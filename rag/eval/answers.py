@@ -5,11 +5,18 @@ For each question `run_question` retrieves (the app's retriever), answers in up 
 modes through the app's own prompt builders, and `score_answer` turns each answer into
 plain facts: refused?, cites any article?, cites a gold article?, the verify_citations
 outcomes, fabricated citations (an article number that does not exist in a law the KB
-holds), ROUGE-L against the lawyer's answer, latency. `summarize` aggregates rows.
+holds), the attribution check (rag.answer.conversation.check_answer: which sentences the articles
+support, figures and modal words that contradict them), ROUGE-L against the lawyer's answer,
+latency. `summarize` aggregates rows: supported-claim rate, number mismatches and negation
+flips per checked answer among them.
 
 Modes: "rag" (retrieved articles), "raw" (no retrieval), "oracle" (the gold articles put in
 the prompt instead of the retrieved ones: it separates retrieval errors from generation
 errors).
+
+Attribution is checked against the articles the answer's prompt held; the raw answer, whose
+prompt held none, is checked against the same retrieved articles as the RAG answer, so the
+two compare. Refusals and answers to questions where retrieval abstained are not checked.
 
 Does not: start servers, pick endpoints or read settings (bench/answers.py and the page do).
 """
@@ -24,6 +31,7 @@ from statistics import fmean
 
 from rag.answer.generate import answer, raw
 from rag.answer.verify import is_refusal, verify_citations
+from rag.answer.conversation import check_answer
 from rag.eval.judge import LEGAL_QA_RUBRIC, judge_swapped
 from rag.eval.metrics import similarity
 from rag.retrieval.hybrid import resolve_law
@@ -73,9 +81,13 @@ def gold_citations(gold_articles: Sequence[dict], kb) -> list[Citation]:
 
 # ------------------------------------------------------------------ scoring one answer
 
-def score_answer(text: str, refs, kb, retrieved: Sequence[Citation], reference: str = "") -> dict:
-    """Facts about one answer. `retrieved` is what its prompt held (empty for raw)."""
+def score_answer(text: str, refs, kb, retrieved: Sequence[Citation], reference: str = "",
+                 against: Sequence[Citation] | None = None, abstain: bool = False) -> dict:
+    """Facts about one answer. `retrieved` is what its prompt held (empty for raw); its
+    sentences are attributed to `against` (default: `retrieved`; for raw: the RAG answer's
+    retrieved articles). "attribution" is Attribution.to_dict(), or None when not checked."""
     laws = kb.law_names()
+    checked = check_answer(text, list(retrieved if against is None else against), abstain)
     verified = verify_citations(text, kb, list(retrieved))
     statuses = {s: sum(v.status == s for v in verified) for s in VERIFY_STATUSES}
     cited = [(resolve_law(m.law, laws) or normalize_law_name(m.law or ""), m.article_no)
@@ -89,6 +101,7 @@ def score_answer(text: str, refs, kb, retrieved: Sequence[Citation], reference: 
         "cites_gold": any(c in gold for c in cited),
         "verified": statuses,
         "fabricated": fabricated,
+        "attribution": checked.to_dict() if checked else None,
         "rouge_l": similarity(text, reference)["rouge-l"] if reference and text else 0.0,
     }
 
@@ -124,20 +137,21 @@ def run_question(row: dict, retriever, kb, llm, options: dict, k: int,
     question, refs = row["question"], gold_refs(row.get("gold_articles", []))
     found = retriever.retrieve(question, k=k)
     sampling = {key: v for key, v in options.items() if key != "budget"}
-    prompts = {
-        "rag": (found.citations, lambda: answer(question, found.citations, llm, found.abstain, **options)),
-        "raw": ([], lambda: raw(question, llm, **sampling)),
+    prompts = {  # mode → (articles in its prompt, articles its answer is attributed to, abstained, start)
+        "rag": (found.citations, found.citations, found.abstain,
+                lambda: answer(question, found.citations, llm, found.abstain, **options)),
+        "raw": ([], found.citations, found.abstain, lambda: raw(question, llm, **sampling)),
     }
     gold = gold_citations(row.get("gold_articles", []), kb)
-    prompts["oracle"] = (gold, lambda: answer(question, gold, llm, False, **options))
+    prompts["oracle"] = (gold, gold, False, lambda: answer(question, gold, llm, False, **options))
     out = {"query_id": row.get("query_id"), "question": question,
            "retrieval": {"gold_rank": gold_rank(found.citations, refs), "abstain": found.abstain,
                          "retrieved": [c.label for c in found.citations]}}
     for mode in modes:
-        context, start = prompts[mode]
+        context, against, abstain, start = prompts[mode]
         text, ttft, total = timed_stream(start)
         out[mode] = {"answer": text, "ttft_s": ttft, "total_s": round(total, 3),
-                     **score_answer(text, refs, kb, context, row.get("answer", ""))}
+                     **score_answer(text, refs, kb, context, row.get("answer", ""), against, abstain)}
     if judge is not None and "rag" in out and "raw" in out:
         out["judge"] = judge_both_orders(question, out["rag"]["answer"], out["raw"]["answer"], judge,
                                          rubric or LEGAL_QA_RUBRIC)
@@ -186,6 +200,7 @@ def summarize(results: Sequence[dict], modes: Sequence[str] = MODES) -> dict:
             "verified": {s: sum(r["verified"][s] for r in rows) for s in VERIFY_STATUSES},
             "fabricated": sum(len(r["fabricated"]) for r in rows),
             "answers_with_fabricated": _rate(bool(r["fabricated"]) for r in rows),
+            **_attribution_summary(rows),
             "rouge_l": round(fmean(r["rouge_l"] for r in rows), 2),
             "ttft_p50": _pct(ttft, 50), "ttft_p95": _pct(ttft, 95),
             "total_p50": _pct([r["total_s"] for r in rows], 50), "total_p95": _pct([r["total_s"] for r in rows], 95),
@@ -205,6 +220,19 @@ def summarize(results: Sequence[dict], modes: Sequence[str] = MODES) -> dict:
     return summary
 
 
+def _attribution_summary(rows: Sequence[dict]) -> dict:
+    """Over the answers that were checked (rows from before the check have no "attribution"):
+    how many, the share of their checked claims that the articles support, and number
+    mismatches and negation flips per checked answer."""
+    counts = [r["attribution"]["counts"] for r in rows if r.get("attribution")]
+    claims, supported = sum(c["claims"] for c in counts), sum(c["supported"] for c in counts)
+    per_answer = lambda key: round(sum(c[key] for c in counts) / len(counts), 2) if counts else None  # noqa: E731
+    return {"attributed": len(counts), "claims": claims, "supported_claims": supported,
+            "supported_rate": round(supported / claims, 4) if claims else None,
+            "number_mismatches_per_answer": per_answer("number_mismatches"),
+            "negation_flips_per_answer": per_answer("negation_flips")}
+
+
 def _judge_summary(judged: Sequence[dict]) -> dict:
     """Wins over all judged orders, and each side's mean score per dimension."""
     ok = [j for j in judged if "error" not in j]
@@ -222,15 +250,23 @@ def _judge_summary(judged: Sequence[dict]) -> dict:
 def summary_table(summary: dict) -> str:
     """The summary as a Markdown table (one row per mode), then the retrieval line."""
     head = ("| mode | n | refusals | cites any | cites gold | ok / not_retrieved / not_in_kb / mismatch "
-            "| fabricated (answers) | ROUGE-L | first token p50/p95 s | total p50/p95 s |")
-    lines = [head, "|" + "---|" * 10]
+            "| fabricated (answers) | supported claims | number mismatches / answer | negation flips / answer "
+            "| ROUGE-L | first token p50/p95 s | total p50/p95 s |")
+    lines = [head, "|" + "---|" * 13]
     for mode, m in summary["modes"].items():
         v = m["verified"]
         lines.append(
             f"| {mode} | {m['n']} | {m['refusal']:.1%} | {m['cites_any']:.1%} | {m['cites_gold']:.1%} | "
             f"{v['ok']} / {v['not_retrieved']} / {v['not_in_kb']} / {v['text_mismatch']} | "
-            f"{m['fabricated']} ({m['answers_with_fabricated']:.1%}) | {m['rouge_l']:.2f} | "
+            f"{m['fabricated']} ({m['answers_with_fabricated']:.1%}) | {_supported(m)} | "
+            f"{_fmt(m.get('number_mismatches_per_answer'), 2)} | {_fmt(m.get('negation_flips_per_answer'), 2)} | "
+            f"{m['rouge_l']:.2f} | "
             f"{_fmt(m['ttft_p50'])} / {_fmt(m['ttft_p95'])} | {_fmt(m['total_p50'])} / {_fmt(m['total_p95'])} |")
+    lines.append("")
+    lines.append("Attribution (rag.answer.attribution): claims of each checked answer traced to the articles of its prompt; "
+                 "raw is checked against the RAG answer's retrieved articles; refusals and abstentions are not "
+                 "checked (" + ", ".join(f"{mode} {m.get('attributed', 0)}/{m['n']}"
+                                          for mode, m in summary["modes"].items()) + " answers checked).")
     r = summary["retrieval"]
     if "judge" in summary:
         j = summary["judge"]
@@ -261,8 +297,15 @@ def _pct(values: Sequence[float], p: float) -> float | None:
     return round(values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))], 2)
 
 
-def _fmt(x: float | None) -> str:
-    return "—" if x is None else f"{x:.1f}"
+def _fmt(x: float | None, digits: int = 1) -> str:
+    return "—" if x is None else f"{x:.{digits}f}"
+
+
+def _supported(m: dict) -> str:
+    """"62.5% (25/40)": the share of checked claims that the articles support."""
+    if m.get("supported_rate") is None:
+        return "—"
+    return f"{m['supported_rate']:.1%} ({m['supported_claims']}/{m['claims']})"
 
 
 def _squash(text: str) -> str:

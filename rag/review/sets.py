@@ -4,8 +4,9 @@ A review set is a question file (the benchmarks' JSONL format, rag/eval/question
 of one KB snapshot and one endpoint with fixed sampling and prompt version; its id is a hash
 of all of these, so answers made under other settings are never mixed into it. For each
 question `generate_item` retrieves, answers with and without retrieval (the chat page's own
-rag.answer.generate.answer / raw) and verifies the citations of both answers against the same
-retrieved articles, so the verification marks do not give away which answer had retrieval.
+rag.answer.generate.answer / raw), verifies the citations of both answers and traces both answers'
+sentences to article words (the attribution summary, "8 句中 6 句有法条依据…") against the same
+retrieved articles, so the marks do not give away which answer had retrieval.
 Which answer is shown as A is drawn from a seed derived from the set id and question id:
 reproducible, and stored with the item and every vote.
 
@@ -34,6 +35,7 @@ from rag.store.lance import JsonlLog
 from rag.answer.generate import answer, raw
 from rag.answer.prompts import PROMPT_VERSION
 from rag.answer.verify import verify_citations
+from rag.answer.conversation import check_answer
 from rag.eval.answers import gold_refs, is_gold, timed_stream
 from rag.documents.statutes import normalize_law_name
 
@@ -107,7 +109,11 @@ def topic_of(gold_articles: Sequence[dict], retrieved: Sequence[dict]) -> str:
 # ------------------------------------------------------------------ generating an item
 
 def generate_item(row: dict, review_set: ReviewSet, retriever, kb, llm, options: dict) -> dict:
-    """Retrieve, answer with RAG and raw, verify both answers' citations, pick the A side.
+    """Retrieve, answer with RAG and raw, verify both answers' citations and attribute both
+    answers' sentences (rag.answer.conversation.check_answer) against the same retrieved articles,
+    pick the A side. Each side's "attribution" is Attribution.to_dict(), or None when the
+    answer was not checked (a refusal, or retrieval abstained); items stored before it have
+    no such key (read it with .get).
 
     `options` are rag.answer.generate.answer's keyword arguments (rag.defaults.answer_options, maybe
     with a smaller max_tokens); raw gets the same sampling without the article budget.
@@ -123,8 +129,10 @@ def generate_item(row: dict, review_set: ReviewSet, retriever, kb, llm, options:
                         ("raw", lambda: raw(question, llm, **sampling))):
         text, _, seconds = timed_stream(start)
         verified = verify_citations(text, kb, found.citations)
+        checked = check_answer(text, found.citations, found.abstain)
         sides[side] = {"answer": text, "seconds": round(seconds, 2),
-                       "verified": [asdict(v) | {"article": _article_ref(v.article)} for v in verified]}
+                       "verified": [asdict(v) | {"article": _article_ref(v.article)} for v in verified],
+                       "attribution": checked.to_dict() if checked else None}
     seed, shown_as_a = a_side(review_set.set_id, row["query_id"])
     return {**review_set.to_dict(), "query_id": row["query_id"], "question": question,
             "gold_articles": row.get("gold_articles", []), "reference_answer": row.get("answer", ""),

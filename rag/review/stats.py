@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from itertools import combinations
 
-from rag.answer.conversation import STATUS_TEXT
+from rag.answer.conversation import ATTRIBUTION_LABEL, STATUS_TEXT
 from rag.review.sets import ERROR_TAGS, OUTCOME_LABELS, OUTCOMES, SIDE_LABELS, VOTE_LABELS
 
 Z_95 = 1.959963984540054  # two-sided 95% normal quantile
@@ -185,7 +185,11 @@ def evidence_markdown(reviews: Sequence[dict], verdicts: dict[str, dict] | None 
             lines.append(f"- LLM 评审（{j['judge']}，两种顺序）：{OUTCOME_LABELS.get(j['winner'], j['winner'])}"
                          f"（各次：{'、'.join(j['winners']) or '—'}）")
         for side, letter in ((a, "A"), (b, "B")):
-            lines += ["", f"### {letter}：{SIDE_LABELS[side]}", "", item[side]["answer"] or "（无回答）", ""]
+            lines += ["", f"### {letter}：{SIDE_LABELS[side]}", ""]
+            checked = item[side].get("attribution")  # absent in items generated before issue 21
+            if checked:
+                lines += [f"> {ATTRIBUTION_LABEL}：{checked['summary']}（对照本题检索到的法条）", ""]
+            lines += [item[side]["answer"] or "（无回答）", ""]
             for c in item[side]["verified"]:
                 lines.append(f"- {c['mention']}：{STATUS_TEXT[c['status']]}" + ("（该法已废止）" if c["repealed"] else ""))
                 if c["article"]:
