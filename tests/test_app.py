@@ -53,13 +53,21 @@ def texts(elements) -> list[str]:
     return [e.value for e in elements]
 
 
+def unmarked(markdown: str) -> str:
+    """What a reader sees as the answer's words: the attribution marks (<sup>[n]</sup>, the
+    ❌/⚠️ reasons) and the HTML tags around sentences taken out."""
+    markdown = re.sub(r"<sup[^>]*>.*?</sup>|\s?<span style=\"color:[^\"]*;font-size:[^>]*>.*?</span>", "", markdown)
+    return re.sub(r"<[^>]+>", "", markdown).replace("&lt;", "<").replace("&amp;", "&")
+
+
 def answer_text(at: AppTest) -> str:
-    """Markdown of the last assistant message (answer, verification list, labels)."""
-    return "\n".join(texts(at.chat_message[-1].markdown))
+    """Markdown of the last assistant message (answer, verification list, labels), marks taken out."""
+    return "\n".join(unmarked(t) for t in texts(at.chat_message[-1].markdown))
 
 
 def cited_titles(at: AppTest) -> list[str]:
-    return [e.label for e in at.chat_message[-1].expander if e.label != "Details"]
+    """The retrieved articles' titles without their [n] (the number the answer's marks use)."""
+    return [re.sub(r"^\[\d+\] ", "", e.label) for e in at.chat_message[-1].expander if e.label != "Details"]
 
 
 # ---------------------------------------------------------------- chat page
@@ -95,7 +103,7 @@ def test_compare_toggle_streams_rag_and_raw_side_by_side(monkeypatch):
     headings = [t for t in texts(at.chat_message[-1].markdown) if t.startswith("**")]
     assert headings[:2] == ["**检索增强回答（RAG）**", "**原始模型（无检索）**"]
     columns = at.chat_message[-1].columns
-    assert len(columns) >= 2 and all(CITING_ANSWER in "".join(texts(c.markdown)) for c in columns[:2])
+    assert len(columns) >= 2 and all(CITING_ANSWER in unmarked("".join(texts(c.markdown))) for c in columns[:2])
     assert RAW_SYSTEM_PROMPT in systems and any("<法条>" in u for u in users)
     assert QUESTION in users  # the raw model gets the bare question
 
