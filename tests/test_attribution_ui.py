@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rag.conversation import Reply, Turn, check_answers, to_markdown
 from rag.types import Article, Citation
-from ui.attribution import highlighted_article, marked_html, sources_by_article
+from ui.attribution import hard_breaks, highlighted_article, marked_html, sources_by_article
 
 ART_44 = Article(text="有下列情形之一的，用人单位应当按照下列标准支付高于劳动者正常工作时间工资的工资报酬：\n"
                       "（一）安排劳动者延长工作时间的，支付不低于工资的百分之一百五十的工资报酬；\n"
@@ -42,3 +42,13 @@ def test_model_markup_is_escaped():
     turn.rag = Reply(answer="<img src=x onerror=alert(1)>安排劳动者延长工作时间的，应当支付不低于工资百分之一百五十的工资报酬。")
     check_answers(turn)
     assert "<img" not in marked_html(turn.rag.answer, turn.rag.attribution)
+
+
+def test_answer_lines_stay_lines():
+    """结论/依据/建议 on lines of their own (as the prompt asks) are not run into one paragraph."""
+    assert hard_breaks("结论：可以。\n依据：第四十四条。\n\n建议：协商。") == "结论：可以。  \n依据：第四十四条。\n\n建议：协商。"
+    turn = checked_turn()
+    two_lines = "结论：应当支付加班费。\n" + WRONG
+    turn.rag = Reply(answer=two_lines)
+    check_answers(turn)
+    assert "  \n" in hard_breaks(marked_html(two_lines, turn.rag.attribution))

@@ -12,6 +12,7 @@ Does not: call streamlit, or compute attribution (the core does; this only draws
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable
 
 from rag.attribution import Attribution, ClaimCheck, Source
@@ -26,6 +27,13 @@ REASON_FLAG_STYLE = "color:#dc2626;font-size:.85em"
 REASON_NONE_STYLE = "color:#b45309;font-size:.85em"
 WORD_STYLE = "background:rgba(250,204,21,.45);padding:0 1px;border-radius:2px"
 TIP_CHARS = 80  # characters of the supporting span in a mark's hover text
+
+
+def hard_breaks(markdown: str) -> str:
+    """Each single line break kept as a line break: the answer prompt asks for 结论/依据/建议 on
+    lines of their own, which Markdown would otherwise run together into one paragraph. Blank
+    lines (paragraphs) are left as they are."""
+    return re.sub(r"(?<![\n ])\n(?!\n)", "  \n", markdown)
 
 
 def _esc(text: str) -> str:

@@ -18,7 +18,7 @@ from rag.page_images import render_page
 from rag.retrieve import HybridRetriever
 from rag.types import Citation
 from settings import get_settings
-from ui.attribution import claim_numbers, highlighted_article, marked_html, sources_by_article, summary_icon
+from ui.attribution import claim_numbers, hard_breaks, highlighted_article, marked_html, sources_by_article, summary_icon
 
 PAGE_WIDTH_PX = 640  # a PDF page beside the article text: readable, not the whole screen
 
@@ -65,11 +65,11 @@ def render_answer(reply: Reply, raw: bool = False) -> None:
     """An answer: plain while it has no attribution (streaming, refusals); checked, the summary
     line above it and the source marks and flags in it."""
     if not reply.attribution:
-        st.markdown(reply.answer)
+        st.markdown(hard_breaks(reply.answer))
         return
     note = f"（{RAW_ATTRIBUTION_NOTE}）" if raw else ""
     st.markdown(f"{summary_icon(reply.attribution)} {attribution_line(reply)}{note}")
-    st.markdown(marked_html(reply.answer, reply.attribution), unsafe_allow_html=True)
+    st.markdown(hard_breaks(marked_html(reply.answer, reply.attribution)), unsafe_allow_html=True)
 
 
 def citation_title(c: Citation, n: int | None = None) -> str:
