@@ -18,7 +18,7 @@ from rag.page_images import render_page
 from rag.retrieve import HybridRetriever
 from rag.types import Citation
 from settings import get_settings
-from ui.attribution import claim_numbers, hard_breaks, highlighted_article, marked_html, sources_by_article, summary_icon
+from ui.attribution import claim_openings, hard_breaks, highlighted_article, marked_html, sources_by_article, summary_icon
 
 PAGE_WIDTH_PX = 640  # a PDF page beside the article text: readable, not the whole screen
 
@@ -128,11 +128,11 @@ def render_citations(turn: Turn) -> None:
 
 
 def supported_sentences(turn: Turn, citation: int) -> str:
-    """"依据此条：RAG 回答第 1、3 句 · 原始模型第 2 句", or ""."""
+    """"依据此条：RAG 回答「结论：公司按基本工资3000元…」 · 原始模型「…」", or ""."""
     parts = []
     for name, reply in (("RAG 回答", turn.rag), ("原始模型", turn.raw)):
-        if reply and (numbers := claim_numbers(reply.attribution, citation)):
-            parts.append(f"{name}第 {'、'.join(map(str, numbers))} 句")
+        if reply and (openings := claim_openings(reply.answer, reply.attribution, citation)):
+            parts.append(name + "".join(f"「{o}」" for o in openings))
     return "依据此条：" + " · ".join(parts) if parts else ""
 
 
