@@ -12,14 +12,14 @@ from rag.ingest import ingest_file
 from rag.answer.generate import answer, raw, rewrite_question
 from rag.answer.verify import verify_citations
 from rag.defaults import answer_options, sampling_for
-from rag.answer.conversation import Reply, Turn, judge_markdown, record_feedback, to_markdown
+from rag.answer.conversation import Reply, Turn, check_answers, judge_markdown, record_feedback, to_markdown
 from rag.errors import RagError
 from rag.documents.load import DocumentLimits, ocr_note
 from rag.eval.judge import LEGAL_QA_RUBRIC, comparison_table, judge_swapped
 from server.errors import ServerError
 from settings import get_settings
 from ui.compare import chat_client, endpoint_index, server_error_text, stream_side_by_side
-from ui.legal import knowledge_base, library, render_citations, retriever
+from ui.legal import knowledge_base, library, render_answer, render_citations, retriever
 from ui.review import render_review
 
 RAG_TITLE, RAW_TITLE = "检索增强回答（RAG）", "原始模型（无检索）"
@@ -134,7 +134,7 @@ def show_turn(turn: Turn) -> None:
                         st.markdown(reply.reasoning)
                 if reply.note:
                     st.caption(reply.note)
-                st.markdown(reply.answer)
+                render_answer(reply, raw=title == RAW_TITLE)
                 if reply.error:
                     st.error(reply.error)
         render_citations(turn)
@@ -221,6 +221,7 @@ def ask(question: str) -> None:
         else:
             st.error(turn.rag.error)
         turn.verified = verify_citations(turn.rag.answer, kb, found.citations)
+        check_answers(turn, kb.embedder)  # the marks show when the rerun below draws the finished turn
     st.session_state.turns.append(turn)
     st.rerun()
 

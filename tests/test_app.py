@@ -53,13 +53,21 @@ def texts(elements) -> list[str]:
     return [e.value for e in elements]
 
 
+def unmarked(markdown: str) -> str:
+    """What a reader sees as the answer's words: the attribution marks (<sup>[n]</sup>, the
+    ❌/⚠️ reasons) and the HTML tags around sentences taken out."""
+    markdown = re.sub(r"<sup[^>]*>.*?</sup>|\s?<span style=\"color:[^\"]*;font-size:[^>]*>.*?</span>", "", markdown)
+    return re.sub(r"<[^>]+>", "", markdown).replace("&lt;", "<").replace("&amp;", "&")
+
+
 def answer_text(at: AppTest) -> str:
-    """Markdown of the last assistant message (answer, verification list, labels)."""
-    return "\n".join(texts(at.chat_message[-1].markdown))
+    """Markdown of the last assistant message (answer, verification list, labels), marks taken out."""
+    return "\n".join(unmarked(t) for t in texts(at.chat_message[-1].markdown))
 
 
 def cited_titles(at: AppTest) -> list[str]:
-    return [e.label for e in at.chat_message[-1].expander if e.label != "Details"]
+    """The retrieved articles' titles without their [n] (the number the answer's marks use)."""
+    return [re.sub(r"^\[\d+\] ", "", e.label) for e in at.chat_message[-1].expander if e.label != "Details"]
 
 
 # ---------------------------------------------------------------- chat page
@@ -95,9 +103,37 @@ def test_compare_toggle_streams_rag_and_raw_side_by_side(monkeypatch):
     headings = [t for t in texts(at.chat_message[-1].markdown) if t.startswith("**")]
     assert headings[:2] == ["**检索增强回答（RAG）**", "**原始模型（无检索）**"]
     columns = at.chat_message[-1].columns
-    assert len(columns) >= 2 and all(CITING_ANSWER in "".join(texts(c.markdown)) for c in columns[:2])
+    assert len(columns) >= 2 and all(CITING_ANSWER in unmarked("".join(texts(c.markdown))) for c in columns[:2])
     assert RAW_SYSTEM_PROMPT in systems and any("<法条>" in u for u in users)
     assert QUESTION in users  # the raw model gets the bare question
+
+
+def test_wrong_multiple_is_flagged_against_article_44_on_the_page(monkeypatch):
+    """《劳动法》uploaded beside the test KB's 《劳动合同法》; the model says 2 倍 where 第四十四条 says
+    百分之一百五十: the summary above the answer counts the mismatch, the sentence carries the
+    reason with both values and the [n] of the article, and the article shows its supporting words."""
+    wrong = "根据《劳动法》第四十四条，公司应按 2 倍支付工作日加班费。"
+    with FakeOpenAI(answer=wrong) as fake:
+        use_endpoint(monkeypatch, fake.endpoint)
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
+        at.file_uploader(key="uploads").set_value(
+            [("劳动法.txt", (STATUTES / "labor_law_2018.txt").read_bytes(), "text/plain")])
+        at.run()
+        at.button(key="add_docs").click().run()
+        assert at.sidebar.status[0].label.startswith("✅ 文档已加载并索引"), at.sidebar.status[0].label
+        ask(at, "安排劳动者在工作日延长工作时间，加班费按什么标准支付？")
+    shown = texts(at.chat_message[-1].markdown)
+    summary = next(i for i, t in enumerate(shown) if t.startswith("❌ 法条核对："))
+    assert "1 处数字与法条不符" in shown[summary]
+    marked = next(i for i, t in enumerate(shown) if "支付工作日加班费" in t)
+    assert summary < marked  # the summary line sits above the answer
+    assert "❌ 回答写 2 倍；第四十四条为 150%" in shown[marked]
+    titles = [e.label for e in at.chat_message[-1].expander]
+    n = next(int(re.match(r"\[(\d+)\]", t)[1]) for t in titles if "《劳动法》第四十四条" in t)
+    assert f">[{n}]</sup>" in shown[marked]  # the sentence's mark points at the article
+    article = next(e for e in at.chat_message[-1].expander if "《劳动法》第四十四条" in e.label)
+    assert "<mark" in "".join(texts(article.markdown))  # its supporting words highlighted
+    assert "依据此条：RAG 回答「根据《劳动法》第四十四条，公…」" in texts(article.caption)  # the sentence by its words
 
 
 def test_server_down_shows_the_error_and_still_the_retrieved_articles(monkeypatch):

@@ -95,7 +95,7 @@ def test_summary_counts_sentences_and_mismatches(overtime):
               "**依据**：《劳动法》第四十一条规定，延长工作时间每月不得超过三十六小时。\n"
               "离婚后孩子的抚养权一般归母亲。\n**建议**：保留考勤记录。希望对您有帮助。")
     result = attribute(answer, overtime)
-    assert result.summary() == "3 句中 2 句有法条依据，1 句未找到依据，1 处数字与法条不符"
+    assert result.summary() == "3 句中 1 句有法条依据，1 句未找到依据，1 处数字与法条不符"
     assert result.counts()["number_mismatches"] == 1
     stored = json.loads(json.dumps(result.to_dict()))
     assert Attribution.from_dict(stored).summary() == result.summary()

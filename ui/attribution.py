@@ -12,6 +12,7 @@ Does not: call streamlit, or compute attribution (the core does; this only draws
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable
 
 from rag.answer.attribution import Attribution, ClaimCheck, Source
@@ -26,6 +27,14 @@ REASON_FLAG_STYLE = "color:#dc2626;font-size:.85em"
 REASON_NONE_STYLE = "color:#b45309;font-size:.85em"
 WORD_STYLE = "background:rgba(250,204,21,.45);padding:0 1px;border-radius:2px"
 TIP_CHARS = 80  # characters of the supporting span in a mark's hover text
+OPENING_CHARS = 14  # characters of a sentence named under the article it relies on
+
+
+def hard_breaks(markdown: str) -> str:
+    """Each single line break kept as a line break: the answer prompt asks for 结论/依据/建议 on
+    lines of their own, which Markdown would otherwise run together into one paragraph. Blank
+    lines (paragraphs) are left as they are."""
+    return re.sub(r"(?<![\n ])\n(?!\n)", "  \n", markdown)
 
 
 def _esc(text: str) -> str:
@@ -119,12 +128,17 @@ def highlighted_article(text: str, sources: Iterable[Source]) -> str:
                    for run, on in _runs(text, marked))
 
 
-def claim_numbers(attribution: Attribution | None, citation: int) -> list[int]:
-    """1-based places (among the marked sentences) of the sentences supported by `citation`."""
+def claim_openings(answer: str, attribution: Attribution | None, citation: int) -> list[str]:
+    """The openings of the marked sentences supported by `citation` ("公司应按 2 倍支付工作…"):
+    the answer shows no sentence numbers, so the article names its sentences by their words."""
     if not attribution:
         return []
-    marked = [c for c in attribution.claims if shown(c)]
-    return [n for n, c in enumerate(marked, 1) if any(s.citation == citation for s in c.sources)]
+    out = []
+    for c in attribution.claims:
+        if shown(c) and any(s.citation == citation for s in c.sources):
+            text = answer[c.start:c.end].strip()
+            out.append(text if len(text) <= OPENING_CHARS else text[:OPENING_CHARS] + "…")
+    return out
 
 
 def _runs(text: str, marked: list[bool]):

@@ -19,6 +19,7 @@ from server.client import ChatClient, Delta
 from server.crashes import non_portable, reinstall_hint
 from server.errors import ServerCrashed, ServerError
 from settings import get_settings
+from ui.attribution import hard_breaks
 
 REASONING_LABEL = "Details"
 _DONE = object()
@@ -110,7 +111,7 @@ def stream_side_by_side(streams: dict[str, Callable[[], Iterator[Delta]]],
                 details[title].markdown(result.reasoning)
             else:
                 result.answer += item.text
-                answer_slot.markdown(result.answer)
+                answer_slot.markdown(hard_breaks(result.answer))
             continue
         running -= 1
         if item is not _DONE:

@@ -9,7 +9,8 @@ import pypdfium2 as pdfium
 import streamlit as st
 
 from rag.answer.verify import needs_basis
-from rag.answer.conversation import BASIS_ARTICLES, BASIS_NOTE, STATUS_TEXT, Turn
+from rag.answer.conversation import (BASIS_ARTICLES, BASIS_NOTE, RAW_ATTRIBUTION_NOTE, STATUS_TEXT, Reply, Turn,
+                               attribution_line)
 from rag.defaults import library_from, open_kb, reranker_from
 from rag.kb import KnowledgeBase, KnowledgeBases
 from rag.documents.load import location_label
@@ -17,6 +18,7 @@ from rag.documents.page_images import render_page
 from rag.retrieval.hybrid import HybridRetriever
 from rag.types import Citation
 from settings import get_settings
+from ui.attribution import claim_openings, hard_breaks, highlighted_article, marked_html, sources_by_article, summary_icon
 
 PAGE_WIDTH_PX = 640  # a PDF page beside the article text: readable, not the whole screen
 
@@ -59,9 +61,21 @@ def retriever(kb: KnowledgeBase) -> HybridRetriever:
     return HybridRetriever(kb, kb.embedder, reranker())
 
 
-def citation_title(c: Citation) -> str:
+def render_answer(reply: Reply, raw: bool = False) -> None:
+    """An answer: plain while it has no attribution (streaming, refusals); checked, the summary
+    line above it and the source marks and flags in it."""
+    if not reply.attribution:
+        st.markdown(hard_breaks(reply.answer))
+        return
+    note = f"（{RAW_ATTRIBUTION_NOTE}）" if raw else ""
+    st.markdown(f"{summary_icon(reply.attribution)} {attribution_line(reply)}{note}")
+    st.markdown(hard_breaks(marked_html(reply.answer, reply.attribution)), unsafe_allow_html=True)
+
+
+def citation_title(c: Citation, n: int | None = None) -> str:
+    """"[1] 《劳动合同法》第四十七条 · 第五章 · 现行有效" (n: its place, the answer's [n])."""
     a = c.article
-    parts = [c.label]
+    parts = [f"[{n}] {c.label}" if n else c.label]
     if a.chapter:
         parts.append(a.chapter)
     if where := location_label(a.file_name, a.page):  # 第 3 页 (PDF) / 第 12 段 (DOCX)
@@ -97,11 +111,29 @@ def render_citations(turn: Turn) -> None:
         st.caption("回答没有引用具体条文编号。")
     if turn.citations:
         st.markdown(f"**检索到的法条（{len(turn.citations)}）**")
+        checked = [r.attribution for r in (turn.rag, turn.raw) if r and r.attribution]
+        if checked:
+            st.caption("编号即回答中的 [n]；黄色标出的是回答中有依据的句子在该条里对应的词。")
+        words = sources_by_article(checked)
         for n, c in enumerate(turn.citations):
-            with st.expander(citation_title(c)):
-                st.write(c.article.text)
+            with st.expander(citation_title(c, n + 1)):
+                if words.get(n + 1):
+                    st.markdown(highlighted_article(c.article.text, words[n + 1]), unsafe_allow_html=True)
+                else:
+                    st.write(c.article.text)
+                if used := supported_sentences(turn, n + 1):
+                    st.caption(used)
                 st.caption(f"来源：{c.article.file_name} · 检索方式：{'+'.join(c.retrievers)} · 分数 {c.score:.4f}")
                 source_page(turn.kb, c, key=f"page_{turn.id}_{n}")
+
+
+def supported_sentences(turn: Turn, citation: int) -> str:
+    """"依据此条：RAG 回答「结论：公司按基本工资3000元…」 · 原始模型「…」", or ""."""
+    parts = []
+    for name, reply in (("RAG 回答", turn.rag), ("原始模型", turn.raw)):
+        if reply and (openings := claim_openings(reply.answer, reply.attribution, citation)):
+            parts.append(name + "".join(f"「{o}」" for o in openings))
+    return "依据此条：" + " · ".join(parts) if parts else ""
 
 
 def source_page(kb_name: str, c: Citation, key: str) -> None:

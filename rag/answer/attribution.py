@@ -152,9 +152,11 @@ class Attribution:
         n = self.counts()
         if not n["claims"]:
             return "回答中没有可核对的句子"
-        parts = [f"{n['claims']} 句中 {n['supported']} 句有法条依据"]
-        if n["partial"]:
-            parts.append(f"{n['partial']} 句部分有依据")
+        # a sentence whose figure or negation contradicts its article is not "有法条依据"
+        clean = {s: sum(c.status == s and not c.flags for c in self.checked) for s in ("supported", "partial")}
+        parts = [f"{n['claims']} 句中 {clean['supported']} 句有法条依据"]
+        if clean["partial"]:
+            parts.append(f"{clean['partial']} 句部分有依据")
         if n["none"]:
             parts.append(f"{n['none']} 句未找到依据")
         if n["number_mismatches"]:
