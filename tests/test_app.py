@@ -56,7 +56,9 @@ def texts(elements) -> list[str]:
 def unmarked(markdown: str) -> str:
     """What a reader sees as the answer's words: the attribution marks (<sup>[n]</sup>, the
     ❌/⚠️ reasons) and the HTML tags around sentences taken out."""
-    markdown = re.sub(r"<sup[^>]*>.*?</sup>|\s?<span style=\"color:[^\"]*;font-size:[^>]*>.*?</span>", "", markdown)
+    markdown = re.sub(r"<sup[^>]*>.*?</sup>|\s?<span style=\"color:[^\"]*;font-size:[^>]*>.*?</span>", "", markdown,
+                      flags=re.S)
+    markdown = re.sub(r" +\n", "\n", markdown)  # Markdown hard breaks (ui.attribution.hard_breaks) are not seen
     return re.sub(r"<[^>]+>", "", markdown).replace("&lt;", "<").replace("&amp;", "&")
 
 

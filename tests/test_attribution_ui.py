@@ -52,3 +52,15 @@ def test_answer_lines_stay_lines():
     turn.rag = Reply(answer=two_lines)
     check_answers(turn)
     assert "  \n" in hard_breaks(marked_html(two_lines, turn.rag.attribution))
+
+
+def test_a_source_mark_of_a_multi_paragraph_article_stays_on_one_line():
+    """The tooltip of an [n] mark holds the supporting 款; an article's line breaks inside the HTML
+    attribute met hard_breaks and the answer's words around the mark came out garbled
+    (seen on the page with a real model answer that copied 第五十条)."""
+    from rag.answer.attribution import Source
+    from ui.attribution import _source_mark
+
+    mark = _source_mark(Source(4, "《劳动合同法》第五十条", "第五十条", "出具证明。\n办理工作交接。\n保存二年备查。",
+                               ["证明"], 1.0))
+    assert "\n" not in mark and "出具证明。 办理工作交接。" in mark

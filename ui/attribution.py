@@ -52,7 +52,8 @@ def shown(check: ClaimCheck) -> bool:
 
 
 def _source_mark(s: Source) -> str:
-    span = s.span if len(s.span) <= TIP_CHARS else s.span[:TIP_CHARS] + "…"
+    span = " ".join(s.span.split())  # one line: a line break inside the attribute would meet hard_breaks
+    span = span if len(span) <= TIP_CHARS else span[:TIP_CHARS] + "…"
     return f'<sup style="{MARK_STYLE}" title="{_attr(f"[{s.citation}] {s.label}：{span}")}">[{s.citation}]</sup>'
 
 
