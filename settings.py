@@ -45,6 +45,10 @@ class Endpoint(BaseModel):
     # the chat template and places an image only where the text holds its tag: set it to
     # LIGHTLLM_QWEN2_VL_IMAGE_TAG for such an endpoint (docs/gpu.md §6.4). None: the OpenAI format as is.
     image_tag: str | None = None
+    # Retrieval steps that ask this endpoint's model (rag/retrieval/rewrite.py, llm_rerank.py),
+    # off by default: each costs one request per question (docs/retrieval.md prices them).
+    query_rewrite: bool = False  # the question rewritten into legal terms (HyDE), fused with the original
+    llm_rerank: bool = False  # the top 20 reordered listwise by the model (for a fast, GPU endpoint)
 
     @model_validator(mode="after")
     def _replicas(self) -> "Endpoint":

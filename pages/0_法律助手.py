@@ -203,7 +203,7 @@ def ask(question: str) -> None:
             except ServerError:
                 turn.query = f"{history[-1][0]} {question}"
         with st.spinner("检索法条…"):
-            found = retriever(kb).retrieve(turn.query, k=settings.top_k)
+            found = retriever(kb, client).retrieve(turn.query, k=settings.top_k)
         turn.citations, turn.abstain = found.citations, found.abstain
         answers = st.container()  # filled below; the articles go under it, as in the finished turn
         # The articles are on screen now, while the model still reads the prompt (seconds on a CPU).

@@ -1,5 +1,6 @@
 """Build the default parts from settings, in one place (the app, the CLIs, the pages and the
-benches use it): embedder, KB library, retriever (with the reranker when configured), chat
+benches use it): embedder, KB library, retriever (with the reranker when configured, and the
+served model's query rewrite and listwise rerank when the endpoint turns them on), chat
 client, and the sampling and context budget of an answer for an endpoint.
 
 Everything else in rag/ takes finished parts as arguments; this module is the only one that
@@ -19,12 +20,14 @@ from typing import Callable
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from rag.answer.budget import context_chars
-from rag.answer.prompts import ANSWER_SAMPLING
+from rag.answer.prompts import ANSWER_SAMPLING, LLM_RERANK_SAMPLING
 from rag.retrieval.embeddings import make_embedder, make_reranker
 from rag.errors import KnowledgeBaseError
 from rag.ingest import reembed
 from rag.kb import KnowledgeBase, KnowledgeBases, LawInfo, Progress
 from rag.retrieval.hybrid import HybridRetriever
+from rag.retrieval.llm_rerank import LlmReranker
+from rag.retrieval.rewrite import QueryRewriter
 from rag.store.lance import LanceLibrary
 from settings import Endpoint, Settings, get_settings
 
@@ -111,9 +114,28 @@ def reranker_from(settings: Settings):
     return make_reranker(settings.rerank_model, settings.models_dir)
 
 
-def retriever_from(settings: Settings, kb: KnowledgeBase, reranker=None) -> HybridRetriever:
-    """The retriever for a KB; the configured reranker is loaded unless one is passed in."""
-    return HybridRetriever(kb, kb.embedder, reranker if reranker is not None else reranker_from(settings))
+def retriever_from(settings: Settings, kb: KnowledgeBase, reranker=None, llm=None) -> HybridRetriever:
+    """The retriever for a KB; the configured reranker is loaded unless one is passed in. With
+    `llm` (a ChatClient), its endpoint's `query_rewrite` and `llm_rerank` switches add those
+    steps (both off by default)."""
+    rewriter, llm_reranker = llm_steps_for(llm)
+    return HybridRetriever(kb, kb.embedder, reranker if reranker is not None else reranker_from(settings),
+                           rewriter=rewriter, llm_reranker=llm_reranker)
+
+
+def llm_steps_for(llm, rewrite: bool | None = None, rerank: bool | None = None):
+    """(QueryRewriter | None, LlmReranker | None) for a chat client, as its endpoint's switches
+    say (or as `rewrite` / `rerank` say, for benchmarks). The candidates' text is sized to the
+    endpoint's window; a <think> model is asked not to think."""
+    if llm is None:
+        return None, None
+    endpoint: Endpoint = llm.endpoint
+    rewrite = endpoint.query_rewrite if rewrite is None else rewrite
+    rerank = endpoint.llm_rerank if rerank is None else rerank
+    no_think = {"chat_template_kwargs": {"enable_thinking": False}} if endpoint.thinking else {}
+    budget = context_chars(endpoint.request_tokens, LLM_RERANK_SAMPLING["max_tokens"])
+    return (QueryRewriter(llm, no_think) if rewrite else None,
+            LlmReranker(llm, budget, no_think) if rerank else None)
 
 
 def chat_client_from(settings: Settings, name: str | None = None):

@@ -11,7 +11,7 @@ import streamlit as st
 from rag.answer.verify import needs_basis
 from rag.answer.conversation import (BASIS_ARTICLES, BASIS_NOTE, RAW_ATTRIBUTION_NOTE, STATUS_TEXT, Reply, Turn,
                                attribution_line)
-from rag.defaults import library_from, open_kb, reranker_from
+from rag.defaults import library_from, open_kb, reranker_from, retriever_from
 from rag.kb import KnowledgeBase, KnowledgeBases
 from rag.documents.load import location_label
 from rag.documents.page_images import render_page
@@ -57,8 +57,10 @@ def open_current(lib: KnowledgeBases, name: str) -> KnowledgeBase:
     return kb
 
 
-def retriever(kb: KnowledgeBase) -> HybridRetriever:
-    return HybridRetriever(kb, kb.embedder, reranker())
+def retriever(kb: KnowledgeBase, client=None) -> HybridRetriever:
+    """The KB's retriever; with the answering endpoint's client, that endpoint's LLM steps
+    (query rewrite, listwise rerank) when its settings turn them on."""
+    return retriever_from(get_settings(), kb, reranker(), llm=client)
 
 
 def render_answer(reply: Reply, raw: bool = False) -> None:

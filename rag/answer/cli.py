@@ -27,13 +27,15 @@ def run(args) -> int:
 
     settings = get_settings()
     kb = open_kb(library_from(settings), args.kb or settings.default_kb, settings.default_kb)
-    found = retriever_from(settings, kb).retrieve(args.question, k=settings.top_k)
     failed = False
     try:
         client = chat_client_from(settings, args.endpoint)
     except ServerError as e:
         print(f"error: {e}", file=sys.stderr)
         client, failed = None, True
+    found = retriever_from(settings, kb, llm=client).retrieve(args.question, k=settings.top_k)
+    for note in found.notes:  # the endpoint's LLM retrieval steps, when it turns them on
+        print(f"({note})", file=sys.stderr)
     text = ""
     if client is not None:
         print("== RAG answer" + (" (no relevant article found)" if found.abstain else ""))

@@ -7,6 +7,10 @@
    counts dense_weight_for(KB size) times BM25: 5 on large KBs, picked on STARD's train
    holdout for the trained embedder; 1 on small ones such as the default 劳动法规 KB).
 3. An optional cross-encoder (any sentence-transformers CrossEncoder) reorders the top.
+   Optional steps that ask the served model, off unless the endpoint turns them on
+   (rag/defaults.py): a rewriter (rag/retrieval/rewrite.py: the question in legal terms,
+   retrieved too and fused) and a listwise reranker over the top 20 (rag/retrieval/llm_rerank.py).
+   What they did, or why they fell back, is in `Retrieval.notes`; their time in timings_ms.
 4. `abstain` is set when nothing relevant was found: no exact hit, and both the best BM25
    score and the best dense similarity fall below thresholds that depend on the KB's size
    (docs/retrieval.md "Abstain calibration": calibrated for legal-e5-small on a 劳动法规-size KB
@@ -72,6 +76,8 @@ class Retrieval:
     best_bm25: float = 0.0
     best_dense: float = 0.0
     timings_ms: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what the LLM steps did, or why they fell back
+    rewritten: str = ""  # the query rewrite's text, when one was used
 
 
 class HybridRetriever:
@@ -79,8 +85,11 @@ class HybridRetriever:
 
     def __init__(self, kb: KnowledgeBase, embedder: BaseEmbedding, reranker=None,
                  min_bm25: float | None = None, min_dense: float | None = None,
-                 dense_weight: float | None = None, expand_terms: bool = EXPAND_TERMS):
+                 dense_weight: float | None = None, expand_terms: bool = EXPAND_TERMS,
+                 rewriter=None, llm_reranker=None):
         self.kb = kb
+        self.rewriter = rewriter  # rag.retrieval.rewrite.QueryRewriter or None
+        self.llm_reranker = llm_reranker  # rag.retrieval.llm_rerank.LlmReranker or None
         self.dense_weight = dense_weight  # None: dense_weight_for(KB size), at each query
         self.expand_terms = expand_terms
         self.embedder = embedder
@@ -95,7 +104,19 @@ class HybridRetriever:
         snap = self.kb.snapshot()
         if not question or not snap.articles:
             return Retrieval([], abstain=True)
-        return self._retrieve(question, k, mode, snap)
+        if self.rewriter is None and self.llm_reranker is None:
+            return self._retrieve(question, k, mode, snap)
+        t0 = time.perf_counter()
+        found = self._retrieve(question, max(k, CANDIDATES), mode, snap)
+        if found.abstain:  # nothing relevant: the answer says so without articles, no model call
+            found.notes.append("llm steps: skipped (retrieval abstained)")
+        elif self.rewriter is not None:  # abstain and best scores stay the original question's
+            found = self.rewriter.expand(question, found, lambda q: self._retrieve(q, max(k, CANDIDATES), mode, snap))
+        if self.llm_reranker is not None and not found.abstain:
+            found = self.llm_reranker.rerank(question, found)
+        found.citations = found.citations[:k]
+        found.timings_ms["total"] = _ms(t0)
+        return found
 
     def as_llama_index(self, k: int = 8, mode: Mode = "hybrid") -> "LlamaIndexRetriever":
         return LlamaIndexRetriever(self, k, mode)
