@@ -255,7 +255,7 @@ def coverage(rows: list[dict], variants: list[Variant], retriever, tokens: Token
     options = answer_options(Endpoint(context_tokens=settings.embedded_ctx))  # the embedded server's window
     print(f"\nGold article in the prompt, {len(rows)} questions of {QUESTIONS.name} (no model call)")
     print("| variant | article chars | prompt tok p50 / p95 | articles in prompt p50 | gold article in prompt "
-          "| gold in top 8 retrieved |")
+          f"| gold in top {settings.top_k} retrieved |")
     print("|---|---|---|---|---|---|")
     found = [(r, retriever.retrieve(r["question"], k=settings.top_k)) for r in rows]
     for v in variants:
