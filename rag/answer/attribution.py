@@ -300,7 +300,13 @@ def _flags(claim: str, row: np.ndarray, order: list[int], spans: list[_Span]) ->
         floor = min(floor, max(FLAG_FLOOR, CHECK_SHARE * best) if best < PARTLY else floor)
     relevant = [j for j in order if row[j] >= floor]
     named = _named_articles(claim)
-    if named:  # a claim about 第四十四条 is checked against 第四十四条 only, or not at all
+    if named and ALIGNED_CHECK:
+        # a claim about 第四十四条 is checked against 第四十四条 and the articles that cite it
+        # (依据本法第五百一十条…); when none of them was retrieved, against the spans it echoes
+        on_named = [j for j in order if _names(spans[j], named)]
+        named = named if on_named else set()
+        relevant = on_named or relevant
+    elif named:  # the earlier check: 第四十四条 only, or not at all
         relevant = [j for j in order if (spans[j].law, spans[j].article_no) in named
                     or (None, spans[j].article_no) in named]
     if ALIGNED_CHECK:  # modal words are aligned to the article's, so every span above the floor may speak
@@ -339,6 +345,13 @@ def _named_articles(claim: str) -> set[tuple[str | None, int]]:
         out.add((m.law, m.article_no))
         out.add((None, m.article_no))
     return out
+
+
+def _names(span: _Span, named: set[tuple[str | None, int]]) -> bool:
+    """The span is one of the named articles, or cites one (依据本法第五百一十条的规定)."""
+    if (span.law, span.article_no) in named or (None, span.article_no) in named:
+        return True
+    return any((None, m.article_no) in named for m in find_article_mentions(span.scored))
 
 
 def _computed(claim: str, q: Quantity) -> bool:
