@@ -56,7 +56,10 @@ SUBJECT_WINDOW = 12  # characters before a modal word in which its party is look
 RATE_WINDOW = 8  # characters before an article's figure in which 每满一年… makes it a rate
 ALIGN_WINDOW = 8  # characters each side of a figure compared to find the article's figure it stands for
 FLAG_FLOOR = 0.1  # (train grid 0.0–0.3, docs/attribution.md) spans scoring this much are checked for figures and modal words, even under a weak best
+NUMBER_SHARE = 0.5  # (train grid 0.3–0.75) figures are checked on spans within this share of the best (and ≥ FLAG_FLOOR)
 MODAL_CONTEXT = 16  # characters each side of a modal word compared to find the article's modal word it stands for
+TIE_PARTY = True  # a tie on context goes to the article's modal word of the claim's own party (承包方 … 承包方)
+TIE_SCORE = True  # … then to the modal word of the best-scoring span
 ALIGNED_CHECK = True  # False: the earlier check (near-best spans only, any same-polarity modal word clears)
 # Colloquial words of answers and the statute terms that say the same.
 STATUTE_TERMS = {
@@ -296,8 +299,8 @@ def _flags(claim: str, row: np.ndarray, order: list[int], spans: list[_Span]) ->
     CHECK_SHARE of the best (or above FLAG_FLOOR), or only the article the claim names."""
     best = row[order[0]]
     floor = max(PARTLY, CHECK_SHARE * best)
-    if ALIGNED_CHECK:
-        floor = min(floor, max(FLAG_FLOOR, CHECK_SHARE * best) if best < PARTLY else floor)
+    if ALIGNED_CHECK:  # figures are checked on every span the claim echoes, as modal words are
+        floor = max(FLAG_FLOOR, NUMBER_SHARE * best)
     relevant = [j for j in order if row[j] >= floor]
     named = _named_articles(claim)
     if named and ALIGNED_CHECK:
@@ -310,11 +313,11 @@ def _flags(claim: str, row: np.ndarray, order: list[int], spans: list[_Span]) ->
         relevant = [j for j in order if (spans[j].law, spans[j].article_no) in named
                     or (None, spans[j].article_no) in named]
     if ALIGNED_CHECK:  # modal words are aligned to the article's, so every span above the floor may speak
-        negation_spans = [spans[j] for j in (relevant if named else order) if named or row[j] >= FLAG_FLOOR]
+        negation_spans = [j for j in (relevant if named else order) if named or row[j] >= FLAG_FLOOR]
     else:
-        negation_spans = [spans[j] for j in relevant if row[j] >= NEAR_BEST * best or named]
+        negation_spans = [j for j in relevant if row[j] >= NEAR_BEST * best or named]
     return number_flags(claim, [spans[j] for j in relevant], [float(row[j]) for j in relevant]) + \
-        negation_flags(claim, negation_spans)
+        negation_flags(claim, [spans[j] for j in negation_spans], [float(row[j]) for j in negation_spans])
 
 
 def number_flags(claim: str, spans: Sequence[_Span], scores: Sequence[float] | None = None) -> list[Flag]:
@@ -329,7 +332,7 @@ def number_flags(claim: str, spans: Sequence[_Span], scores: Sequence[float] | N
         stating = [(s, qs) for s, qs in stating if qs]
         top = max(row_of[id(s)] for s, _ in stating) if stating else 0.0
         stating = [(s, qs) for s, qs in stating if row_of[id(s)] >= CLEAR_SHARE * top]
-        if not stating or any(same_value(q, x) for _, qs in stating for x in qs) or _computed(claim, q) \
+        if not stating or any(_clears(claim, q, s.scored, qs) for s, qs in stating) or _computed(claim, q) \
                 or any(_multiple_of_rate(q, s.scored, x) for s, qs in stating for x in qs):
             continue
         span, candidates = stating[0]
@@ -368,8 +371,24 @@ def _multiple_of_rate(q: Quantity, span_text: str, x: Quantity) -> bool:
         and x.value > 0 and q.value > x.value and abs(q.value / x.value - round(q.value / x.value)) < 1e-6
 
 
+def _clears(claim: str, q: Quantity, span_text: str, candidates: list[Quantity]) -> bool:
+    """The span states q's value; where it states several values of that kind (期满前十二个月内 …
+    六个月的宽展期), the equal one must stand where the claim's figure does, as well as any other."""
+    equal = [x for x in candidates if same_value(q, x)]
+    if not equal or not ALIGNED_CHECK or len(equal) == len(candidates):
+        return bool(equal)
+    key = _alignment(claim, q, span_text)
+    return max(key(x) for x in equal) >= max(key(x) for x in candidates)
+
+
 def _aligned(claim: str, q: Quantity, span_text: str, candidates: list[Quantity]) -> Quantity:
     """The span's figure that stands where the claim's does (most shared context characters)."""
+    return max(candidates, key=_alignment(claim, q, span_text))
+
+
+def _alignment(claim: str, q: Quantity, span_text: str) -> Callable[[Quantity], tuple[int, int]]:
+    """How well a figure of the span stands where the claim's figure q does: shared character
+    pairs near it, then in its clause."""
     def grams(text: str, tag: str) -> set[str]:
         return {tag + text[i:i + 2] for i in range(len(text) - 1)}
 
@@ -380,14 +399,14 @@ def _aligned(claim: str, q: Quantity, span_text: str, candidates: list[Quantity]
         return grams(re.split(r"[。；;]", text[:x.start])[-1], "<")
 
     # Ties at the near window (每日不得超过一小时 / 每日不得超过三小时) are broken by the clause.
-    return max(candidates, key=lambda s: (len(near(claim, q) & near(span_text, s)),
-                                          len(clause(claim, q) & clause(span_text, s))))
+    return lambda s: (len(near(claim, q) & near(span_text, s)), len(clause(claim, q) & clause(span_text, s)))
 
 
-def negation_flags(claim: str, spans: Sequence[_Span]) -> list[Flag]:
+def negation_flags(claim: str, spans: Sequence[_Span], scores: Sequence[float] | None = None) -> list[Flag]:
     """Modal words of the claim whose verb the relevant spans govern with the opposite
     polarity only (one span with the same polarity clears it)."""
     flags = []
+    score_of = {id(s): v for s, v in zip(spans, scores or ())}
     span_modals = [(s, polarity_words(s.scored)) for s in spans]
     for m in polarity_words(claim):
         verbs = _verbs(claim[m.end:m.end + PREDICATE_WINDOW])
@@ -399,7 +418,10 @@ def negation_flags(claim: str, spans: Sequence[_Span]) -> list[Flag]:
                      and _same_subject(subject, _subject(s.scored, x.start))]
         if governing and ALIGNED_CHECK:  # the article's modal word that stands where the claim's does decides
             here = _modal_context(claim, m)
-            fit = [len(here & _modal_context(sp.scored, x)) for sp, x in governing]
+            # ties on context go to a modal word of the claim's own named party, then to the best span
+            fit = [(len(here & _modal_context(sp.scored, x)), TIE_PARTY and bool(subject)
+                    and _subject(sp.scored, x.start) == subject, TIE_SCORE and score_of.get(id(sp), 0.0))
+                   for sp, x in governing]
             governing = [g for g, f in zip(governing, fit) if f == max(fit)]
         if governing and all(x.negative != m.negative for _, x in governing):
             span, other = governing[0]
@@ -427,6 +449,9 @@ ROLE_SYNONYMS = {"公司": "用人单位", "单位": "用人单位", "老板": "
 _ROLE_RE = re.compile("|".join(sorted([*ROLES, *ROLE_SYNONYMS], key=len, reverse=True)))
 _ROLE_WORDS = frozenset("用人单位 劳动者 当事人 公司 单位 员工 职工 您 你 其 对方 向 对 给 按照 依照 依法 在 与 和 及 的 了".split())
 _PARTY_RE = _ROLE_RE  # kept for readers of the earlier name
+# Connectives and adverbs that stand between a modal word and its verb (可以随时请求, 可以减轻或者不承担):
+# not the verb, so 随时 / 或者 alone do not make two clauses about one thing.
+NOT_VERBS = frozenset("或者 或是 以及 并且 而且 及其 随时 及时 直接 自行 一并 同时 另行 立即 相应 任何 一切".split())
 
 
 def _subject(text: str, end: int) -> str:
@@ -457,7 +482,7 @@ def _verbs(text: str) -> list[str]:
     out = []
     for word in word_cutter().cut(clause):
         word = word.strip()
-        if len(word) >= 2 and word not in _ROLE_WORDS and re.search(r"[\u4e00-\u9fff]", word) \
+        if len(word) >= 2 and word not in _ROLE_WORDS and (word not in NOT_VERBS or not ALIGNED_CHECK) and re.search(r"[\u4e00-\u9fff]", word) \
                 and not polarity_words(word):
             out.append(word)
         if len(out) == VERB_WORDS:
