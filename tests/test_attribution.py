@@ -147,7 +147,7 @@ def test_a_days_limit_for_a_months_limit_is_flagged_with_both_values():
 
 def test_aligned_check_off_gives_the_earlier_behaviour(monkeypatch):
     """ALIGNED_CHECK=False (bench/attribution.py --before): any same-polarity modal word clears."""
-    from rag.answer import attribution
+    from rag.answer import mismatch
 
-    monkeypatch.setattr(attribution, "ALIGNED_CHECK", False)
+    monkeypatch.setattr(mismatch, "ALIGNED_CHECK", False)
     assert only("承包方不交回的，发包方不得收回承包的耕地和草地。", [LAND]).flags == []
