@@ -136,7 +136,7 @@ _cutter_lock = threading.Lock()
 
 def word_cutter():
     """A jieba tokenizer of this module's own (accurate mode, the legal terms added): whole
-    words, for modal words and the verbs after them."""
+    words, for modal words and the verbs after them (modal-word + verb compounds taken out: COMPOUND_MODALS)."""
     global _cutter
     with _cutter_lock:
         if _cutter is None:
