@@ -4,7 +4,7 @@
 
 Each variant is a llama_cpp.server started through server/embedded.py (the product's code
 path, its own state dir and port) with extra flags, plus client-side options (article budget,
-raw answer cap, where the raw request goes). Servers with the same flags are shared. Per
+raw answer cap, where the raw request goes). Each variant has a server of its own. Per
 question, retrieval runs once (timed: what the UI needs before it can show the articles) and
 every variant answers it, in an order rotated per question, so background load on the shared
 cores hits all of them alike. Questions: the demo question (knowledge/demo_questions.py) and
@@ -42,7 +42,7 @@ from rag.answer.generate import answer, raw  # noqa: E402
 from rag.defaults import answer_options, library_from, open_kb, retriever_from, sampling_for  # noqa: E402
 from server import embedded  # noqa: E402
 from server.client import ChatClient  # noqa: E402
-from settings import get_settings  # noqa: E402
+from settings import Endpoint, get_settings  # noqa: E402
 
 QUESTIONS = ROOT.parent / "shared" / "data" / "eval" / "stard_labor_dev.jsonl"
 MODEL = "qwen2.5-coder-1.5b"
@@ -75,6 +75,7 @@ VARIANTS = {v.name: v for v in (
     Variant("dec1", BASE_FLAGS + ("--n_threads", "1"), what="decode on 1 thread, prefill (n_threads_batch) on 2"),
     Variant("budget900", BASE_FLAGS, budget=900, what="article budget 900 characters"),
     Variant("budget1200", BASE_FLAGS, budget=1200, what="article budget 1,200 characters"),
+    Variant("budget600", BASE_FLAGS, budget=600, what="article budget 600 characters"),
     Variant("rawcap", BASE_FLAGS, raw_max_tokens=256, what="pair: raw answer capped at 256 tokens"),
     Variant("twoservers", BASE_FLAGS, threads=1, raw_server=True,
             what="pair: raw on a second server, 1 thread each"),
@@ -160,6 +161,9 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=0, help="also ask the first N questions as RAG + raw pairs")
     ap.add_argument("--pair-variants", default="base,rawcap,twoservers", help="variants run in pair mode")
     ap.add_argument("--json", type=Path, default=None, help="write every row here")
+    ap.add_argument("--coverage", action="store_true",
+                    help="no model: for every labour question, is a gold article still in the prompt at each "
+                         "variant's article budget (the quality side of a smaller budget), and its prompt tokens")
     args = ap.parse_args()
 
     settings = get_settings()
@@ -172,14 +176,17 @@ def main() -> None:
     rows_in = [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
     questions = [DEMO_QUESTION] + [r["question"] for r in rows_in[:args.questions]]
     tokens = Tokens(embedded.model_file(MODEL, settings.models_dir))
+    if args.coverage:
+        return coverage(rows_in, variants, retriever, tokens, settings)
 
     run_dir = Path(tempfile.mkdtemp(prefix="latency-"))
     servers: dict[tuple, ChatClient] = {}
 
     def client(v: Variant, second: bool = False, paired: bool = False) -> ChatClient:
-        # Pairs get servers of their own: a server that just answered the same question would
-        # reuse the whole prompt from its KV cache and measure nothing.
-        key = (v.flags, v.threads, second, paired, v.shipped)
+        # Every variant, and every pair, gets a server of its own: a server that just answered
+        # the same question (another variant's, with the same flags) would reuse the prompt
+        # from its KV cache and measure nothing (a budget variant once read 4.7 s that way).
+        key = (v.name, second, paired)
         if key not in servers:
             flags = None if v.shipped else list(v.flags)  # None: the product's SPEED_FLAGS
             state = run_dir / f"s{len(servers)}"
@@ -237,6 +244,36 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps([_as_dict(r) for r in rows], ensure_ascii=False, indent=1), encoding="utf-8")
     print(f"end {time.strftime('%H:%M:%S')} · {load()}")
+
+
+def coverage(rows: list[dict], variants: list[Variant], retriever, tokens: Tokens, settings) -> None:
+    """Per budget: prompt tokens and the share of questions with a gold article among the articles
+    the prompt holds (retrieval alone says nothing of what a smaller budget drops)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from retrieval import gold_keys, matched_gold
+
+    options = answer_options(Endpoint(context_tokens=settings.embedded_ctx))  # the embedded server's window
+    print(f"\nGold article in the prompt, {len(rows)} questions of {QUESTIONS.name} (no model call)")
+    print("| variant | article chars | prompt tok p50 / p95 | articles in prompt p50 | gold article in prompt "
+          f"| gold in top {settings.top_k} retrieved |")
+    print("|---|---|---|---|---|---|")
+    found = [(r, retriever.retrieve(r["question"], k=settings.top_k)) for r in rows]
+    for v in variants:
+        budget = v.budget if v.budget is not None else options["budget"]
+        toks, kept_n, shown, retrieved = [], [], 0, 0
+        for r, f in found:
+            gold = gold_keys(r["gold_articles"])
+            messages, kept, _ = fit_rag_messages(r["question"], f.citations, f.abstain, budget, settings.embedded_ctx,
+                                                 options["max_tokens"])
+            toks.append(tokens.prompt(messages))
+            kept_n.append(kept)
+            hit = [bool(matched_gold(c.article.law_title, c.article.article_no, c.article.text, gold))
+                   for c in f.citations]
+            shown += any(hit[:kept])
+            retrieved += any(hit)
+        n = len(found)
+        print(f"| {v.name} | {budget} | {statistics.median(toks):.0f} / {pct(toks, 0.95):.0f} | "
+              f"{statistics.median(kept_n):.0f} | {shown}/{n} ({shown / n:.1%}) | {retrieved}/{n} ({retrieved / n:.1%}) |")
 
 
 def pair(v: Variant, question: str, found, client, tokens: Tokens, retrieval_s: float, qi: int) -> Row:

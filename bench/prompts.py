@@ -10,7 +10,9 @@ retriever, answer options for the default endpoint; rag.eval.answers.run_questio
 and oracle prompts), with a client that records the messages instead of generating. Grounds:
 `default` is the default 劳动法规 KB as the app builds it (bench/retrieval.py's copy under
 data/bench/app) with ../shared/data/eval/stard_labor_dev.jsonl; `corpus` is the lawrefbook
-bench KB (built by bench/retrieval.py) with STARD --split of stard_lecoqa_dev.jsonl.
+bench KB (built by bench/retrieval.py) with STARD --split of stard_lecoqa_dev.jsonl; --kb names
+another bench KB for that ground (e.g. the 15 statutes of ../shared/data/statutes, which builds
+on 2 CPU cores where the 65k-article lawrefbook needs GPU vectors).
 Writes one JSON line per question and prints a SHA-256 per ground.
 """
 from __future__ import annotations
@@ -43,7 +45,7 @@ class Recorder:
         return iter(())
 
 
-def ground_parts(ground: str, split: str):
+def ground_parts(ground: str, split: str, kb_name: str | None = None):
     """(kb, retriever, rows) of one ground, opened as the app and the benches open them."""
     base = get_settings()
     if ground == "default":
@@ -55,7 +57,7 @@ def ground_parts(ground: str, split: str):
     sys.path.insert(0, str(ROOT / "bench"))
     import answers as bench_answers  # bench/answers.py: the bench KB and its rows
 
-    kb, _ = bench_answers.open_kb(base, None)
+    kb, _ = bench_answers.open_kb(base, kb_name)
     rows = bench_answers.load_rows(SHARED / "eval" / "stard_lecoqa_dev.jsonl", split, 0)
     return kb, retriever_from(base, kb), rows, base
 
@@ -65,10 +67,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--grounds", default="default,corpus")
     ap.add_argument("--split", choices=("dev", "train", "all"), default="dev")
+    ap.add_argument("--kb", default=None, help="the corpus ground's bench KB (default: bench/answers.py's, lawrefbook)")
     args = ap.parse_args()
     with args.out.open("w", encoding="utf-8") as out:
         for ground in args.grounds.split(","):
-            kb, retriever, rows, s = ground_parts(ground, args.split)
+            kb, retriever, rows, s = ground_parts(ground, args.split, args.kb)
             llm = Recorder(chat_client_from(s))
             options = answer_options(llm.endpoint)
             digest = hashlib.sha256()
