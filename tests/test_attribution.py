@@ -173,11 +173,18 @@ RESCUE = cited("自然人的生命权、身体权、健康权受到侵害或者�
                1005, "第一千零五条")
 
 
-def test_a_claim_naming_an_article_that_was_not_retrieved_is_still_checked():
-    """The answer says 第1105条 for 第一千零五条: the flip is judged on the article it echoes, not skipped."""
-    claim = "根据《民法典》第1105条，负有法定救助义务的组织或者个人无须及时施救。"
-    assert [f.article for f in only(claim, [RESCUE]).flags] == ["应当"]
-    assert only(claim.replace("无须", "应当"), [RESCUE]).flags == []
+def test_a_claim_naming_an_article_that_was_not_retrieved_is_not_checked_against_others():
+    """第四十四条 was not retrieved: 第八十五条's 百分之五十 and 第八十二条's 二倍 say nothing about
+    what it states, so the right 百分之一百五十 carries no flag (the app's demo answer did)."""
+    claim = "根据《劳动法》第四十四条，应支付不低于工资百分之一百五十的工资报酬。"
+    others = [article("劳动合同法第八十五条"), article("劳动合同法第八十二条")]
+    c = only(claim, others)
+    assert c.status != "none" and c.flags == []
+    assert only(claim.replace("第四十四条，", ""), others).flags  # unnamed, it is checked on the spans it echoes
+    with_44 = only(claim.replace("百分之一百五十", "百分之一百二十"), [article("劳动法第四十四条"), *others])
+    assert [f.where for f in with_44.flags] == ["第四十四条"]  # retrieved, the named article decides
+    # modal words alike: 第1105条 is not 第一千零五条, whose 应当 is not the named article's word
+    assert only("根据《民法典》第1105条，负有法定救助义务的组织或者个人无须及时施救。", [RESCUE]).flags == []
 
 
 def test_a_claim_naming_an_article_is_also_checked_against_the_articles_citing_it():

@@ -266,7 +266,8 @@ def _label(check: ClaimCheck, row: np.ndarray, spans: list[_Span], entail: Entai
 
 def _flags(claim: str, row: np.ndarray, order: list[int], spans: list[_Span]) -> list[Flag]:
     """Number and negation flags of a claim against its relevant spans: those within
-    CHECK_SHARE of the best (or above FLAG_FLOOR), or only the article the claim names."""
+    CHECK_SHARE of the best (or above FLAG_FLOOR), or only the article the claim names (and,
+    with ALIGNED_CHECK, the articles citing it): none when none of those was retrieved."""
     best = row[order[0]]
     floor = max(PARTLY, CHECK_SHARE * best)
     if mismatch.ALIGNED_CHECK:  # figures are checked on every span the claim echoes, as modal words are
@@ -275,10 +276,9 @@ def _flags(claim: str, row: np.ndarray, order: list[int], spans: list[_Span]) ->
     named = _named_articles(claim)
     if named and mismatch.ALIGNED_CHECK:
         # a claim about 第四十四条 is checked against 第四十四条 and the articles that cite it
-        # (依据本法第五百一十条…); when none of them was retrieved, against the spans it echoes
-        on_named = [j for j in order if _names(spans[j], named)]
-        named = named if on_named else set()
-        relevant = on_named or relevant
+        # (依据本法第五百一十条…); when none of them was retrieved, its figures and modal words are
+        # not checked: another article's 百分之五十 says nothing about what 第四十四条 states
+        relevant = [j for j in order if _names(spans[j], named)]
     elif named:  # the earlier check: 第四十四条 only, or not at all
         relevant = [j for j in order if (spans[j].law, spans[j].article_no) in named
                     or (None, spans[j].article_no) in named]
