@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rag.answer import attribution as attr  # noqa: E402
+from rag.answer import mismatch  # noqa: E402
 from rag.answer.claims import NEGATIVE, polarity_words, split_claims  # noqa: E402
 from rag.answer.numbers import quantities, same_value  # noqa: E402
 from rag.documents.statutes import cn_to_int, int_to_cn, normalize_law_name  # noqa: E402
@@ -150,9 +151,9 @@ def change_number(sentence: str, gold_text: str, category: list | None = None) -
 
 def flip_modal(sentence: str, gold_text: str, category: list | None = None) -> str | None:
     """The sentence with its first modal word whose verb the gold article governs flipped."""
-    gold_verbs = {v for m in polarity_words(gold_text) for v in attr._verbs(gold_text[m.end:m.end + attr.PREDICATE_WINDOW])}
+    gold_verbs = {v for m in polarity_words(gold_text) for v in mismatch.verb_words(gold_text[m.end:m.end + mismatch.PREDICATE_WINDOW])}
     for m in polarity_words(sentence):
-        verbs = attr._verbs(sentence[m.end:m.end + attr.PREDICATE_WINDOW])
+        verbs = mismatch.verb_words(sentence[m.end:m.end + mismatch.PREDICATE_WINDOW])
         if m.word in FLIP and set(verbs) & gold_verbs:
             if category is not None:
                 category.append(MODAL_CLASS.get(m.word, m.word))
@@ -167,7 +168,7 @@ def article_agrees(m, verbs: list[str], gold_text: str) -> bool:
     the article says the flipped word itself (承租人经出租人同意，可以对租赁物进行改善 for a lawyer's
     未经出租人同意，承租人不得…): the flip then agrees with the article's words."""
     gold = [x for x in polarity_words(gold_text)
-            if set(verbs) & set(attr._verbs(gold_text[x.end:x.end + attr.PREDICATE_WINDOW]))]
+            if set(verbs) & set(mismatch.verb_words(gold_text[x.end:x.end + mismatch.PREDICATE_WINDOW]))]
     return bool(gold) and all(x.negative == m.negative for x in gold)
 
 
@@ -300,7 +301,7 @@ def main() -> None:
     ap.add_argument("--rated", type=Path, default=None, help="hand-rated 1.5B sentences (JSONL)")
     ap.add_argument("--dump", type=Path, default=None, help="write the per-sentence results (after) here")
     ap.add_argument("--before", action="store_true",
-                    help="also run the earlier check (rag.answer.attribution.ALIGNED_CHECK = False) for a before/after table")
+                    help="also run the earlier check (rag.answer.mismatch.ALIGNED_CHECK = False) for a before/after table")
     ap.add_argument("--json", action="store_true", help="print every measure as JSON too")
     args = ap.parse_args()
     if args.rated:
@@ -319,9 +320,9 @@ def main() -> None:
     attr.attribute("预热：用人单位应当支付工资。", [Citation(Article("用人单位应当按时支付工资。"), 1.0)], embedder)
     results = {}
     for name, aligned in (("before", False), ("after", True)) if args.before else (("after", True),):
-        attr.ALIGNED_CHECK = aligned
+        mismatch.ALIGNED_CHECK = aligned
         results[name] = run(rows, pool, embedder)
-    attr.ALIGNED_CHECK = True
+    mismatch.ALIGNED_CHECK = True
     print(f"{len(rows)} {args.split} rows · {'lexical + dense' if embedder else 'lexical'}")
     reports = {name: report(out) for name, out in results.items()}
     if args.json:

@@ -147,7 +147,69 @@ def test_a_days_limit_for_a_months_limit_is_flagged_with_both_values():
 
 def test_aligned_check_off_gives_the_earlier_behaviour(monkeypatch):
     """ALIGNED_CHECK=False (bench/attribution.py --before): any same-polarity modal word clears."""
-    from rag.answer import attribution
+    from rag.answer import mismatch
 
-    monkeypatch.setattr(attribution, "ALIGNED_CHECK", False)
+    monkeypatch.setattr(mismatch, "ALIGNED_CHECK", False)
     assert only("承包方不交回的，发包方不得收回承包的耕地和草地。", [LAND]).flags == []
+
+
+def cited(text: str, no: int, cn: str, law: str = "民法典") -> Citation:
+    return Citation(Article(text=text, law_short=law, article_no=no, article_cn=cn), 1.0)
+
+
+RENEWAL = cited("注册商标有效期满，需要继续使用的，商标注册人应当在期满前十二个月内按照规定办理续展手续；在此期间未能办理的，"
+                "可以给予六个月的宽展期。", 40, "第四十条", "商标法")
+
+
+def test_in_a_span_stating_two_limits_the_figure_must_match_the_one_it_stands_for():
+    """期满前十二个月内 … 六个月的宽展期: 十二个月 for the grace period is wrong, though the article says 十二个月."""
+    assert only("商标注册人应当在期满前十二个月内按照规定办理续展手续。", [RENEWAL]).flags == []
+    assert only("在此期间未能办理的，可以给予六个月的宽展期。", [RENEWAL]).flags == []
+    c = only("在此期间未能办理的，可以给予十二个月的宽展期。", [RENEWAL])
+    assert c.reason == "回答写 1 年；第四十条为 6 个月"
+
+
+RESCUE = cited("自然人的生命权、身体权、健康权受到侵害或者处于其他危难情形的，负有法定救助义务的组织或者个人应当及时施救。",
+               1005, "第一千零五条")
+
+
+def test_a_claim_naming_an_article_that_was_not_retrieved_is_not_checked_against_others():
+    """第四十四条 was not retrieved: 第八十五条's 百分之五十 and 第八十二条's 二倍 say nothing about
+    what it states, so the right 百分之一百五十 carries no flag (the app's demo answer did)."""
+    claim = "根据《劳动法》第四十四条，应支付不低于工资百分之一百五十的工资报酬。"
+    others = [article("劳动合同法第八十五条"), article("劳动合同法第八十二条")]
+    c = only(claim, others)
+    assert c.status != "none" and c.flags == []
+    assert only(claim.replace("第四十四条，", ""), others).flags  # unnamed, it is checked on the spans it echoes
+    with_44 = only(claim.replace("百分之一百五十", "百分之一百二十"), [article("劳动法第四十四条"), *others])
+    assert [f.where for f in with_44.flags] == ["第四十四条"]  # retrieved, the named article decides
+    # modal words alike: 第1105条 is not 第一千零五条, whose 应当 is not the named article's word
+    assert only("根据《民法典》第1105条，负有法定救助义务的组织或者个人无须及时施救。", [RESCUE]).flags == []
+
+
+def test_a_claim_naming_an_article_is_also_checked_against_the_articles_citing_it():
+    """依照第510条仍不能确定的，…: 第九百零二条 (which cites 第五百一十条) decides the payment rule."""
+    art510 = cited("合同生效后，当事人就质量、价款或者报酬、履行地点等内容没有约定或者约定不明确的，可以协议补充；"
+                   "不能达成补充协议的，按照合同相关条款或者交易习惯确定。", 510, "第五百一十条")
+    art902 = cited("当事人对支付期限没有约定或者约定不明确，依据本法第五百一十条的规定仍不能确定的，应当在领取保管物的同时支付。",
+                   902, "第九百零二条")
+    claim = "依照《民法典》第510条的规定仍不能确定的，无须在领取保管物的同时支付。"
+    assert [f.where for f in only(claim, [art510, art902]).flags] == ["第九百零二条"]
+
+
+def test_a_tie_on_context_goes_to_the_best_span():
+    """可以撤销赠与 (the article the claim echoes) and 依法不得撤销的…赠与合同 (another) fit the claim's
+    context alike: the better-scoring span's modal word decides."""
+    revoke = cited("受赠人有下列情形之一的，赠与人可以撤销赠与：\n（三）不履行赠与合同约定的义务。", 663, "第六百六十三条")
+    public = cited("经过公证的赠与合同或者依法不得撤销的具有救灾、扶贫、助残等公益、道德义务性质的赠与合同，不适用前款规定。",
+                   658, "第六百五十八条")
+    c = only("子女不履行赠与合同约定的义务，父母不得请求撤销赠与。", [revoke, public])
+    assert [f.where for f in c.flags] == ["第六百六十三条"]
+    assert only("子女不履行赠与合同约定的义务，父母可以请求撤销赠与。", [revoke, public]).flags == []
+
+
+def test_connectives_are_not_the_verb_of_a_modal_word():
+    from rag.answer.mismatch import verb_words
+
+    assert verb_words("减轻或者不承担责任。") == ["减轻", "承担责任"]
+    assert verb_words("随时请求履行") == ["请求", "履行"]

@@ -68,3 +68,12 @@ def test_conclusion_basis_advice_items_are_claims_in_their_sections():
         ("建议", "保留好工资条和考勤记录。")]
     assert [c.advice for c in claims] == [False, False, False, True]
     assert all(answer[c.start:c.end] == c.text for c in claims)
+
+
+@pytest.mark.parametrize("text, word, verb", [("行政机关不得公开。", "不得", "公开"), ("该权利不能转让。", "不能", "转让"),
+                                              ("对该请求不予认定。", "不予", "认定")])
+def test_a_modal_word_jieba_glues_to_its_verb_is_read_apart(text, word, verb):
+    """jieba's dictionary holds 不得公开, 不能转让, 不予认定 as one word: the modal word must still be seen."""
+    found = polarity_words(text)
+    assert [m.word for m in found] == [word]
+    assert text[found[0].end:].startswith(verb)

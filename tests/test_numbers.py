@@ -72,3 +72,11 @@ def test_a_range_is_two_figures():
                                          ("五万元", "50000 元")])
 def test_show_writes_the_value_for_a_message(text, shown):
     assert show(one(text)) == shown
+
+
+def test_a_rate_is_not_compared_with_a_multiple_written_in_bei():
+    """年利率24% is a rate; 四倍 (of the LPR) a multiple: different things, never a mismatch."""
+    rate, times = quantities("年利率24%")[0], quantities("贷款市场报价利率四倍")[0]
+    assert not comparable(rate, times) and not comparable(times, rate)
+    assert comparable(quantities("150%")[0], quantities("1.5倍")[0])  # a wage multiple still is one
+    assert comparable(quantities("百分之五十")[0], quantities("二分之一")[0])

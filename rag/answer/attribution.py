@@ -1,4 +1,3 @@
-# Over 400 lines: claim-to-span scoring, the figure and negation checks and the labels are one pipeline over the same spans.
 """Each claim of an answer traced to the words of a retrieved article that support it, and
 every figure and modal word of the claim checked against that article.
 
@@ -12,8 +11,8 @@ Figures are masked while scoring, so "2 倍" does not pull a claim towards the �
 embedder the score also takes the cosine of claim and span (SCORE_DENSE_WEIGHT); span vectors
 are cached by text, so the raw column's check reuses the RAG column's.
 
-Labels: supported (score ≥ SUPPORTED), partly supported (≥ PARTLY), no basis found. On the
-supporting span, each figure of the claim (rag/answer/numbers.py) must equal a figure of the same
+Labels: supported (score ≥ SUPPORTED), partly supported (≥ PARTLY), no basis found. On the spans
+the claim echoes (rag/answer/mismatch.py does the comparing), each figure of the claim must equal a figure of the same
 kind there, and a modal word (应当/不得, 可以/不可以, 有权/无权) before the same verb must
 have the same polarity; otherwise the claim gets a flag naming both ("回答写 2 倍；第四十四条
 为 150%").
@@ -31,9 +30,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from rag.answer.claims import Claim, polarity_words, split_claims, word_cutter
+from rag.answer import mismatch
+from rag.answer.claims import Claim, split_claims, word_cutter
 from rag.retrieval.lexical import STOPWORDS
-from rag.answer.numbers import Quantity, comparable, quantities, same_value, show
+from rag.answer.mismatch import Flag, mask_figures, negation_flags, number_flags, squash, unmentioned
 from rag.documents.statutes import find_article_mentions
 from rag.types import Citation
 
@@ -43,21 +43,14 @@ PARTLY = 0.35  # … for "partly supported"; below: no basis found
 MENTION_BONUS = 0.15  # the claim names this article (第四十四条)
 NEAR_BEST = 0.9  # spans within this share of the best score are shown as sources too
 CHECK_SHARE = 0.75  # spans within this share of the best score are checked for figures and modal words
-CLEAR_SHARE = 0.9  # a figure is cleared by an equal one in a span within this share of the best span stating one
 MAX_SOURCES = 2
 SCORE_DENSE_WEIGHT = 0.0  # share of the embedder's cosine in the score (0: lexical only)
 DENSE_FLOOR, DENSE_CEIL = 0.75, 0.95  # e5 cosines map to 0..1 between these
 PART_CREDIT = 0.5
 SHORT_TOKEN_WEIGHT = 0.3  # one-character words count this share of their IDF
 MAX_IDF = 12.0
-PREDICATE_WINDOW = 30  # characters after a modal word in which its verb is looked for
-VERB_WORDS = 2  # content words after a modal word that stand for its verb
-SUBJECT_WINDOW = 12  # characters before a modal word in which its party is looked for
-RATE_WINDOW = 8  # characters before an article's figure in which 每满一年… makes it a rate
-ALIGN_WINDOW = 8  # characters each side of a figure compared to find the article's figure it stands for
 FLAG_FLOOR = 0.1  # (train grid 0.0–0.3, docs/attribution.md) spans scoring this much are checked for figures and modal words, even under a weak best
-MODAL_CONTEXT = 16  # characters each side of a modal word compared to find the article's modal word it stands for
-ALIGNED_CHECK = True  # False: the earlier check (near-best spans only, any same-polarity modal word clears)
+NUMBER_SHARE = 0.5  # (train grid 0.3–0.75) figures are checked on spans within this share of the best (and ≥ FLAG_FLOOR)
 # Colloquial words of answers and the statute terms that say the same.
 STATUTE_TERMS = {
     "加班": ("延长工作时间", "延长工作"), "加班费": ("工资报酬", "延长工作时间"), "工作日": ("延长工作时间",),
@@ -70,10 +63,7 @@ STATUTE_TERMS = {
 }
 GENERIC = frozenset("根据 依据 按照 规定 法律 法条 条文 有关 相关 情况 问题 您好 你好 因此 所以 那么 这种 这样 其中 "
                     "一般 通常 可能 需要 进行 情形 之一 以上 以下 您 你 我 公司的".split())
-_FIGURE_MASK = "　"
-_PUNCT_RE = re.compile(r"[\s　，。；、,.;：:“”「」\"'（）()《》【】\[\]!！?？*#\-]")
 _ITEM_RE = re.compile(r"^[（(][一二三四五六七八九十\d]+[)）]")
-_RATE_RE = re.compile(r"每满?[零一二两三四五六七八九十百半\d]")  # 每满一年…: per unit of a figure, not 每日 (a limit)
 _vectors: dict[str, np.ndarray] = {}  # span text → unit vector (the embedder is fixed per process)
 
 
@@ -87,23 +77,6 @@ class Source:
     span: str  # the 款 or 项 text
     words: list[str]  # the claim's words found in it (highlighted in the UI)
     score: float
-
-
-@dataclass
-class Flag:
-    """A figure or a modal word of the claim that contradicts its supporting article."""
-
-    kind: str  # "number" | "negation"
-    answer: str  # as the answer has it ("2 倍", "不得")
-    article: str  # as the article has it ("150%", "应当")
-    where: str  # 第四十四条
-    answer_text: str = ""  # the words in the claim, for highlighting
-
-    @property
-    def message(self) -> str:
-        if self.kind == "negation":
-            return f"回答写「{self.answer}」；{self.where}为「{self.article}」"
-        return f"回答写 {self.answer}；{self.where}为 {self.article}"
 
 
 @dataclass
@@ -245,7 +218,7 @@ def article_spans(c: Citation, n: int) -> list[_Span]:
 
 def _scores(claims: list[Claim], spans: list[_Span], citations: Sequence[Citation], embedder) -> np.ndarray:
     """claims × spans support scores in 0..1 (+ MENTION_BONUS)."""
-    span_texts = [_squash(_mask_figures(s.scored)) for s in spans]
+    span_texts = [squash(mask_figures(s.scored)) for s in spans]
     lex = np.zeros((len(claims), len(spans)))
     for i, claim in enumerate(claims):
         words = _claim_words(claim.text)
@@ -273,7 +246,7 @@ def _label(check: ClaimCheck, row: np.ndarray, spans: list[_Span], entail: Entai
     check.status = status
     order = [int(j) for j in np.argsort(-row, kind="stable")]
     if status == "none":
-        if ALIGNED_CHECK:  # no basis found, but a figure or modal word may still contradict a span it echoes
+        if mismatch.ALIGNED_CHECK:  # no basis found, but a figure or modal word may still contradict a span it echoes
             check.flags = _flags(check.text, row, order, spans)
         return
     seen: set[int] = set()
@@ -293,43 +266,28 @@ def _label(check: ClaimCheck, row: np.ndarray, spans: list[_Span], entail: Entai
 
 def _flags(claim: str, row: np.ndarray, order: list[int], spans: list[_Span]) -> list[Flag]:
     """Number and negation flags of a claim against its relevant spans: those within
-    CHECK_SHARE of the best (or above FLAG_FLOOR), or only the article the claim names."""
+    CHECK_SHARE of the best (or above FLAG_FLOOR), or only the article the claim names (and,
+    with ALIGNED_CHECK, the articles citing it): none when none of those was retrieved."""
     best = row[order[0]]
     floor = max(PARTLY, CHECK_SHARE * best)
-    if ALIGNED_CHECK:
-        floor = min(floor, max(FLAG_FLOOR, CHECK_SHARE * best) if best < PARTLY else floor)
+    if mismatch.ALIGNED_CHECK:  # figures are checked on every span the claim echoes, as modal words are
+        floor = max(FLAG_FLOOR, NUMBER_SHARE * best)
     relevant = [j for j in order if row[j] >= floor]
     named = _named_articles(claim)
-    if named:  # a claim about 第四十四条 is checked against 第四十四条 only, or not at all
+    if named and mismatch.ALIGNED_CHECK:
+        # a claim about 第四十四条 is checked against 第四十四条 and the articles that cite it
+        # (依据本法第五百一十条…); when none of them was retrieved, its figures and modal words are
+        # not checked: another article's 百分之五十 says nothing about what 第四十四条 states
+        relevant = [j for j in order if _names(spans[j], named)]
+    elif named:  # the earlier check: 第四十四条 only, or not at all
         relevant = [j for j in order if (spans[j].law, spans[j].article_no) in named
                     or (None, spans[j].article_no) in named]
-    if ALIGNED_CHECK:  # modal words are aligned to the article's, so every span above the floor may speak
-        negation_spans = [spans[j] for j in (relevant if named else order) if named or row[j] >= FLAG_FLOOR]
+    if mismatch.ALIGNED_CHECK:  # modal words are aligned to the article's, so every span above the floor may speak
+        negation_spans = [j for j in (relevant if named else order) if named or row[j] >= FLAG_FLOOR]
     else:
-        negation_spans = [spans[j] for j in relevant if row[j] >= NEAR_BEST * best or named]
+        negation_spans = [j for j in relevant if row[j] >= NEAR_BEST * best or named]
     return number_flags(claim, [spans[j] for j in relevant], [float(row[j]) for j in relevant]) + \
-        negation_flags(claim, negation_spans)
-
-
-def number_flags(claim: str, spans: Sequence[_Span], scores: Sequence[float] | None = None) -> list[Flag]:
-    """Figures of the claim that differ from every figure of the same kind in the relevant
-    spans (best first) that state figures of that kind and score within CLEAR_SHARE of the
-    best of them; a figure no relevant span speaks of is not judged."""
-    flags = []
-    row_of = {id(s): (scores[k] if scores is not None else 1.0) for k, s in enumerate(spans)}
-    span_q = [(s, quantities(s.scored)) for s in spans]
-    for q in quantities(_unmentioned(claim)):
-        stating = [(s, [x for x in qs if comparable(q, x)]) for s, qs in span_q]
-        stating = [(s, qs) for s, qs in stating if qs]
-        top = max(row_of[id(s)] for s, _ in stating) if stating else 0.0
-        stating = [(s, qs) for s, qs in stating if row_of[id(s)] >= CLEAR_SHARE * top]
-        if not stating or any(same_value(q, x) for _, qs in stating for x in qs) or _computed(claim, q) \
-                or any(_multiple_of_rate(q, s.scored, x) for s, qs in stating for x in qs):
-            continue
-        span, candidates = stating[0]
-        other = _aligned(claim, q, span.scored, candidates)
-        flags.append(Flag("number", show(q), show(other), span.article_cn, q.text))
-    return flags
+        negation_flags(claim, [spans[j] for j in negation_spans], [float(row[j]) for j in negation_spans])
 
 
 def _named_articles(claim: str) -> set[tuple[str | None, int]]:
@@ -341,115 +299,11 @@ def _named_articles(claim: str) -> set[tuple[str | None, int]]:
     return out
 
 
-def _computed(claim: str, q: Quantity) -> bool:
-    """True for a figure that is the user's own fact or a product of the article's rate
-    (工作了三年, 每满一年支付一个月工资 → 三个月): not the article's own figure to compare."""
-    before = claim[max(0, q.start - 4):q.start]
-    return bool(re.search(r"[您你我他她]|已经|工作了|干了|共计|总共|合计|约", before))
-
-
-def _multiple_of_rate(q: Quantity, span_text: str, x: Quantity) -> bool:
-    """True when the span states x as a rate (每满一年支付一个月工资) and q is a whole multiple
-    of it: an amount the answer computed for the user's case (三个月工资), not a misquote."""
-    return q.kind == x.kind and _RATE_RE.search(span_text[max(0, x.start - RATE_WINDOW):x.start]) is not None \
-        and x.value > 0 and q.value > x.value and abs(q.value / x.value - round(q.value / x.value)) < 1e-6
-
-
-def _aligned(claim: str, q: Quantity, span_text: str, candidates: list[Quantity]) -> Quantity:
-    """The span's figure that stands where the claim's does (most shared context characters)."""
-    def grams(text: str, tag: str) -> set[str]:
-        return {tag + text[i:i + 2] for i in range(len(text) - 1)}
-
-    def near(text: str, x: Quantity) -> set[str]:
-        return grams(text[max(0, x.start - ALIGN_WINDOW):x.start], "<") | grams(text[x.end:x.end + ALIGN_WINDOW], ">")
-
-    def clause(text: str, x: Quantity) -> set[str]:  # back to the last 。or ；
-        return grams(re.split(r"[。；;]", text[:x.start])[-1], "<")
-
-    # Ties at the near window (每日不得超过一小时 / 每日不得超过三小时) are broken by the clause.
-    return max(candidates, key=lambda s: (len(near(claim, q) & near(span_text, s)),
-                                          len(clause(claim, q) & clause(span_text, s))))
-
-
-def negation_flags(claim: str, spans: Sequence[_Span]) -> list[Flag]:
-    """Modal words of the claim whose verb the relevant spans govern with the opposite
-    polarity only (one span with the same polarity clears it)."""
-    flags = []
-    span_modals = [(s, polarity_words(s.scored)) for s in spans]
-    for m in polarity_words(claim):
-        verbs = _verbs(claim[m.end:m.end + PREDICATE_WINDOW])
-        if not verbs:
-            continue
-        subject = _subject(claim, m.start)
-        governing = [(s, x) for s, modals in span_modals for x in modals
-                     if set(verbs) & set(_verbs(s.scored[x.end:x.end + PREDICATE_WINDOW]))
-                     and _same_subject(subject, _subject(s.scored, x.start))]
-        if governing and ALIGNED_CHECK:  # the article's modal word that stands where the claim's does decides
-            here = _modal_context(claim, m)
-            fit = [len(here & _modal_context(sp.scored, x)) for sp, x in governing]
-            governing = [g for g, f in zip(governing, fit) if f == max(fit)]
-        if governing and all(x.negative != m.negative for _, x in governing):
-            span, other = governing[0]
-            flags.append(Flag("negation", m.word, other.word, span.article_cn, m.word))
-    return flags
-
-
-def _modal_context(text: str, m) -> set[str]:
-    """Character pairs of the clause around a modal word (its verb phrase after, its party and
-    condition before), tagged by side; the modal word itself left out."""
-    before = re.split(r"[。；;！？]", text[max(0, m.start - MODAL_CONTEXT):m.start])[-1]
-    after = re.split(r"[。；;！？]", text[m.end:m.end + MODAL_CONTEXT])[0]
-    before, after = _squash(before), _squash(after)
-    return {"<" + before[i:i + 2] for i in range(len(before) - 1)} | {">" + after[i:i + 2] for i in range(len(after) - 1)}
-
-
-# Parties a modal word may govern: 发包方 and 承包方, 用人单位 and 劳动者 are not one. A clause
-# naming none of these (当事人, 任何组织或者个人, 死者) agrees with any party.
-ROLES = ("用人单位 劳动者 劳务派遣单位 用工单位 发包方 承包方 发包人 承包人 出租人 承租人 债权人 债务人 委托人 受托人 "
-         "行纪人 出卖人 买受人 被侵权人 侵权人 抵押权人 抵押人 质权人 出质人 保证人 承揽人 定作人 保管人 寄存人 赠与人 "
-         "受赠人 投保人 被保险人 保险人 受益人 留置权人 借款人 贷款人 承运人 托运人 转让人 受让人 被许可人 许可人 "
-         "被监护人 监护人 人民法院 行政机关 原告 被告 业主 物业服务人 著作权人 专利权人 商标注册人 被继承人 继承人").split()
-ROLE_SYNONYMS = {"公司": "用人单位", "单位": "用人单位", "老板": "用人单位", "员工": "劳动者", "职工": "劳动者",
-                 "保险公司": "保险人", "法院": "人民法院", "房东": "出租人", "租客": "承租人"}
-_ROLE_RE = re.compile("|".join(sorted([*ROLES, *ROLE_SYNONYMS], key=len, reverse=True)))
-_ROLE_WORDS = frozenset("用人单位 劳动者 当事人 公司 单位 员工 职工 您 你 其 对方 向 对 给 按照 依照 依法 在 与 和 及 的 了".split())
-_PARTY_RE = _ROLE_RE  # kept for readers of the earlier name
-
-
-def _subject(text: str, end: int) -> str:
-    """The last party word (ROLES) before a modal word in its clause (用人单位, 承包方…), or ""."""
-    if ALIGNED_CHECK:
-        clause = re.split(r"[，。；,;！？：:]", text[max(0, end - SUBJECT_WINDOW):end])[-1]
-        found = _ROLE_RE.findall(clause)
-        return ROLE_SYNONYMS.get(found[-1], found[-1]) if found else ""
-    clause = re.split(r"[，。；,;！？：:]", text[max(0, end - SUBJECT_WINDOW):end])[-1]
-    m = _OLD_PARTY_RE.search(clause)
-    return m.group() if m else ""
-
-
-_OLD_PARTY_RE = re.compile(r"[\u4e00-\u9fff]{0,4}(?:方|人|单位|者|机关|部门|组织|公司|法院|委员会|企业|户)(?=[^\u4e00-\u9fff]*$|[^方人者户]*$)")
-
-
-def _same_subject(a: str, b: str) -> bool:
-    """Unknown parties agree; known ones must be the same role (用人单位 / 该用人单位, not 承包方 / 发包方)."""
-    if ALIGNED_CHECK:
-        return not a or not b or a == b
-    return not a or not b or a[-3:] in b or b[-3:] in a
-
-
-def _verbs(text: str) -> list[str]:
-    """The first VERB_WORDS content words after a modal word, within its clause (role nouns
-    and figures skipped)."""
-    clause = _mask_figures(re.split(r"[，。；,;！？：:]", text, maxsplit=1)[0])
-    out = []
-    for word in word_cutter().cut(clause):
-        word = word.strip()
-        if len(word) >= 2 and word not in _ROLE_WORDS and re.search(r"[\u4e00-\u9fff]", word) \
-                and not polarity_words(word):
-            out.append(word)
-        if len(out) == VERB_WORDS:
-            break
-    return out
+def _names(span: _Span, named: set[tuple[str | None, int]]) -> bool:
+    """The span is one of the named articles, or cites one (依据本法第五百一十条的规定)."""
+    if (span.law, span.article_no) in named or (None, span.article_no) in named:
+        return True
+    return any((None, m.article_no) in named for m in find_article_mentions(span.scored))
 
 
 def _claim_words(text: str) -> list[tuple[str, float, tuple[str, ...]]]:
@@ -459,7 +313,7 @@ def _claim_words(text: str) -> list[tuple[str, float, tuple[str, ...]]]:
 
     idf, median = default_tfidf.idf_freq, default_tfidf.median_idf
     out, seen = [], set()
-    for word in word_cutter().cut(_mask_figures(_unmentioned(text)).lower()):
+    for word in word_cutter().cut(mask_figures(unmentioned(text)).lower()):
         word = word.strip()
         if word in seen or word in GENERIC or word in STOPWORDS or not re.search(r"[\u4e00-\u9fff]", word):
             continue
@@ -478,26 +332,6 @@ def _covered(alts: tuple[str, ...], text: str) -> float:
     if len(word) >= 3 and any(word[i:i + 2] in text for i in range(len(word) - 1)):
         return PART_CREDIT
     return 0.0
-
-
-def _unmentioned(text: str) -> str:
-    """Article references (《劳动法》第四十四条) blanked: they are matched by MENTION_BONUS."""
-    chars = list(text)
-    for m in find_article_mentions(text):
-        chars[m.span[0]:m.span[1]] = _FIGURE_MASK * (m.span[1] - m.span[0])
-    return "".join(chars)
-
-
-def _mask_figures(text: str) -> str:
-    """Figures blanked out (kept the same length) so that scoring does not see them."""
-    chars = list(text)
-    for q in quantities(text):
-        chars[q.start:q.end] = _FIGURE_MASK * (q.end - q.start)
-    return "".join(chars)
-
-
-def _squash(text: str) -> str:
-    return _PUNCT_RE.sub("", text)
 
 
 def _cosines(claims: list[Claim], spans: list[_Span], embedder) -> np.ndarray:

@@ -125,6 +125,10 @@ def polarity_words(text: str) -> list[Modal]:
 
 
 _NEGATORS = {"不", "无", "没有", "并不"}
+# jieba's dictionary glues some modal words to their verb (不得公开, 不能转让, 不予认定, 予以注册):
+# such words are taken out of the cutter, so the modal word and its verb are read apart.
+# 不可 is left whole: its compounds are idioms and terms (不可抗力, 不可分割).
+COMPOUND_MODALS = ("不得", "不能", "不予", "予以", "无权", "严禁", "禁止")
 _POSITIVE_WORDS = set(POSITIVE) | {"应予以", "应予"}
 _cutter = None
 _cutter_lock = threading.Lock()
@@ -132,7 +136,7 @@ _cutter_lock = threading.Lock()
 
 def word_cutter():
     """A jieba tokenizer of this module's own (accurate mode, the legal terms added): whole
-    words, for modal words and the verbs after them."""
+    words, for modal words and the verbs after them (modal-word + verb compounds taken out: COMPOUND_MODALS)."""
     global _cutter
     with _cutter_lock:
         if _cutter is None:
@@ -144,5 +148,9 @@ def word_cutter():
             cutter.initialize()
             for word in LEGAL_TERMS:
                 cutter.add_word(word, freq=20000)
+            for word in [w for w, f in cutter.FREQ.items() if f and w not in LEGAL_TERMS]:
+                head = next((m for m in COMPOUND_MODALS if word.startswith(m)), None)
+                if head and len(word) - len(head) >= 2 and cutter.FREQ.get(word[len(head):]):
+                    cutter.del_word(word)
             _cutter = cutter
         return _cutter

@@ -120,9 +120,24 @@ def _value(m: re.Match, group: str) -> tuple[float | None, str]:
     return None, ""
 
 
+RATES_ARE_MULTIPLES = False  # True: the earlier reading, 年利率24% compared with 四倍
+
+
 def comparable(a: Quantity, b: Quantity) -> bool:
-    """Same kind of figure (a limit in months and one in days compare)."""
+    """Same kind of figure (a limit in months and one in days compare). A percentage under
+    100% is a rate (年利率24%), not a multiple: it is not compared with a figure written in 倍
+    (一年期贷款市场报价利率四倍)."""
+    if a.kind == "multiple" == b.kind and not RATES_ARE_MULTIPLES:
+        return not (_rate(a) and _times(b) or _rate(b) and _times(a))
     return a.kind == b.kind or {a.kind, b.kind} == {"days", "months"}
+
+
+def _rate(q: Quantity) -> bool:
+    return q.style == "percent" and q.value < 1
+
+
+def _times(q: Quantity) -> bool:
+    return "倍" in q.text
 
 
 MONTHS_EQUAL_DAYS = False  # True: the earlier reading, 两个月 = 六十日
