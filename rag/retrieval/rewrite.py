@@ -18,10 +18,10 @@ import time
 from typing import Callable, Protocol
 
 from rag.answer.prompts import QUERY_REWRITE_PROMPT, QUERY_REWRITE_SAMPLING
+from rag.retrieval.hybrid import RRF_K
 from rag.types import Citation
 
 log = logging.getLogger(__name__)
-RRF_K = 60  # as in hybrid.py
 REWRITE_WEIGHT = 1.0  # the rewrite's list against the original's 1
 MAX_REWRITE_CHARS = 300  # longer output is cut here (the prompt asks for 100 characters)
 _THINK_RE = re.compile(r"<think>.*?</think>", re.S)
