@@ -109,7 +109,6 @@ class Settings(BaseSettings):
 
     # Retrieval
     top_k: int = 8
-    abstain_threshold: float = 0.0  # calibrated in bench/retrieval.py; see docs/retrieval.md
 
     # Uploads
     max_upload_mb: int = 50

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rag.answer.prompts import PROMPT_VERSION  # noqa: E402
-from rag.defaults import answer_options, chat_client_from, embedder_from, retriever_from  # noqa: E402
+from rag.defaults import assistant_from, chat_client_from, embedder_from  # noqa: E402
 from rag.retrieval.embeddings import embedder_id  # noqa: E402
 from rag.eval import answers as bench  # noqa: E402
 from rag.kb import KnowledgeBases  # noqa: E402
@@ -86,14 +86,13 @@ def main() -> None:
     modes = [m for m in args.modes.split(",") if m]
     rows = load_rows(args.questions, args.split, args.limit)
     kb, args.kb = open_kb(settings, args.kb)
-    retriever = retriever_from(settings, kb)
+    client = chat_client_from(settings, args.endpoint)
+    assistant = assistant_from(settings, kb, client, budget=args.budget or None)  # the chat's own road
+    retriever = assistant.retriever
     if args.dense_weight is not None:
         retriever.dense_weight = args.dense_weight
-    client = chat_client_from(settings, args.endpoint)
     judge = chat_client_from(settings, args.judge) if args.judge else None
-    options = answer_options(client.endpoint)
-    if args.budget:
-        options["budget"] = args.budget
+    options = assistant.sampling(False).rag
     out = args.out or settings.data_dir / "bench" / "answers" / (
         f"{args.questions.stem}-{args.split}-{args.kb}-{client.name}-{PROMPT_VERSION}.jsonl")
     if args.fresh:
@@ -108,7 +107,7 @@ def main() -> None:
     def progress(done: int, total: int) -> None:
         print(f"  {done}/{total} questions, {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
 
-    results = bench.run(rows, retriever, kb, client, options, settings.top_k, out, modes, progress, judge)
+    results = bench.run(rows, assistant, out, modes, progress, judge)
     summary = bench.summarize(results, modes)
     summary["settings"] = {"questions": str(args.questions), "split": args.split, "kb": args.kb,
                            "endpoint": client.name, "model": client.endpoint.model, "prompt": PROMPT_VERSION,

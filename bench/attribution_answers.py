@@ -14,18 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rag.answer.generate import answer  # noqa: E402
-from rag.defaults import answer_options, chat_client_from, embedder_from  # noqa: E402
-from rag.eval.answers import timed_stream  # noqa: E402
+from rag.defaults import assistant_from, chat_client_from, embedder_from  # noqa: E402
 from rag.ingest import ingest_file  # noqa: E402
 from rag.kb import KnowledgeBases  # noqa: E402
-from rag.retrieval.hybrid import HybridRetriever  # noqa: E402
 from settings import get_settings  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
@@ -58,15 +54,13 @@ def main() -> None:
     done = {json.loads(line)["query_id"] for line in out.read_text(encoding="utf-8").splitlines()
             if line.strip()} if out.exists() else set()
     kb = labor_kb(settings)
-    retriever = HybridRetriever(kb, kb.embedder)
     client = chat_client_from(settings, args.endpoint)
-    options = answer_options(client.endpoint)
+    assistant = assistant_from(settings, kb, client)  # the chat's own road
     for row in questions()[:args.limit]:
         if row["query_id"] in done:
             continue
-        found = retriever.retrieve(row["question"], k=settings.top_k)
-        t0 = time.perf_counter()
-        text, _, total = timed_stream(lambda: answer(row["question"], found.citations, client, found.abstain, **options))
+        turn = assistant.run(row["question"])
+        found, text, total = turn, turn.rag.answer, turn.rag.total_s
         record = {"query_id": row["query_id"], "question": row["question"], "model": client.endpoint.model,
                   "seconds": round(total, 1), "answer": text,
                   "citations": [{"label": c.label, "law_short": c.article.law_short, "article_cn": c.article.article_cn,

@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 from knowledge.demo_questions import DEMO_QUESTION  # noqa: E402
 from rag.answer.budget import context_chars, fit_rag_messages, raw_messages  # noqa: E402
 from rag.answer.generate import answer, raw  # noqa: E402
+from rag.eval.metrics import percentile  # noqa: E402
 from rag.defaults import answer_options, library_from, open_kb, retriever_from, sampling_for  # noqa: E402
 from server import embedded  # noqa: E402
 from server.client import ChatClient  # noqa: E402
@@ -144,12 +145,8 @@ def load() -> str:
 
 
 def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    if not values:
-        return float("nan")
-    k = (len(values) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
-    return values[lo] + (values[hi] - values[lo]) * (k - lo)
+    """The q-quantile (0..1): rag.eval.metrics.percentile."""
+    return percentile(values, q * 100)
 
 
 def main() -> None:

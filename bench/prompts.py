@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rag.defaults import answer_options, chat_client_from, library_from, open_kb, retriever_from  # noqa: E402
+from rag.defaults import assistant_from, chat_client_from, library_from, open_kb  # noqa: E402
 from rag.eval import answers as qa  # noqa: E402
 from settings import Settings, get_settings  # noqa: E402
 
@@ -46,20 +46,20 @@ class Recorder:
 
 
 def ground_parts(ground: str, split: str, kb_name: str | None = None):
-    """(kb, retriever, rows) of one ground, opened as the app and the benches open them."""
+    """(kb, rows, settings) of one ground, opened as the app and the benches open them."""
     base = get_settings()
     if ground == "default":
         s = Settings(data_dir=base.data_dir / "bench" / "app", models_dir=base.models_dir)
         kb = open_kb(library_from(s), s.default_kb, s.default_kb)
         path = SHARED / "eval" / "stard_labor_dev.jsonl"
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        return kb, retriever_from(s, kb), rows, s
+        return kb, rows, s
     sys.path.insert(0, str(ROOT / "bench"))
     import answers as bench_answers  # bench/answers.py: the bench KB and its rows
 
     kb, _ = bench_answers.open_kb(base, kb_name)
     rows = bench_answers.load_rows(SHARED / "eval" / "stard_lecoqa_dev.jsonl", split, 0)
-    return kb, retriever_from(base, kb), rows, base
+    return kb, rows, base
 
 
 def main() -> None:
@@ -71,13 +71,13 @@ def main() -> None:
     args = ap.parse_args()
     with args.out.open("w", encoding="utf-8") as out:
         for ground in args.grounds.split(","):
-            kb, retriever, rows, s = ground_parts(ground, args.split, args.kb)
+            kb, rows, s = ground_parts(ground, args.split, args.kb)
             llm = Recorder(chat_client_from(s))
-            options = answer_options(llm.endpoint)
+            assistant = assistant_from(s, kb, llm)  # the chat's own road, with a recording client
             digest = hashlib.sha256()
             for row in rows:
                 llm.sent.clear()
-                result = qa.run_question(row, retriever, kb, llm, options, s.top_k)
+                result = qa.run_question(row, assistant)
                 line = json.dumps({"ground": ground, "query_id": row.get("query_id"),
                                    "retrieval": result["retrieval"], "sent": llm.sent},
                                   ensure_ascii=False, sort_keys=True)

@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from rag.eval.metrics import percentile  # noqa: E402
 from rag.kb import _ARTICLE_FIELDS, KnowledgeBases, _from_db  # noqa: E402
 from rag.types import Article  # noqa: E402
 
@@ -128,11 +129,6 @@ class StoreUnderTest:
 
 
 # ---------- measurements ----------
-def percentile(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
-
-
 def query_run(kb, embedder, rows: list[dict], query_vectors: list[list[float]]) -> dict:
     from rag.retrieval.hybrid import HybridRetriever
     from retrieval import gold_keys, score_run

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from rag.eval.metrics import percentile  # noqa: E402
 
 TOP_K = 50
 BATCH = 5000
@@ -28,8 +32,7 @@ def timed(fn) -> tuple[float, object]:
 
 
 def pcts(lat: list[float]) -> tuple[float, float]:
-    lat = sorted(lat)
-    return lat[len(lat) // 2] * 1000, lat[int(0.95 * (len(lat) - 1))] * 1000
+    return percentile(lat, 50) * 1000, percentile(lat, 95) * 1000
 
 
 def bench_milvus(folder: Path, X: np.ndarray, Q: np.ndarray) -> dict:

@@ -9,20 +9,16 @@ import streamlit as st
 from knowledge.demo_pack import missing
 from knowledge.demo_questions import CHAT_EXAMPLES
 from rag.ingest import ingest_file
-from rag.answer.generate import answer, raw, rewrite_question
-from rag.answer.verify import verify_citations
-from rag.defaults import answer_options, sampling_for
-from rag.answer.conversation import Reply, Turn, check_answers, judge_markdown, record_feedback, to_markdown
+from rag.answer.conversation import to_markdown
 from rag.errors import RagError
 from rag.documents.load import DocumentLimits, ocr_note
-from rag.eval.judge import LEGAL_QA_RUBRIC, comparison_table, judge_swapped
 from server.errors import ServerError
 from settings import get_settings
-from ui.compare import chat_client, endpoint_index, server_error_text, stream_side_by_side
-from ui.legal import knowledge_base, library, render_answer, render_citations, retriever
+from ui.chat import show_turn, stream_turn
+from ui.compare import chat_client, endpoint_index, server_error_text
+from ui.legal import assistant, knowledge_base, library
 from ui.review import render_review
 
-RAG_TITLE, RAW_TITLE = "检索增强回答（RAG）", "原始模型（无检索）"
 EXAMPLES_NOTE = ("**试试这些问题**（点击即提问）。打开左侧「对比：RAG vs 原始模型」，可看到同一问题有检索与无检索"
                  "的两个回答：RAG 的回答引用知识库中的法条并逐条核验，原始模型只凭记忆作答。")
 
@@ -102,7 +98,7 @@ with st.sidebar:
     except ServerError as e:
         st.error(server_error_text(e))
     thinking = st.toggle("深度思考（<think>，Qwen3）", key="thinking",
-                         help="推理过程显示在 Details 中；会明显增加回答时间。") \
+                         help="推理过程显示在「推理过程」中；会明显增加回答时间。") \
         if settings.endpoints[endpoint].thinking else False
     compare = st.toggle("对比：RAG vs 原始模型", key="compare")
     blind = st.toggle("盲评模式（RAG vs 原始模型，不显示来源）", key="blind_mode",
@@ -116,114 +112,16 @@ if blind:  # the review walk takes the main area instead of the chat
     st.stop()
 
 # ---------- chat ----------
-
-
-def show_turn(turn: Turn) -> None:
-    with st.chat_message("user"):
-        st.write(turn.question)
-    with st.chat_message("assistant"):
-        replies = {RAG_TITLE: turn.rag, **({RAW_TITLE: turn.raw} if turn.raw else {})}
-        for column, (title, reply) in zip(st.columns(len(replies)), replies.items()):
-            with column:
-                if turn.raw:
-                    st.markdown(f"**{title}**")
-                if reply.reasoning or (turn.query != turn.question and title == RAG_TITLE):
-                    with st.expander("Details", expanded=False):
-                        if turn.query != turn.question and title == RAG_TITLE:
-                            st.caption(f"检索用的问题（改写）：{turn.query}")
-                        st.markdown(reply.reasoning)
-                if reply.note:
-                    st.caption(reply.note)
-                render_answer(reply, raw=title == RAW_TITLE)
-                if reply.error:
-                    st.error(reply.error)
-        render_citations(turn)
-        if turn.raw and turn.rag.answer and turn.raw.answer:
-            compare_panel(turn)
-        feedback(turn)
-
-
-def compare_panel(turn: Turn) -> None:
-    """评审对比: the judge endpoint scores both answers on the rubric, in both orders."""
-    slot = st.empty()  # the button, gone once the verdict is in
-    if turn.judge is None and slot.button("评审对比", key=f"judge_{turn.id}",
-                                          help="请评审模型按七个维度比较两个回答（交换顺序各评一次）"):
-        name = settings.judge_endpoint or turn.endpoint
-        with slot, st.spinner(f"评审模型 {name} 正在比较两个回答…"):
-            try:
-                verdict = judge_swapped(turn.query, turn.rag.answer, turn.raw.answer, chat_client(name),
-                                        LEGAL_QA_RUBRIC)
-            except (ServerError, RagError) as e:
-                st.error(f"评审失败：{e}")
-                return
-        turn.judge = comparison_table(verdict, RAG_TITLE, RAW_TITLE)
-        # Reasons speak of A and B: say which answer was A in each order.
-        turn.judge_note = "；".join(f"{order}：{r}" for order, r in zip(
-            ("RAG 为 A 时", "原始模型为 A 时"), verdict.reasons) if r) if not verdict.errors else \
-            "；".join(r for r in verdict.reasons if r)
-        slot.empty()
-    if turn.judge:
-        st.markdown("**评审对比**（LLM 评审，✅ ≥ 8 分 · ⚠️ 5–7 分 · ❌ < 5 分，两种顺序取平均）")
-        st.markdown(judge_markdown(turn.judge))
-        if turn.judge_note:
-            st.caption(f"评审理由：{turn.judge_note}")
-
-
-def feedback(turn: Turn) -> None:
-    left, right = st.columns([1, 4])
-    rating = left.feedback("thumbs", key=f"rate_{turn.id}")
-    note = right.text_input("备注（可选）", key=f"note_{turn.id}", label_visibility="collapsed",
-                            placeholder="反馈备注（可选）")
-    if rating is not None and st.session_state.get(f"saved_{turn.id}") != (rating, note):
-        record_feedback(library().store.log("feedback"), turn, "up" if rating == 1 else "down", note)
-        st.session_state[f"saved_{turn.id}"] = (rating, note)
-        st.toast("已记录反馈")
-
-
 for past in st.session_state.turns:
-    show_turn(past)
+    show_turn(past, settings.judge_endpoint)
 
 
 def ask(question: str) -> None:
-    """Retrieve, answer (and the raw model beside it when comparing), verify, keep the turn.
-
-    Typed questions and the example buttons both come here."""
-    turn = Turn(question=question, query=question, kb=kb_name, endpoint=endpoint)
-    with st.chat_message("user"):
-        st.write(question)
-    with st.chat_message("assistant"):
-        try:
-            client = chat_client(endpoint)
-        except ServerError as e:
-            client, turn.rag.error = None, server_error_text(e)
-        history = [(t.query, t.rag.answer) for t in st.session_state.turns if t.kb == kb_name]
-        if client and history:
-            try:
-                turn.query = rewrite_question(history, question, client)
-            except ServerError:
-                turn.query = f"{history[-1][0]} {question}"
-        with st.spinner("检索法条…"):
-            found = retriever(kb, client).retrieve(turn.query, k=settings.top_k)
-        turn.citations, turn.abstain = found.citations, found.abstain
-        answers = st.container()  # filled below; the articles go under it, as in the finished turn
-        # The articles are on screen now, while the model still reads the prompt (seconds on a CPU).
-        render_citations(turn)
-        if client:
-            # Both columns answer the standalone question: a follow-up rewritten with its history.
-            options = answer_options(client.endpoint, thinking)
-            streams = {RAG_TITLE: lambda: answer(turn.query, found.citations, client, found.abstain, **options)}
-            if compare:
-                streams[RAW_TITLE] = lambda: raw(turn.query, client, **sampling_for(client.endpoint, thinking))
-            with answers:
-                results = stream_side_by_side(streams, show_titles=compare)
-            turn.rag = Reply(**vars(results[RAG_TITLE]))
-            turn.raw = Reply(**vars(results[RAW_TITLE])) if compare else None
-        else:
-            st.error(turn.rag.error)
-        turn.verified = verify_citations(turn.rag.answer, kb, found.citations)
-        check_answers(turn, kb.embedder)  # the marks show when the rerun below draws the finished turn
-    st.session_state.turns.append(turn)
-    st.rerun()
+    """Typed questions and the example buttons both come here: one Assistant.ask, drawn live."""
+    history = [(t.query, t.rag.answer) for t in st.session_state.turns if t.kb == kb_name]
+    events = assistant(kb, endpoint).ask(question, history, compare=compare, thinking=thinking)
+    st.session_state.turns.append(stream_turn(question, events, ["rag", "raw"] if compare else ["rag"]))
+    st.rerun()  # the finished turn is drawn with its marks
 
 
 def ask_example(question: str) -> None:

@@ -9,7 +9,6 @@ import pandas as pd
 import streamlit as st
 
 from rag.answer.conversation import ATTRIBUTION_LABEL
-from rag.defaults import answer_options, retriever_from
 from rag.eval import answers as qa
 from rag.eval import evaluate as ev
 from rag.eval.datasets import load_samples
@@ -19,7 +18,7 @@ from rag.eval.questions import load_questions
 from server.errors import ServerError
 from settings import ROOT, get_settings
 from ui.compare import chat_client, endpoint_index
-from ui.legal import knowledge_base, library, reranker
+from ui.legal import assistant, knowledge_base, library
 from ui.review_results import render_review_results
 
 DATASET_GLOBS = ("secondary/*/*.csv", "secondary/*/*.jsonl", "secondary/*/*.json", "eval/*.jsonl")
@@ -207,13 +206,11 @@ if st.button("运行问答评测", key="qa_run", type="primary", disabled=not qu
     rows = questions[:qa_limit]
     bar = st.progress(0.0, text=f"0/{len(rows)} 题：检索并回答第一题…")
     try:
-        kb = knowledge_base(qa_kb)
-        client = chat_client(qa_endpoint)
+        chat_client(qa_endpoint)  # a server that cannot start is said here, before any question
         if qa_fresh:
             out.unlink(missing_ok=True)
-        results = qa.run(rows, retriever_from(settings, kb, reranker()), kb, client, answer_options(client.endpoint),
-                         settings.top_k, out, qa_modes, on_progress=lambda done, total: bar.progress(
-                             done / total, text=f"{done}/{total} 题"))
+        results = qa.run(rows, assistant(knowledge_base(qa_kb), qa_endpoint), out, qa_modes,
+                         on_progress=lambda done, total: bar.progress(done / total, text=f"{done}/{total} 题"))
     except (RagError, ServerError) as e:
         bar.empty()
         st.error(f"{e}\n\n已答完的题目已保存在 {out}，再次运行会从中断处继续。"

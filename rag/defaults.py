@@ -20,6 +20,7 @@ from typing import Callable
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from rag.answer.budget import context_chars
+from rag.assistant import Assistant, Sampling
 from rag.answer.prompts import ANSWER_SAMPLING, LLM_RERANK_SAMPLING
 from rag.retrieval.embeddings import make_embedder, make_reranker
 from rag.errors import KnowledgeBaseError
@@ -79,12 +80,6 @@ def library_from(settings: Settings, embedder: BaseEmbedding | None = None) -> K
                           reembed=reembed)
 
 
-def log_from(settings: Settings, kind: str):
-    """An append-only record log (feedback, reviews, review_items, review_judge) in the
-    configured store: a JSONL file in data_dir, or a table in PostgreSQL."""
-    return store_from(settings).log(kind)
-
-
 def open_kb(library: KnowledgeBases, name: str, default_name: str,
             progress: Progress | None = None, source: str | None = None) -> KnowledgeBase:
     """Open a KB; the default one is built on first use from `source` (default:
@@ -136,6 +131,28 @@ def llm_steps_for(llm, rewrite: bool | None = None, rerank: bool | None = None):
     budget = context_chars(endpoint.request_tokens, LLM_RERANK_SAMPLING["max_tokens"])
     return (QueryRewriter(llm, no_think) if rewrite else None,
             LlmReranker(llm, budget, no_think) if rerank else None)
+
+
+def assistant_from(settings: Settings, kb: KnowledgeBase, client=None, *, endpoint_name: str = "",
+                   llm_error: str = "", reranker=None, max_tokens: int | None = None, budget: int | None = None,
+                   describe_error=str) -> Assistant:
+    """The one road for a question on `kb` through `client` (a ChatClient, or None when no server
+    answered: `llm_error` says why, and retrieval still runs). The retriever takes the client's
+    endpoint switches (query_rewrite, llm_rerank); sampling and the article budget follow the
+    endpoint (`max_tokens` / `budget` override them: the review set's shorter answers, the
+    latency bench's budget lever)."""
+
+    def sampling(thinking: bool) -> Sampling:
+        rag = answer_options(client.endpoint, thinking)
+        if max_tokens is not None:
+            rag["max_tokens"] = max_tokens
+        if budget is not None:
+            rag["budget"] = budget
+        return Sampling(rag=rag, raw={k: v for k, v in rag.items() if k != "budget"})
+
+    name = endpoint_name or getattr(client, "name", "")
+    return Assistant(kb, retriever_from(settings, kb, reranker, llm=client), client, sampling, settings.top_k,
+                     endpoint_name=name, llm_error=llm_error, describe_error=describe_error)
 
 
 def chat_client_from(settings: Settings, name: str | None = None):

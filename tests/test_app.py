@@ -69,7 +69,7 @@ def answer_text(at: AppTest) -> str:
 
 def cited_titles(at: AppTest) -> list[str]:
     """The retrieved articles' titles without their [n] (the number the answer's marks use)."""
-    return [re.sub(r"^\[\d+\] ", "", e.label) for e in at.chat_message[-1].expander if e.label != "Details"]
+    return [re.sub(r"^\[\d+\] ", "", e.label) for e in at.chat_message[-1].expander if e.label != "推理过程"]
 
 
 # ---------------------------------------------------------------- chat page
@@ -90,7 +90,7 @@ def test_answer_lists_citations_and_verifies_them(monkeypatch):
     assert "- 《劳动合同法》第四十六条：✅ 已核验（在检索到的法条中）" in lines
     assert "- 《劳动合同法》第二百条：❌ 知识库中不存在此条" in lines
     assert any(t.startswith("1 处引用未能") for t in texts(at.error)), texts(at.error)
-    details = [e for e in at.chat_message[-1].expander if e.label == "Details"]
+    details = [e for e in at.chat_message[-1].expander if e.label == "推理过程"]
     assert details and "用户问的是加班费" in "".join(texts(details[0].markdown))  # the <think> part
 
 

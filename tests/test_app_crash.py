@@ -68,7 +68,7 @@ def ask(at: AppTest, question: str) -> AppTest:
 
 
 def cited_titles(at: AppTest) -> list[str]:
-    return [e.label for e in at.chat_message[-1].expander if e.label != "Details"]
+    return [e.label for e in at.chat_message[-1].expander if e.label != "推理过程"]
 
 
 def test_sigill_mid_answer_keeps_the_text_names_the_cause_and_the_next_question_restarts(monkeypatch, embedded_page):

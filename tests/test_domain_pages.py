@@ -161,7 +161,7 @@ def test_medical_page_without_examples_still_works(monkeypatch):
         at.text_area(key="med_question").input("高血压患者能吃党参吗？").run()
         at.button(key="med_ask").click().run()
     assert not at.error
-    assert len(at.expander) == 2 and at.expander[0].label == "Details"  # <think> kept out of the answer
+    assert len(at.expander) == 2 and at.expander[0].label == "推理过程"  # <think> kept out of the answer
     assert texts(at).count("根据《劳动法》第四十四条") == 2
 
 

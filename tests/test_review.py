@@ -10,12 +10,13 @@ from scipy.stats import binomtest
 from sklearn.metrics import cohen_kappa_score
 
 from rag.answer.prompts import PROMPT_VERSION
-from rag.retrieval.hybrid import HybridRetriever
+from rag.defaults import assistant_from
 from rag.answer.attribution import Attribution
 from rag.review.sets import (ItemCache, JudgeStore, ReviewSet, ReviewStore, a_side, generate_item, item_for, judge_item,
                         kb_content_hash, make_review, next_row)
 from rag.review.stats import agreement, cohen_kappa, evidence_markdown, fleiss_kappa, summary, wilson
 from server.client import ChatClient
+from settings import Settings
 from tests.fakes import ANSWER, FakeOpenAI
 
 ROWS = [{"query_id": "q1", "question": "周末加班不调休，加班费怎么算？",
@@ -101,6 +102,11 @@ def test_a_side_is_seeded_per_item():
 
 # ---------------------------------------------------------------- a set walked with the fake LLM
 
+def assistant_for(kb, client):
+    """The review walk's road (ui/review.py): the chat's assistant with the set's max_tokens and top_k."""
+    return assistant_from(Settings(top_k=4, rerank_model=None), kb, client, max_tokens=32)
+
+
 def review_set(kb, fake) -> ReviewSet:
     return ReviewSet(name="t.jsonl", questions_hash="h", kb=kb.name, kb_hash=kb_content_hash(kb.documents()),
                      endpoint="fake", model="fake", base_url=fake.endpoint.base_url, sampling={"max_tokens": 32}, top_k=4)
@@ -110,11 +116,11 @@ def test_review_set_is_generated_once_voted_resumed_and_exported(tmp_path, labor
     with FakeOpenAI() as fake:
         client = ChatClient(fake.endpoint, "fake")
         rs = review_set(labor_kb, fake)
-        retriever = HybridRetriever(labor_kb, labor_kb.embedder)
+        assistant = assistant_for(labor_kb, client)
         cache, store = ItemCache(tmp_path), ReviewStore(tmp_path)
-        item = item_for(ROWS[0], rs, cache, retriever, labor_kb, client, {"max_tokens": 32})
+        item = item_for(ROWS[0], rs, cache, assistant)
         assert len(fake.requests) == 2 and fake.requests[0]["max_tokens"] == 32
-        assert item_for(ROWS[0], rs, cache, retriever, labor_kb, client, {"max_tokens": 32}) == item
+        assert item_for(ROWS[0], rs, cache, assistant) == item
         assert len(fake.requests) == 2  # cached: not generated again
         assert "第四十四条" in fake.requests[0]["messages"][-1]["content"]  # RAG prompt held the article
         assert fake.requests[1]["messages"][-1]["content"] == ROWS[0]["question"]  # raw: the question alone
@@ -146,9 +152,9 @@ def test_item_records_both_answers_attribution_against_the_same_articles(tmp_pat
     wrong = "根据《劳动法》第四十四条，工作日安排劳动者延长工作时间的，应按 2 倍支付加班费。"
     with FakeOpenAI(answer=wrong) as fake:  # RAG and raw say the same: their checks must agree
         client = ChatClient(fake.endpoint, "fake")
-        rs, retriever = review_set(labor_kb, fake), HybridRetriever(labor_kb, labor_kb.embedder)
+        rs = review_set(labor_kb, fake)
         cache = ItemCache(tmp_path)
-        item_for(ROWS[0], rs, cache, retriever, labor_kb, client, {"max_tokens": 32})
+        item_for(ROWS[0], rs, cache, assistant_for(labor_kb, client))
     item = ItemCache(tmp_path).get(rs.set_id, "q1")  # as stored and read back
     for side in ("rag", "raw"):
         checked = item[side]["attribution"]
@@ -160,8 +166,8 @@ def test_item_records_both_answers_attribution_against_the_same_articles(tmp_pat
     assert pack.count("> 法条核对：1 句中") == 2  # both answers, in the same words
 
     with FakeOpenAI(answer="现有法条不足以回答这个问题。") as fake:
-        refused = generate_item(ROWS[1], review_set(labor_kb, fake), retriever, labor_kb,
-                                ChatClient(fake.endpoint, "fake"), {"max_tokens": 32})
+        refused = generate_item(ROWS[1], review_set(labor_kb, fake),
+                                assistant_for(labor_kb, ChatClient(fake.endpoint, "fake")))
     assert refused["rag"]["attribution"] is None and refused["raw"]["attribution"] is None
 
     before = {**item, "rag": {k: v for k, v in item["rag"].items() if k != "attribution"},

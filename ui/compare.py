@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import streamlit as st
 
+from rag.answer.conversation import Reply
+from rag.assistant import add
 from rag.defaults import chat_client_from
 from server.client import ChatClient, Delta
 from server.crashes import non_portable, reinstall_hint
@@ -21,11 +23,11 @@ from server.errors import ServerCrashed, ServerError
 from settings import get_settings
 from ui.attribution import hard_breaks
 
-REASONING_LABEL = "Details"
+REASONING_LABEL = "推理过程"
 _DONE = object()
 
 
-@st.cache_resource(show_spinner="Connecting to the model server…")
+@st.cache_resource(show_spinner="正在连接模型服务…")
 def chat_client(name: str) -> ChatClient:
     """The client for an endpoint name in settings; starts the embedded server if needed."""
     return chat_client_from(get_settings(), name)
@@ -63,26 +65,44 @@ def endpoint_index(names: list[str], preferred: str, fallback: int = 0) -> int:
     return min(fallback, max(len(names) - 1, 0))
 
 
-@dataclass
-class Streamed:
-    answer: str = ""
-    reasoning: str = ""
-    error: str = ""
-    note: str = ""  # what the project changed about the request (articles left out to fit), not answer text
+class Columns:
+    """One column per title, each with slots for a note, the reasoning (collapsed), the answer
+    and an error, filled as deltas arrive (only from the script thread)."""
+
+    def __init__(self, titles: list[str], show_titles: bool = True):
+        self.panes, self.details = {}, {}
+        for column, title in zip(st.columns(len(titles)), titles):
+            with column:
+                if show_titles:
+                    st.markdown(f"**{title}**")
+                self.panes[title] = (st.empty(), st.empty(), st.empty(), st.empty())  # note, details, answer, error
+
+    def show(self, title: str, reply: Reply, delta: Delta) -> None:
+        """Draw what `delta` changed in `reply` (already added to it)."""
+        note_slot, details_slot, answer_slot, _ = self.panes[title]
+        if delta.kind == "note":
+            note_slot.caption(reply.note)
+        elif delta.kind == "reasoning":
+            if title not in self.details:
+                self.details[title] = details_slot.expander(REASONING_LABEL, expanded=False).empty()
+            self.details[title].markdown(reply.reasoning)
+        else:
+            answer_slot.markdown(hard_breaks(reply.answer))
+
+    def finish(self, title: str, reply: Reply) -> None:
+        if reply.error:
+            self.panes[title][3].error(reply.error)
+        elif not reply.answer:
+            self.panes[title][2].caption("（回答为空）")
 
 
 def stream_side_by_side(streams: dict[str, Callable[[], Iterator[Delta]]],
-                        show_titles: bool = True) -> dict[str, Streamed]:
+                        show_titles: bool = True) -> dict[str, Reply]:
     """One column per title; each callable is started in its own thread and its answer
-    rendered live, reasoning in a collapsed "Details" expander, a note as a caption above
-    the answer, errors with st.error."""
-    panes = {}
-    for column, title in zip(st.columns(len(streams)), streams):
-        with column:
-            if show_titles:
-                st.markdown(f"**{title}**")
-            panes[title] = (st.empty(), st.empty(), st.empty(), st.empty())  # note, details, answer, error
-    results = {title: Streamed() for title in streams}
+    rendered live, reasoning in a collapsed expander, a note as a caption above the answer,
+    errors with st.error. (The legal chat streams through rag.assistant instead.)"""
+    columns = Columns(list(streams), show_titles)
+    results = {title: Reply() for title in streams}
     events: queue.Queue = queue.Queue()
 
     def pump(title: str, start: Callable[[], Iterator[Delta]]) -> None:
@@ -95,28 +115,16 @@ def stream_side_by_side(streams: dict[str, Callable[[], Iterator[Delta]]],
 
     for title, start in streams.items():
         threading.Thread(target=pump, args=(title, start), daemon=True).start()
-    details: dict[str, object] = {}
-    running = len(streams)
+    running, t0 = len(streams), time.perf_counter()
     while running:
         title, item = events.get()
-        result, (note_slot, details_slot, answer_slot, error_slot) = results[title], panes[title]
         if isinstance(item, Delta):
-            if item.kind == "note":
-                result.note += item.text
-                note_slot.caption(result.note)
-            elif item.kind == "reasoning":
-                result.reasoning += item.text
-                if title not in details:
-                    details[title] = details_slot.expander(REASONING_LABEL, expanded=False).empty()
-                details[title].markdown(result.reasoning)
-            else:
-                result.answer += item.text
-                answer_slot.markdown(hard_breaks(result.answer))
+            add(results[title], item, t0)
+            columns.show(title, results[title], item)
             continue
         running -= 1
         if item is not _DONE:
-            result.error = server_error_text(item) if isinstance(item, ServerError) else f"Unexpected error: {item!r}"
-            error_slot.error(result.error)
-        elif not result.answer:
-            answer_slot.caption("(empty answer)")
+            results[title].error = server_error_text(item) if isinstance(item, ServerError) \
+                else f"意外错误 / unexpected error: {item!r}"
+        columns.finish(title, results[title])
     return results

@@ -11,13 +11,16 @@ import streamlit as st
 from rag.answer.verify import needs_basis
 from rag.answer.conversation import (BASIS_ARTICLES, BASIS_NOTE, RAW_ATTRIBUTION_NOTE, STATUS_TEXT, Reply, Turn,
                                attribution_line)
-from rag.defaults import library_from, open_kb, reranker_from, retriever_from
+from rag.assistant import Assistant
+from rag.defaults import assistant_from, library_from, open_kb, reranker_from, retriever_from
 from rag.kb import KnowledgeBase, KnowledgeBases
 from rag.documents.load import location_label
 from rag.documents.page_images import render_page
 from rag.retrieval.hybrid import HybridRetriever
 from rag.types import Citation
+from server.errors import ServerError
 from settings import get_settings
+from ui.compare import chat_client, server_error_text
 from ui.attribution import claim_openings, hard_breaks, highlighted_article, marked_html, sources_by_article, summary_icon
 
 PAGE_WIDTH_PX = 640  # a PDF page beside the article text: readable, not the whole screen
@@ -57,10 +60,20 @@ def open_current(lib: KnowledgeBases, name: str) -> KnowledgeBase:
     return kb
 
 
-def retriever(kb: KnowledgeBase, client=None) -> HybridRetriever:
-    """The KB's retriever; with the answering endpoint's client, that endpoint's LLM steps
-    (query rewrite, listwise rerank) when its settings turn them on."""
-    return retriever_from(get_settings(), kb, reranker(), llm=client)
+def retriever(kb: KnowledgeBase) -> HybridRetriever:
+    """The KB's retriever for the search box (no model steps: answering goes through `assistant`)."""
+    return retriever_from(get_settings(), kb, reranker())
+
+
+def assistant(kb: KnowledgeBase, endpoint: str, **overrides) -> Assistant:
+    """The one road for a question on this KB through this endpoint (rag.defaults.assistant_from).
+    A server that cannot be reached leaves retrieval working, and the answer says why."""
+    try:
+        client, error = chat_client(endpoint), ""
+    except ServerError as e:
+        client, error = None, server_error_text(e)
+    return assistant_from(get_settings(), kb, client, endpoint_name=endpoint, llm_error=error, reranker=reranker(),
+                          describe_error=server_error_text, **overrides)
 
 
 def render_answer(reply: Reply, raw: bool = False) -> None:

@@ -21,7 +21,7 @@ from rag.review.stats import evidence_markdown
 from server.errors import ServerError
 from settings import ROOT, get_settings
 from ui.compare import chat_client
-from ui.legal import library, retriever
+from ui.legal import assistant, library
 
 EXAMPLE_SET = ROOT / "knowledge" / "examples" / "labor_questions.jsonl"
 EXAMPLE, UPLOAD = "示例：劳动法常见问题", "上传问题文件"
@@ -71,7 +71,8 @@ def render_review(kb_name: str, kb: KnowledgeBase, endpoint: str) -> None:
     st.progress(index / len(rows), text=f"第 {index + 1} / {len(rows)} 题 · 评审人 {reviewer}")
     try:
         with st.spinner("正在生成两个回答（同一模型：一个检索知识库，一个不检索）…"):
-            item = item_for(rows[index], review_set, ItemCache(library().store.log("review_items")), retriever(kb), kb, client, options)
+            item = item_for(rows[index], review_set, ItemCache(library().store.log("review_items")),
+                            assistant(kb, endpoint, max_tokens=max_tokens))
     except (ServerError, RagError) as e:
         st.error(f"{e}\n\n这一题没有保存，重新打开会再试。")
         return

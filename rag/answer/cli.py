@@ -19,61 +19,56 @@ def add_cli(subparsers) -> None:
 
 
 def run(args) -> int:
-    from rag.answer.generate import answer, raw
-    from rag.answer.verify import needs_basis, verify_citations
+    from rag.assistant import Articles, Done, Query, Streamed
+    from rag.answer.verify import needs_basis
     from rag.answer.conversation import BASIS_ARTICLES, BASIS_NOTE
-    from rag.defaults import answer_options, chat_client_from, library_from, open_kb, retriever_from, sampling_for
+    from rag.defaults import assistant_from, chat_client_from, library_from, open_kb
     from settings import get_settings
 
     settings = get_settings()
     kb = open_kb(library_from(settings), args.kb or settings.default_kb, settings.default_kb)
-    failed = False
     try:
-        client = chat_client_from(settings, args.endpoint)
+        client, error = chat_client_from(settings, args.endpoint), ""
     except ServerError as e:
         print(f"error: {e}", file=sys.stderr)
-        client, failed = None, True
-    found = retriever_from(settings, kb, llm=client).retrieve(args.question, k=settings.top_k)
-    for note in found.notes:  # the endpoint's LLM retrieval steps, when it turns them on
-        print(f"({note})", file=sys.stderr)
-    text = ""
-    if client is not None:
-        print("== RAG answer" + (" (no relevant article found)" if found.abstain else ""))
-        # A crashed server keeps the answer so far; the raw request restarts it (server/client.py).
-        text, failed = _answer_or_error(lambda: answer(args.question, found.citations, client, found.abstain,
-                                                       **answer_options(client.endpoint)))
-        if args.raw:
-            print("\n== Raw model")
-            failed = _answer_or_error(lambda: raw(args.question, client, **sampling_for(client.endpoint)))[1] or failed
-    verified = verify_citations(text, kb, found.citations)
-    if needs_basis(text, verified, found.citations, found.abstain):
+        client, error = None, str(e)
+    assistant = assistant_from(settings, kb, client, endpoint_name=args.endpoint or settings.default_endpoint,
+                               llm_error=error)
+    # A crashed server keeps the answer so far; the raw request restarts it (server/client.py).
+    # The sides are answered one after the other so the terminal prints one, then the other.
+    side = None
+    for event in assistant.ask(args.question, compare=args.raw, parallel=False):
+        if isinstance(event, Query) and event.text != args.question:
+            print(f"(检索用的问题 / query: {event.text})", file=sys.stderr)
+        elif isinstance(event, Articles):
+            for note in event.notes:  # the endpoint's LLM retrieval steps, when it turns them on
+                print(f"({note})", file=sys.stderr)
+            abstain = event.abstain
+        elif isinstance(event, Streamed):
+            if event.side != side and client is not None:
+                side = event.side
+                print("\n== Raw model" if side == "raw" else
+                      "== RAG answer" + (" (no relevant article found)" if abstain else ""))
+            if event.delta is not None and event.delta.kind == "answer":
+                print(event.delta.text, end="", flush=True)
+            elif event.delta is not None and event.delta.kind == "note":  # e.g. the server was restarted
+                print(event.delta.text.strip(), file=sys.stderr, flush=True)
+            elif event.delta is None:
+                print(flush=True)
+                if event.error is not None:
+                    print(f"error: {event.error}", file=sys.stderr, flush=True)
+        elif isinstance(event, Done):
+            turn = event.turn
+    failed = client is None or any(r is not None and r.error for r in (turn.rag, turn.raw))
+    if needs_basis(turn.rag.answer, turn.verified, turn.citations, turn.abstain):
         print(f"\n== {BASIS_NOTE}")
-        for c in found.citations[:BASIS_ARTICLES]:
+        for c in turn.citations[:BASIS_ARTICLES]:
             print(f"  {c.label}：{c.article.text}")
     print("\n== Citations in the answer")
-    for v in verified:
+    for v in turn.verified:
         flag = " (repealed)" if v.repealed else ""
         print(f"  {v.mention}: {STATUS_MARK[v.status]}{flag}")
     print("== Retrieved articles")
-    for c in found.citations:
+    for c in turn.citations:
         print(f"  {c.label} [{'+'.join(c.retrievers)}]")
     return 1 if failed else 0
-
-
-def _answer_or_error(start) -> tuple[str, bool]:
-    """Print a streamed answer; (the answer text, failed). A server error is printed after
-    whatever text arrived, which is kept (the citations below are checked against it)."""
-    parts: list[str] = []
-    try:
-        for d in start():
-            if d.kind == "answer":
-                parts.append(d.text)
-                print(d.text, end="", flush=True)
-            elif d.kind == "note":  # e.g. the server crashed and was restarted
-                print(d.text.strip(), file=sys.stderr, flush=True)
-    except ServerError as e:
-        print(flush=True)
-        print(f"error: {e}", file=sys.stderr, flush=True)
-        return "".join(parts), True
-    print()
-    return "".join(parts), False

@@ -39,6 +39,9 @@ class Reply:
     error: str = ""
     note: str = ""  # e.g. articles left out to fit the server's request limit
     attribution: Attribution | None = None  # set by check_answers once the answer is complete
+    first_token_s: float | None = None  # seconds from the request to the first answer token
+    total_s: float = 0.0
+    failure: Exception | None = field(default=None, repr=False, compare=False)  # what ended the stream, if anything
 
 
 @dataclass
@@ -54,6 +57,7 @@ class Turn:
     judge_note: str = ""  # the judge's reasons
     kb: str = ""
     endpoint: str = ""
+    seconds: dict[str, float] = field(default_factory=dict)  # rewrite, retrieve (answers: in each Reply)
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     asked_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M:%S"))
 

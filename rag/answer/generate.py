@@ -7,6 +7,7 @@ Does not: retrieve, or check what the model wrote (verify.py, attribution.py).
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from itertools import chain
 from typing import Protocol
@@ -50,6 +51,11 @@ def raw(question: str, llm: ChatStreamer, **sampling) -> Iterator:
     """Stream what the model says without retrieval."""
     return llm.stream(raw_messages(question), **{**ANSWER_SAMPLING, **sampling})
 
+
+
+def figures(text: str) -> set[str]:
+    """The numbers a question states (amounts, years, months, days), as written in digits."""
+    return set(re.findall(r"\d+(?:\.\d+)?", re.sub(r"(?<=\d)[,，](?=\d{3})", "", text)))
 
 
 def rewrite_question(history: list[tuple[str, str]], question: str, llm: ChatStreamer) -> str:

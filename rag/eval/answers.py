@@ -1,8 +1,8 @@
 """The answer benchmark's core: RAG vs raw vs oracle answers to questions with gold articles,
 scored the same way for bench/answers.py and the evaluation page.
 
-For each question `run_question` retrieves (the app's retriever), answers in up to three
-modes through the app's own prompt builders, and `score_answer` turns each answer into
+For each question `run_question` asks through the chat's own road (rag.assistant: the same
+retriever, prompts, verification and attribution) in up to three modes, and `score_answer` turns each answer into
 plain facts: refused?, cites any article?, cites a gold article?, the verify_citations
 outcomes, fabricated citations (an article number that does not exist in a law the KB
 holds), the attribution check (rag.answer.conversation.check_answer: which sentences the articles
@@ -24,23 +24,22 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from statistics import fmean
 
-from rag.answer.generate import answer, raw
 from rag.answer.verify import is_refusal, verify_citations
 from rag.answer.conversation import check_answer
 from rag.eval.judge import LEGAL_QA_RUBRIC, judge_swapped
-from rag.eval.metrics import similarity
+from rag.eval.metrics import percentile, similarity
 from rag.retrieval.hybrid import resolve_law
 from rag.documents.statutes import cn_to_int, find_article_mentions, normalize_law_name
 from rag.types import Article, Citation
 
 MODES = ("rag", "raw", "oracle")
 VERIFY_STATUSES = ("ok", "not_retrieved", "not_in_kb", "text_mismatch")
-GOLD_PREFIX_CHARS = 60  # a retrieved article whose text holds the gold's first 60 chars is gold
+GOLD_PREFIX_CHARS = 60
+UNCHECKED = object()  # score_answer runs the attribution itself  # a retrieved article whose text holds the gold's first 60 chars is gold
 
 
 # ------------------------------------------------------------------ gold articles
@@ -82,12 +81,14 @@ def gold_citations(gold_articles: Sequence[dict], kb) -> list[Citation]:
 # ------------------------------------------------------------------ scoring one answer
 
 def score_answer(text: str, refs, kb, retrieved: Sequence[Citation], reference: str = "",
-                 against: Sequence[Citation] | None = None, abstain: bool = False) -> dict:
+                 against: Sequence[Citation] | None = None, abstain: bool = False, checked=UNCHECKED) -> dict:
     """Facts about one answer. `retrieved` is what its prompt held (empty for raw); its
     sentences are attributed to `against` (default: `retrieved`; for raw: the RAG answer's
-    retrieved articles). "attribution" is Attribution.to_dict(), or None when not checked."""
+    retrieved articles), unless `checked` brings the attribution the Turn already holds.
+    "attribution" is Attribution.to_dict(), or None when not checked."""
     laws = kb.law_names()
-    checked = check_answer(text, list(retrieved if against is None else against), abstain)
+    if checked is UNCHECKED:
+        checked = check_answer(text, list(retrieved if against is None else against), abstain)
     verified = verify_citations(text, kb, list(retrieved))
     statuses = {s: sum(v.status == s for v in verified) for s in VERIFY_STATUSES}
     cited = [(resolve_law(m.law, laws) or normalize_law_name(m.law or ""), m.article_no)
@@ -108,16 +109,6 @@ def score_answer(text: str, refs, kb, retrieved: Sequence[Citation], reference: 
 
 # ------------------------------------------------------------------ running one question
 
-def timed_stream(start: Callable[[], Iterable]) -> tuple[str, float | None, float]:
-    """(answer text, seconds to the first answer token, total seconds) of a Delta stream."""
-    t0, first, parts = time.perf_counter(), None, []
-    for d in start():
-        if getattr(d, "kind", "answer") == "answer" and d.text:
-            first = first if first is not None else time.perf_counter() - t0
-            parts.append(d.text)
-    return "".join(parts), first, time.perf_counter() - t0
-
-
 def judge_both_orders(question: str, rag_answer: str, raw_answer: str, judge, rubric: dict[str, str]) -> dict:
     """The judge's verdict with RAG as A and then as B (judge_swapped), in rag/raw terms."""
     try:
@@ -129,37 +120,40 @@ def judge_both_orders(question: str, rag_answer: str, raw_answer: str, judge, ru
             "unreadable": len(v.errors)}
 
 
-def run_question(row: dict, retriever, kb, llm, options: dict, k: int,
-                 modes: Sequence[str] = MODES, judge=None, rubric: dict[str, str] | None = None) -> dict:
-    """Retrieve, answer in each mode, score. `options` are answer()'s keyword arguments
-    (rag.defaults.answer_options); raw gets the same sampling without the budget. With a
-    judge, RAG and raw are compared in both orders."""
-    question, refs = row["question"], gold_refs(row.get("gold_articles", []))
-    found = retriever.retrieve(question, k=k)
-    sampling = {key: v for key, v in options.items() if key != "budget"}
-    prompts = {  # mode → (articles in its prompt, articles its answer is attributed to, abstained, start)
-        "rag": (found.citations, found.citations, found.abstain,
-                lambda: answer(question, found.citations, llm, found.abstain, **options)),
-        "raw": ([], found.citations, found.abstain, lambda: raw(question, llm, **sampling)),
-    }
-    gold = gold_citations(row.get("gold_articles", []), kb)
-    prompts["oracle"] = (gold, gold, False, lambda: answer(question, gold, llm, False, **options))
+def run_question(row: dict, assistant, modes: Sequence[str] = MODES, judge=None,
+                 rubric: dict[str, str] | None = None) -> dict:
+    """Answer one question in each mode through the app's own road (rag.assistant: the chat's
+    retriever, prompts and checks) and score each answer. RAG and raw share one retrieval;
+    oracle answers from the gold articles. Modes are answered one after the other, each timed
+    from its own request. With a judge, RAG and raw are compared in both orders."""
+    question, refs, kb = row["question"], gold_refs(row.get("gold_articles", [])), assistant.kb
+    turns: dict[str, tuple] = {}  # mode → (its Turn, its Reply)
+    sides = [m for m in ("rag", "raw") if m in modes]
+    turn = assistant.run(question, sides=sides or ["rag"], parallel=False)
+    for mode in sides:
+        turns[mode] = (turn, turn.rag if mode == "rag" else turn.raw)
+    if "oracle" in modes:
+        oracle = assistant.run(question, articles=gold_citations(row.get("gold_articles", []), kb), sides=["rag"])
+        turns["oracle"] = (oracle, oracle.rag)
     out = {"query_id": row.get("query_id"), "question": question,
-           "retrieval": {"gold_rank": gold_rank(found.citations, refs), "abstain": found.abstain,
-                         "retrieved": [c.label for c in found.citations]}}
+           "retrieval": {"gold_rank": gold_rank(turn.citations, refs), "abstain": turn.abstain,
+                         "retrieved": [c.label for c in turn.citations]}}
     for mode in modes:
-        context, against, abstain, start = prompts[mode]
-        text, ttft, total = timed_stream(start)
-        out[mode] = {"answer": text, "ttft_s": ttft, "total_s": round(total, 3),
-                     **score_answer(text, refs, kb, context, row.get("answer", ""), against, abstain)}
+        t, reply = turns[mode]
+        context = [] if mode == "raw" else t.citations  # the articles its prompt held
+        out[mode] = {"answer": reply.answer, "ttft_s": reply.first_token_s, "total_s": round(reply.total_s, 3),
+                     **score_answer(reply.answer, refs, kb, context, row.get("answer", ""), t.citations, t.abstain,
+                                    checked=reply.attribution)}
+        if reply.failure is not None:  # not stored: a rerun asks it again
+            raise reply.failure
     if judge is not None and "rag" in out and "raw" in out:
         out["judge"] = judge_both_orders(question, out["rag"]["answer"], out["raw"]["answer"], judge,
                                          rubric or LEGAL_QA_RUBRIC)
     return out
 
 
-def run(rows: Sequence[dict], retriever, kb, llm, options: dict, k: int, out_file: Path,
-        modes: Sequence[str] = MODES, on_progress: Callable[[int, int], None] | None = None,
+def run(rows: Sequence[dict], assistant, out_file: Path, modes: Sequence[str] = MODES,
+        on_progress: Callable[[int, int], None] | None = None,
         judge=None, rubric: dict[str, str] | None = None) -> list[dict]:
     """Every row answered and scored, appended to out_file as it finishes (a rerun resumes:
     rows already in the file are not asked again). Returns the rows of this question set."""
@@ -167,7 +161,7 @@ def run(rows: Sequence[dict], retriever, kb, llm, options: dict, k: int, out_fil
     todo = [r for r in rows if r.get("query_id") not in done]
     out_file.parent.mkdir(parents=True, exist_ok=True)
     for n, row in enumerate(todo, 1):
-        result = run_question(row, retriever, kb, llm, options, k, modes, judge, rubric)
+        result = run_question(row, assistant, modes, judge, rubric)
         with out_file.open("a", encoding="utf-8") as f:
             f.write(json.dumps(result, ensure_ascii=False) + "\n")
         done[result["query_id"]] = result
@@ -291,10 +285,7 @@ def _rate(flags: Iterable[bool]) -> float:
 
 
 def _pct(values: Sequence[float], p: float) -> float | None:
-    if not values:
-        return None
-    values = sorted(values)
-    return round(values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))], 2)
+    return round(percentile(values, p), 2) if values else None
 
 
 def _fmt(x: float | None, digits: int = 1) -> str:

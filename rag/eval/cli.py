@@ -45,16 +45,17 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def rag_message_builder(kb_name: str, settings: Settings, endpoint) -> ev.BuildMessages:
-    """The RAG-mode hook: retrieve articles for each question and build the grounded prompt,
-    sized to the endpoint's context window like the app's."""
+def rag_message_builder(kb_name: str, settings: Settings, client) -> ev.BuildMessages:
+    """The RAG-mode hook: retrieve articles for each question with the chat's retriever (the
+    client's endpoint switches included) and build the grounded prompt, sized to the endpoint's
+    context window like the app's."""
     from rag.answer.budget import rag_messages
-    from rag.defaults import answer_options, library_from, open_kb, retriever_from
+    from rag.defaults import assistant_from, library_from, open_kb
 
     kb = open_kb(library_from(settings), kb_name or settings.default_kb, settings.default_kb)
-    retriever = retriever_from(settings, kb)
+    assistant = assistant_from(settings, kb, client)
+    retriever, budget = assistant.retriever, assistant.sampling(False).rag["budget"]
     lock = threading.Lock()  # prediction threads share one embedder and index
-    budget = answer_options(endpoint)["budget"]
 
     def build(question: str) -> list[dict]:
         with lock:
@@ -83,7 +84,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
                            max_new_tokens=args.max_new_tokens,
                            repetition_penalty=args.repetition_penalty, seed=args.seed)
     clients = {name: chat_client_from(settings, name) for name in names}
-    build_messages = (rag_message_builder(args.rag, settings, next(iter(clients.values())).endpoint)
+    build_messages = (rag_message_builder(args.rag, settings, next(iter(clients.values())))
                       if args.rag is not None else None)
     print(f"{len(samples)} samples from {args.dataset} → {out}", file=sys.stderr)
 

@@ -32,11 +32,9 @@ from pathlib import Path
 
 from rag.store.base import RecordLog
 from rag.store.lance import JsonlLog
-from rag.answer.generate import answer, raw
 from rag.answer.prompts import PROMPT_VERSION
 from rag.answer.verify import verify_citations
-from rag.answer.conversation import check_answer
-from rag.eval.answers import gold_refs, is_gold, timed_stream
+from rag.eval.answers import gold_refs, is_gold
 from rag.documents.statutes import normalize_law_name
 
 VOTES = ("A", "B", "tie", "both_bad")  # what the reviewer picks, in display terms
@@ -108,44 +106,41 @@ def topic_of(gold_articles: Sequence[dict], retrieved: Sequence[dict]) -> str:
 
 # ------------------------------------------------------------------ generating an item
 
-def generate_item(row: dict, review_set: ReviewSet, retriever, kb, llm, options: dict) -> dict:
-    """Retrieve, answer with RAG and raw, verify both answers' citations and attribute both
-    answers' sentences (rag.answer.conversation.check_answer) against the same retrieved articles,
-    pick the A side. Each side's "attribution" is Attribution.to_dict(), or None when the
-    answer was not checked (a refusal, or retrieval abstained); items stored before it have
-    no such key (read it with .get).
-
-    `options` are rag.answer.generate.answer's keyword arguments (rag.defaults.answer_options, maybe
-    with a smaller max_tokens); raw gets the same sampling without the article budget.
-    A server error propagates: a failed item is not stored, so the next run retries it."""
+def generate_item(row: dict, review_set: ReviewSet, assistant) -> dict:
+    """Ask the question through the chat's own road (rag.assistant: retrieve, answer with RAG and
+    raw, verify, attribute both answers against the same retrieved articles) and pick the A side.
+    Each side's "attribution" is Attribution.to_dict(), or None when the answer was not checked
+    (a refusal, or retrieval abstained); items stored before it have no such key (read it with
+    .get). The assistant's sampling is the review set's (rag.defaults.assistant_from with its
+    max_tokens). A server error propagates: a failed item is not stored, so the next run retries it."""
+    if assistant.top_k != review_set.top_k:
+        raise ValueError(f"the assistant retrieves {assistant.top_k} articles, the review set {review_set.top_k}")
     question = row["question"]
-    found = retriever.retrieve(question, k=review_set.top_k)
-    sampling = {k: v for k, v in options.items() if k != "budget"}
+    turn = assistant.run(question, sides=("rag", "raw"), parallel=False)
     refs = gold_refs(row.get("gold_articles", []))
     retrieved = [{"label": c.label, "score": round(c.score, 4), "retrievers": c.retrievers,
-                  "gold": is_gold(c.article, refs), **c.article.to_dict()} for c in found.citations]
+                  "gold": is_gold(c.article, refs), **c.article.to_dict()} for c in turn.citations]
     sides = {}
-    for side, start in (("rag", lambda: answer(question, found.citations, llm, found.abstain, **options)),
-                        ("raw", lambda: raw(question, llm, **sampling))):
-        text, _, seconds = timed_stream(start)
-        verified = verify_citations(text, kb, found.citations)
-        checked = check_answer(text, found.citations, found.abstain)
-        sides[side] = {"answer": text, "seconds": round(seconds, 2),
+    for side, reply in (("rag", turn.rag), ("raw", turn.raw)):
+        if reply.failure is not None:
+            raise reply.failure
+        verified = turn.verified if side == "rag" else verify_citations(reply.answer, assistant.kb, turn.citations)
+        sides[side] = {"answer": reply.answer, "seconds": round(reply.total_s, 2),
                        "verified": [asdict(v) | {"article": _article_ref(v.article)} for v in verified],
-                       "attribution": checked.to_dict() if checked else None}
+                       "attribution": reply.attribution.to_dict() if reply.attribution else None}
     seed, shown_as_a = a_side(review_set.set_id, row["query_id"])
     return {**review_set.to_dict(), "query_id": row["query_id"], "question": question,
             "gold_articles": row.get("gold_articles", []), "reference_answer": row.get("answer", ""),
-            "topic": topic_of(row.get("gold_articles", []), retrieved), "abstain": found.abstain,
+            "topic": topic_of(row.get("gold_articles", []), retrieved), "abstain": turn.abstain,
             "retrieved": retrieved, "rag": sides["rag"], "raw": sides["raw"], "seed": seed, "a_side": shown_as_a,
             "generated_at": _now()}
 
 
-def item_for(row: dict, review_set: ReviewSet, cache: "ItemCache", retriever, kb, llm, options: dict) -> dict:
+def item_for(row: dict, review_set: ReviewSet, cache: "ItemCache", assistant) -> dict:
     """The item for a question: from the cache, or generated once and cached."""
     item = cache.get(review_set.set_id, row["query_id"])
     if item is None:
-        item = generate_item(row, review_set, retriever, kb, llm, options)
+        item = generate_item(row, review_set, assistant)
         cache.put(item)
     return item
 
@@ -174,7 +169,7 @@ def next_row(rows: Sequence[dict], reviews: Sequence[dict]) -> int | None:
 # ------------------------------------------------------------------ storage
 
 def _log(where, file_name: str) -> RecordLog:
-    """A RecordLog as given (the configured store's, rag.defaults.log_from), or the JSONL file
+    """A RecordLog as given (the configured store's: `store.log(kind)`), or the JSONL file
     `file_name` in the folder `where`."""
     return where if hasattr(where, "append") else JsonlLog(Path(where) / file_name)
 

@@ -14,21 +14,22 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from itertools import combinations
 
+from scipy.stats import binomtest
+from sklearn.metrics import cohen_kappa_score
+
 from rag.answer.conversation import ATTRIBUTION_LABEL, STATUS_TEXT
 from rag.review.sets import ERROR_TAGS, OUTCOME_LABELS, OUTCOMES, SIDE_LABELS, VOTE_LABELS
 
-Z_95 = 1.959963984540054  # two-sided 95% normal quantile
-CI_METHOD = "Wilson score interval, 95%"
+CONFIDENCE = 0.95
+CI_METHOD = "Wilson 置信区间，95%"
 
 
-def wilson(k: int, n: int, z: float = Z_95) -> tuple[float, float]:
-    """Wilson score interval for k successes in n trials; (0, 1) when n is 0."""
+def wilson(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Wilson score interval for k successes in n trials (scipy); (0, 1) when n is 0."""
     if n == 0:
         return 0.0, 1.0
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    ci = binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(ci.low), float(ci.high)
 
 
 def share(k: int, n: int) -> dict:
@@ -60,14 +61,11 @@ def by_tag(reviews: Sequence[dict]) -> dict[str, dict[str, dict]]:
 # ------------------------------------------------------------------ agreement
 
 def cohen_kappa(a: Sequence[str], b: Sequence[str]) -> float | None:
-    """Cohen's kappa of two raters' labels on the same items; None when chance agreement is 1."""
-    n = len(a)
-    if n == 0 or n != len(b):
+    """Cohen's kappa of two raters' labels on the same items (scikit-learn); None when chance
+    agreement is 1 (both raters gave one and the same label throughout)."""
+    if not a or len(a) != len(b) or len(set(a) | set(b)) == 1:
         return None
-    observed = sum(x == y for x, y in zip(a, b)) / n
-    ca, cb = Counter(a), Counter(b)
-    expected = sum(ca[c] * cb[c] for c in set(ca) | set(cb)) / (n * n)
-    return None if expected == 1 else (observed - expected) / (1 - expected)
+    return float(cohen_kappa_score(list(a), list(b)))
 
 
 def fleiss_kappa(table: Sequence[Sequence[int]]) -> float | None:
