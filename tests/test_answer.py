@@ -152,6 +152,20 @@ def test_unusable_rewrite_falls_back_to_joined_questions():
     assert got == "劳动合同到期不续签有补偿吗 那试用期呢？"
 
 
+def test_a_rewrite_that_drops_the_users_figures_falls_back_to_joined_questions():
+    """Seen with the 1.5B model: 「公司说3000是基本工资…怎么办？」 after the overtime question became
+    「公司是否在劳动合同中明确说明了工资构成？」, without 加班费 or the 8000 contract wage."""
+    from server.client import Delta
+
+    class Dropping:
+        def stream(self, messages, **sampling):
+            return iter([Delta("answer", "公司是否在劳动合同中明确说明了工资构成？")])
+
+    first = "劳动合同写的是月薪8000元，但公司按基本工资3000元为基数算加班费。"
+    got = rewrite_question([(first, "应按8000元计算。")], "合同没写工资构成，怎么办？", Dropping())
+    assert got == f"{first} 合同没写工资构成，怎么办？"
+
+
 @pytest.mark.slow
 def test_real_model_rewrites_a_follow_up(embedded_endpoint):
     from server.client import ChatClient

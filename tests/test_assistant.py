@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from knowledge.demo_questions import DEMO_QUESTION
+from rag.answer.conversation import RESTATED_NOTE, to_markdown
+from rag.answer.generate import figures
 from rag.assistant import Articles, Done, Query, Streamed
 from rag.defaults import assistant_from
 from rag.eval import answers as qa
@@ -86,3 +91,25 @@ def test_a_server_that_dies_mid_answer_keeps_the_text_so_far(labor_kb):
     assert len(ends) == 1 and ends[0].error is not None
     assert turn.rag.error.startswith("崩溃：") and turn.rag.failure is ends[0].error
     assert turn.rag.answer and ANSWER.startswith(turn.rag.answer)  # the partial answer is kept
+
+
+@pytest.mark.slow
+def test_a_real_follow_up_keeps_the_first_questions_subject_and_figures(labor_kb, embedded_endpoint):
+    """Two real turns with the embedded model, as the chat asks them (issue 33 item 4)."""
+    assistant = assistant_from(SETTINGS, labor_kb, ChatClient(embedded_endpoint, "embedded"), max_tokens=96)
+    first = assistant.run(DEMO_QUESTION)
+    assert first.rag.answer and not first.rag.error
+    follow = assistant.run("公司说3000是基本工资，合同没写工资构成，怎么办？", history=[(first.query, first.rag.answer)])
+    assert {"8000", "3000"} <= figures(follow.query) and "加班" in follow.query, follow.query
+    assert follow.rag.answer and follow.citations
+
+
+def test_a_conclusion_that_only_restates_the_question_is_shown_as_such(labor_kb):
+    """Seen with the 1.5B model on the demo question: 「结论：我主张最近一年的加班费。」"""
+    with FakeOpenAI(answer="结论：我主张最近一年的加班费。\n依据：《劳动法》第四十四条。") as fake:
+        turn = assistant_from(SETTINGS, labor_kb, client_for(fake)).run(DEMO_QUESTION, compare=True)
+    assert turn.rag.restated and turn.raw.restated
+    assert RESTATED_NOTE in to_markdown([turn])
+    with FakeOpenAI(answer="结论：公司应以合同约定的月薪8000元为基数支付加班费。") as fake:
+        turn = assistant_from(SETTINGS, labor_kb, client_for(fake)).run(DEMO_QUESTION)
+    assert not turn.rag.restated

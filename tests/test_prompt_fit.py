@@ -103,7 +103,8 @@ def test_the_note_is_shown_above_the_answer_and_kept_out_of_it():
 
         note = "（提示：已省略相关度最低的 3 条）"
         done = stream_side_by_side({"RAG": lambda: iter([Delta("note", note), Delta("answer", "依据第一条。")])})
-        st.session_state.result = vars(done["RAG"])
+        r = done["RAG"]
+        st.session_state.result = {"answer": r.answer, "reasoning": r.reasoning, "error": r.error, "note": r.note}
 
     at = AppTest.from_function(page).run()
     assert not at.exception

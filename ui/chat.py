@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import streamlit as st
 
-from rag.answer.conversation import Reply, Turn, judge_markdown, record_feedback
+from rag.answer.conversation import RESTATED_NOTE, Reply, Turn, judge_markdown, record_feedback
 from rag.assistant import Articles, Done, Event, Query, Streamed, add
 from rag.errors import RagError
 from rag.eval.judge import LEGAL_QA_RUBRIC, comparison_table, judge_swapped
@@ -40,6 +40,8 @@ def show_turn(turn: Turn, judge_endpoint: str = "") -> None:
                         st.markdown(reply.reasoning)
                 if reply.note:
                     st.caption(reply.note)
+                if reply.restated:
+                    st.warning(RESTATED_NOTE)
                 render_answer(reply, raw=side == "raw")
                 if reply.error:
                     st.error(reply.error)

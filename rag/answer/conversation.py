@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 from rag.answer.verify import is_refusal, needs_basis
 from rag.answer.attribution import Attribution, attribute
+from rag.answer.conclusion import restates_question
 from rag.types import Citation, VerifiedCitation
 
 STATUS_TEXT = {
@@ -27,6 +28,7 @@ STATUS_TEXT = {
     "not_in_kb": "❌ 知识库中不存在此条",
     "text_mismatch": "❌ 引用的文字与条文不符",
 }
+RESTATED_NOTE = "⚠️ 这个回答的结论只是复述了问题，没有给出判断：请以下面的依据和法条原文为准。"
 BASIS_ARTICLES = 3  # articles shown as the basis when the answer cites none verified
 BASIS_NOTE = ("模型的回答没有引用可核验的法条（或未能作答）。以下是检索到的最相关法条，"
               "请直接阅读作为依据：")
@@ -42,6 +44,7 @@ class Reply:
     first_token_s: float | None = None  # seconds from the request to the first answer token
     total_s: float = 0.0
     failure: Exception | None = field(default=None, repr=False, compare=False)  # what ended the stream, if anything
+    restated: bool = False  # its conclusion only repeats the question (rag/answer/conclusion.py)
 
 
 @dataclass
@@ -68,11 +71,13 @@ RAW_ATTRIBUTION_NOTE = "原始模型没有看到这些法条，按同一批检�
 
 def check_answers(turn: Turn, embedder=None) -> None:
     """Attribution of the RAG answer and the raw one (when there is one) against the turn's
-    retrieved articles. Left unset for an empty answer, a refusal, or when retrieval abstained
-    (the articles found are not about the question, so nothing is checked against them)."""
+    retrieved articles, and whether each conclusion only restates the question. Attribution is
+    left unset for an empty answer, a refusal, or when retrieval abstained (the articles found
+    are not about the question, so nothing is checked against them)."""
     for reply in (turn.rag, turn.raw):
         if reply is not None:
             reply.attribution = check_answer(reply.answer, turn.citations, turn.abstain, embedder)
+            reply.restated = bool(reply.answer) and restates_question(reply.answer, turn.question)
 
 
 def check_answer(answer: str, citations: list[Citation], abstain: bool = False, embedder=None) -> Attribution | None:
@@ -93,10 +98,11 @@ def _answer_lines(reply: Reply, raw: bool = False) -> list[str]:
     """The export of one answer: its summary line, then the answer with [n] and ⚠️ marks."""
     if not reply.answer:
         return ["（无回答）"]
+    restated = [f"> {RESTATED_NOTE}", ""] if reply.restated else []
     if not reply.attribution:
-        return [reply.answer]
+        return [*restated, reply.answer]
     note = f"（{RAW_ATTRIBUTION_NOTE}）" if raw else ""
-    return [f"> {attribution_line(reply)}{note}", "", reply.attribution.marked(reply.answer)]
+    return [*restated, f"> {attribution_line(reply)}{note}", "", reply.attribution.marked(reply.answer)]
 
 
 def to_markdown(turns: list[Turn]) -> str:

@@ -62,8 +62,9 @@ def rewrite_question(history: list[tuple[str, str]], question: str, llm: ChatStr
     """A follow-up ("那如果是试用期呢？") rewritten into a standalone query for retrieval.
 
     history holds (question, answer) pairs. Without history, or when the model's rewrite is
-    unusable (empty, too long), the question is returned with the last question prepended,
-    which still retrieves the right context.
+    unusable (empty, too long, or it drops a figure the user gave: an amount, a date), the
+    question is returned with the last question prepended, which still retrieves the right
+    context and keeps the user's facts.
     """
     if not history:
         return question
@@ -73,7 +74,7 @@ def rewrite_question(history: list[tuple[str, str]], question: str, llm: ChatStr
                                                temperature=0.0, max_tokens=120)
                    if getattr(d, "kind", "answer") == "answer")
     text = text.strip().strip("“”\"'「」").splitlines()[0].strip() if text.strip() else ""
-    if not text or len(text) > MAX_REWRITE_CHARS:
+    if not text or len(text) > MAX_REWRITE_CHARS or not figures(history[-1][0]) | figures(question) <= figures(text):
         return f"{history[-1][0]} {question}"
     return text
 

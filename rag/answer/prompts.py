@@ -14,7 +14,7 @@ Does not: build messages or fit them to a window (budget.py), or call a model (g
 """
 from __future__ import annotations
 
-PROMPT_VERSION = "2026-12-06.1"  # .1: + QUERY_REWRITE_PROMPT, LLM_RERANK_PROMPT (retrieval steps)  # stored with benchmark runs and exports
+PROMPT_VERSION = "2026-12-07.1"  # .1: REWRITE_PROMPT keeps the user's voice, subject and figures  # stored with benchmark runs and exports
 # Low temperature for legal answers (the evaluation's defaults); callers may override.
 ANSWER_SAMPLING = {"temperature": 0.1, "top_p": 0.9, "max_tokens": 640}
 TRIMMED_NOTE = ("（提示：检索到的法条超出了模型服务器单次请求的长度上限（{limit} 个 token），"
@@ -39,6 +39,7 @@ NO_BASIS_PROMPT = """问题：{question}
 RAW_SYSTEM_PROMPT = "你是中国法律助手。请用中文回答用户的法律问题。"
 REWRITE_PROMPT = (
     "下面是用户与法律助手之前的对话，以及用户的新问题。请把新问题改写成一个不依赖上下文、可以单独检索的完整问题。"
+    "要求：仍以用户本人的口吻提问，不要改成替对方提问；保留之前对话里争议的事项，以及用户说过的全部金额、日期、期限等数字。"
     "只输出改写后的问题本身，不要解释。\n\n对话：\n{history}\n\n新问题：{question}\n\n改写后的问题："
 )
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from statistics import fmean
 
 from rag.answer.verify import is_refusal, verify_citations
+from rag.answer.conclusion import restates_question
 from rag.answer.conversation import check_answer
 from rag.eval.judge import LEGAL_QA_RUBRIC, judge_swapped
 from rag.eval.metrics import percentile, similarity
@@ -81,7 +82,8 @@ def gold_citations(gold_articles: Sequence[dict], kb) -> list[Citation]:
 # ------------------------------------------------------------------ scoring one answer
 
 def score_answer(text: str, refs, kb, retrieved: Sequence[Citation], reference: str = "",
-                 against: Sequence[Citation] | None = None, abstain: bool = False, checked=UNCHECKED) -> dict:
+                 against: Sequence[Citation] | None = None, abstain: bool = False, checked=UNCHECKED,
+                 question: str = "") -> dict:
     """Facts about one answer. `retrieved` is what its prompt held (empty for raw); its
     sentences are attributed to `against` (default: `retrieved`; for raw: the RAG answer's
     retrieved articles), unless `checked` brings the attribution the Turn already holds.
@@ -104,6 +106,7 @@ def score_answer(text: str, refs, kb, retrieved: Sequence[Citation], reference: 
         "fabricated": fabricated,
         "attribution": checked.to_dict() if checked else None,
         "rouge_l": similarity(text, reference)["rouge-l"] if reference and text else 0.0,
+        "restated": bool(text) and restates_question(text, question) if question else None,
     }
 
 
@@ -143,7 +146,7 @@ def run_question(row: dict, assistant, modes: Sequence[str] = MODES, judge=None,
         context = [] if mode == "raw" else t.citations  # the articles its prompt held
         out[mode] = {"answer": reply.answer, "ttft_s": reply.first_token_s, "total_s": round(reply.total_s, 3),
                      **score_answer(reply.answer, refs, kb, context, row.get("answer", ""), t.citations, t.abstain,
-                                    checked=reply.attribution)}
+                                    checked=reply.attribution, question=question)}
         if reply.failure is not None:  # not stored: a rerun asks it again
             raise reply.failure
     if judge is not None and "rag" in out and "raw" in out:
@@ -196,6 +199,7 @@ def summarize(results: Sequence[dict], modes: Sequence[str] = MODES) -> dict:
             "answers_with_fabricated": _rate(bool(r["fabricated"]) for r in rows),
             **_attribution_summary(rows),
             "rouge_l": round(fmean(r["rouge_l"] for r in rows), 2),
+            "restated": _rate(bool(r.get("restated")) for r in rows),
             "ttft_p50": _pct(ttft, 50), "ttft_p95": _pct(ttft, 95),
             "total_p50": _pct([r["total_s"] for r in rows], 50), "total_p95": _pct([r["total_s"] for r in rows], 95),
         }
@@ -245,8 +249,8 @@ def summary_table(summary: dict) -> str:
     """The summary as a Markdown table (one row per mode), then the retrieval line."""
     head = ("| mode | n | refusals | cites any | cites gold | ok / not_retrieved / not_in_kb / mismatch "
             "| fabricated (answers) | supported claims | number mismatches / answer | negation flips / answer "
-            "| ROUGE-L | first token p50/p95 s | total p50/p95 s |")
-    lines = [head, "|" + "---|" * 13]
+            "| restated question | ROUGE-L | first token p50/p95 s | total p50/p95 s |")
+    lines = [head, "|" + "---|" * 14]
     for mode, m in summary["modes"].items():
         v = m["verified"]
         lines.append(
@@ -254,7 +258,7 @@ def summary_table(summary: dict) -> str:
             f"{v['ok']} / {v['not_retrieved']} / {v['not_in_kb']} / {v['text_mismatch']} | "
             f"{m['fabricated']} ({m['answers_with_fabricated']:.1%}) | {_supported(m)} | "
             f"{_fmt(m.get('number_mismatches_per_answer'), 2)} | {_fmt(m.get('negation_flips_per_answer'), 2)} | "
-            f"{m['rouge_l']:.2f} | "
+            f"{m.get('restated', 0):.1%} | {m['rouge_l']:.2f} | "
             f"{_fmt(m['ttft_p50'])} / {_fmt(m['ttft_p95'])} | {_fmt(m['total_p50'])} / {_fmt(m['total_p95'])} |")
     lines.append("")
     lines.append("Attribution (rag.answer.attribution): claims of each checked answer traced to the articles of its prompt; "
