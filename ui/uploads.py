@@ -1,0 +1,66 @@
+"""The chat sidebar's statute upload: files → rag.ingest.ingest_file, one progress bar each,
+a clear per-file outcome, and a header that says what happened (a failed file is never
+headed with ✅). Does not: parse or store anything itself (rag/ingest.py does).
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from rag.documents.load import DocumentLimits, ocr_note
+from rag.errors import RagError
+from rag.ingest import ingest_file
+from rag.kb import KnowledgeBase
+from settings import Settings
+
+UPLOAD_LABEL = "上传法规（PDF / DOCX / TXT / MD，可多选；扫描件自动 OCR）"
+
+
+def outcome_label(added: int, failed: int, total: int) -> str:
+    """The status header once every file was tried."""
+    if failed == total:
+        return f"❌ {failed} 个文件都未能添加，原因见下；知识库未改变"
+    if failed:
+        return f"⚠️ 新增 {added} 条法条；{failed} 个文件未能添加，原因见下"
+    return f"✅ 文档已加载并索引：新增 {added} 条法条"
+
+
+def upload_statutes(kb: KnowledgeBase, kb_counts, settings: Settings) -> None:
+    """The uploader, the 添加到知识库 button and the ingest with progress (and 取消)."""
+    uploads = st.file_uploader(UPLOAD_LABEL, type=["pdf", "docx", "txt", "md"], accept_multiple_files=True,
+                               key="uploads")
+    if st.session_state.pop("ingest_cancelled", False) and "ingest_current" in st.session_state:
+        # The 取消 click reran the page: Streamlit raised inside the running add_file's progress
+        # call, before anything was written, so that file is not in the KB.
+        st.warning(f"已取消：「{st.session_state.pop('ingest_current')}」未添加，知识库未改变（之前完成的文件已保留）。")
+    if not st.button("添加到知识库", key="add_docs", disabled=not uploads):
+        return
+    added = failed = 0
+    with st.status("正在解析、向量化并建立索引…", expanded=True) as status:
+        cancel = st.empty()
+        cancel.button("取消", key="cancel_ingest", on_click=lambda: st.session_state.update(ingest_cancelled=True))
+        for f in uploads:
+            st.session_state.ingest_current = f.name
+            bar = st.progress(0.0, text=f.name)
+            try:
+                result = ingest_file(kb, f.getvalue(), f.name, DocumentLimits.from_settings(settings),
+                                     progress=lambda x, msg, bar=bar, f=f: bar.progress(x, text=f"{f.name}：{msg}"),
+                                     on_wait=lambda msg, f=f: st.info(f"{f.name}：{msg}"))
+            except RagError as e:
+                bar.empty()
+                st.error(f"{f.name}：{e}")
+                failed += 1
+                continue
+            bar.progress(1.0, text=f.name)
+            note = f"；{ocr_note(result.ocr_pages)}" if result.ocr_pages else ""
+            if result.skipped:
+                st.info(f"{f.name}：内容未变，已在知识库中（{result.n_articles} 条{note}）")
+            else:
+                added += result.n_articles
+                st.write(f"{f.name}：{result.n_articles} 条{note}")
+        st.session_state.pop("ingest_current", None)
+        cancel.empty()
+        # The counts first: when the header shows, the sidebar already says what the KB holds.
+        kb_counts.caption(f"{len(kb.documents())} 个文档 · {len(kb.articles)} 条法条")
+        # Keep the per-file errors in view: a collapsed "complete" status would hide them.
+        status.update(label=outcome_label(added, failed, len(uploads)), state="error" if failed == len(uploads)
+                      else "complete", expanded=bool(failed))
