@@ -20,7 +20,9 @@ from ui.legal import library, render_answer, render_citations
 
 TITLES = {"rag": "检索增强回答（RAG）", "raw": "原始模型（无检索）"}
 QUERY_NOTE = "检索用的问题（改写）：{query}"
-READING = "正在检索法条…"
+SEARCHING = "正在检索法条…"
+READING = "模型正在阅读检索到的 {n} 条法条，读完后开始作答…"
+THINKING = "模型正在思考…"
 
 
 def show_turn(turn: Turn, judge_endpoint: str = "") -> None:
@@ -58,7 +60,7 @@ def stream_turn(question: str, events: Iterator[Event], sides: list[str]) -> Tur
         st.write(question)
     with st.chat_message("assistant"):
         waiting = st.empty()
-        waiting.caption(READING)
+        waiting.caption(SEARCHING)
         columns, replies, answers = None, {}, None
         for event in events:
             if isinstance(event, Query) and event.text != question:
@@ -69,7 +71,11 @@ def stream_turn(question: str, events: Iterator[Event], sides: list[str]) -> Tur
                 for note in event.notes:
                     st.caption(note)
                 waiting.empty()
+                with answers:  # where the answer will stream, until its first piece comes
+                    waiting = st.empty()
+                    waiting.caption(READING.format(n=len(event.citations)) if event.citations else THINKING)
             elif isinstance(event, Streamed):
+                waiting.empty()
                 if columns is None:
                     with answers:
                         columns = Columns([TITLES[s] for s in sides], show_titles=len(sides) > 1)
