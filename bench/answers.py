@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rag.answer.prompts import PROMPT_VERSION  # noqa: E402
+from rag.prompts import PROMPT_VERSION  # noqa: E402
 from rag.defaults import assistant_from, chat_client_from, embedder_from  # noqa: E402
 from rag.retrieval.embeddings import embedder_id  # noqa: E402
 from rag.eval import answers as bench  # noqa: E402

@@ -7,7 +7,7 @@ Every question runs all four rows before the next question starts, so a run stop
 --llm-budget-s (seconds from the start of the process) still scores every row on the same questions; each question's lists and
 timings go to a JSONL file as they come (nothing to resume: a new run starts over).
 
-Does not: tune anything. The prompts were written once (rag/answer/prompts.py); the labour
+Does not: tune anything. The prompts were written once (rag/prompts.py); the labour
 questions are for measuring and choosing only.
 """
 from __future__ import annotations

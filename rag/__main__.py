@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-k", type=int, default=settings.top_k)
     p.add_argument("--mode", choices=["hybrid", "bm25", "dense"], default="hybrid")
     p.set_defaults(run=cmd_search)
-    for module in ("rag.answer.cli", "rag.eval.cli", "knowledge.demo_pack"):
+    for module in ("rag.ask_cli", "rag.eval.cli", "knowledge.demo_pack"):
         try:
             __import__(module, fromlist=["add_cli"]).add_cli(sub)
         except ModuleNotFoundError as e:

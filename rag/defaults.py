@@ -21,7 +21,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from rag.answer.budget import context_chars
 from rag.assistant import Assistant, Sampling
-from rag.answer.prompts import ANSWER_SAMPLING, LLM_RERANK_SAMPLING
+from rag.prompts import ANSWER_SAMPLING, LLM_RERANK_SAMPLING
 from rag.retrieval.embeddings import make_embedder, make_reranker
 from rag.errors import KnowledgeBaseError
 from rag.ingest import reembed

@@ -17,7 +17,7 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from rag.answer.prompts import RAW_SYSTEM_PROMPT, REWRITE_PROMPT
+from rag.prompts import RAW_SYSTEM_PROMPT, REWRITE_PROMPT
 from rag.answer.conversation import BASIS_NOTE, to_markdown
 from settings import ROOT, Endpoint, get_settings
 from tests.browser import STATUTES, TEST_KB, endpoints_json

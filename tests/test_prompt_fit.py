@@ -12,7 +12,7 @@ import pytest
 
 from rag.answer.budget import estimate_tokens, fit_rag_messages
 from rag.answer.generate import answer
-from rag.answer.prompts import TRIMMED_NOTE
+from rag.prompts import TRIMMED_NOTE
 from rag.defaults import answer_options
 from rag.types import Article, Citation
 from server.client import ChatClient

@@ -9,7 +9,7 @@ import pytest
 from scipy.stats import binomtest
 from sklearn.metrics import cohen_kappa_score
 
-from rag.answer.prompts import PROMPT_VERSION
+from rag.prompts import PROMPT_VERSION
 from rag.defaults import assistant_from
 from rag.answer.attribution import Attribution
 from rag.review.sets import (ItemCache, JudgeStore, ReviewSet, ReviewStore, a_side, generate_item, item_for, judge_item,

@@ -6,7 +6,7 @@
     verify.py       citations checked by lookup; refusals; when to show the basis instead
     attribution.py  each sentence traced to article words; numbers and negations (claims.py, numbers.py)
     conversation.py one chat turn as data (Reply, Turn), its checks, Markdown export, feedback
-    cli.py          `python -m rag ask`; chart_qa.py the finance-chart page's question
+    chart_qa.py     the finance-chart page's question
 
 Does not retrieve (rag/retrieval/) or store anything (rag/kb.py); rag/assistant.py runs one
 question through retrieval and these steps.

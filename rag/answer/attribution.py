@@ -32,7 +32,7 @@ import numpy as np
 
 from rag.answer import mismatch
 from rag.answer.claims import Claim, split_claims, word_cutter
-from rag.retrieval.lexical import STOPWORDS
+from rag.text import STOPWORDS
 from rag.answer.mismatch import Flag, mask_figures, negation_flags, number_flags, squash, unmentioned
 from rag.documents.statutes import find_article_mentions
 from rag.types import Citation

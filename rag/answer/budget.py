@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 
-from rag.answer.prompts import (ANSWER_SAMPLING, NO_BASIS_PROMPT, RAG_SYSTEM_PROMPT, RAG_USER_PROMPT,
+from rag.text import neutralize
+from rag.prompts import (ANSWER_SAMPLING, NO_BASIS_PROMPT, RAG_SYSTEM_PROMPT, RAG_USER_PROMPT,
                                 RAW_SYSTEM_PROMPT)
 from rag.types import Citation
 from server.errors import PromptTooLong
@@ -41,21 +42,11 @@ TOKEN_SAFETY = 1.15
 TEMPLATE_TOKENS_PER_MESSAGE = 8
 _CJK_RE = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]")
 _DIGIT_RE = re.compile(r"[0-9]")
-# Chat-template control tokens and reasoning tags: inside retrieved text they would let a
-# statute (or an uploaded file posing as one) speak with the system's voice.
-_CONTROL_RE = re.compile(r"<\|[^<>|]{0,40}\|>|</?\s*(think|tool_call|tool_response|im_start|im_end|system|"
-                         r"user|assistant)\s*>", re.I)
-
 
 def context_chars(context_tokens: int, max_tokens: int = ANSWER_SAMPLING["max_tokens"]) -> int:
     """Characters of article text that fit an endpoint's window beside the answer."""
     free = context_tokens - max_tokens - PROMPT_OVERHEAD_TOKENS
     return max(MIN_CONTEXT_CHARS, int(free * CHARS_PER_TOKEN * WINDOW_SHARE))
-
-
-def neutralize(text: str) -> str:
-    """Retrieved text as data: control tokens and <think>-like tags are removed."""
-    return _CONTROL_RE.sub("", text)
 
 
 def clip_article(text: str, limit: int) -> str:

@@ -142,7 +142,7 @@ def word_cutter():
         if _cutter is None:
             import jieba
 
-            from rag.retrieval.lexical import LEGAL_TERMS
+            from rag.text import LEGAL_TERMS
 
             cutter = jieba.Tokenizer()
             cutter.initialize()

@@ -13,7 +13,7 @@ from itertools import chain
 from typing import Protocol
 
 from rag.answer.budget import context_chars, fit_rag_messages, raw_messages
-from rag.answer.prompts import ANSWER_SAMPLING, REWRITE_PROMPT, TRIMMED_NOTE
+from rag.prompts import ANSWER_SAMPLING, REWRITE_PROMPT, TRIMMED_NOTE
 from rag.types import Citation
 from server.think import Delta
 

@@ -13,7 +13,7 @@ import re
 
 from rag.documents.statutes import find_article_mentions
 from rag.kb import KnowledgeBase
-from rag.retrieval.hybrid import resolve_law
+from rag.text import resolve_law
 from rag.types import Citation, VerifiedCitation
 
 QUOTE_MIN_CHARS = 8  # a quoted span this long must appear in the cited article

@@ -33,7 +33,7 @@ from rag.answer.conclusion import restates_question
 from rag.answer.conversation import check_answer
 from rag.eval.judge import LEGAL_QA_RUBRIC, judge_swapped
 from rag.eval.metrics import percentile, similarity
-from rag.retrieval.hybrid import resolve_law
+from rag.text import resolve_law
 from rag.documents.statutes import cn_to_int, find_article_mentions, normalize_law_name
 from rag.types import Article, Citation
 

@@ -34,7 +34,8 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from rag.kb import KnowledgeBase, Snapshot, embed_text
 from rag.retrieval.lexical import legal_terms
-from rag.documents.statutes import find_article_mentions, normalize_law_name
+from rag.documents.statutes import find_article_mentions
+from rag.text import resolve_law
 from rag.types import Citation
 
 Mode = Literal["hybrid", "bm25", "dense"]
@@ -201,18 +202,6 @@ def reciprocal_rank_fusion(ranked: dict[str, list[tuple[int, float]]],
             found_by.setdefault(row, []).append(name)
     order = sorted(fused, key=lambda r: -fused[r])
     return [(row, fused[row], found_by[row]) for row in order]
-
-
-def resolve_law(written: str | None, laws: set[str]) -> str | None:
-    """Map a law name as written (劳动合同法, 中华人民共和国劳动法) to a KB law short name."""
-    if not written:
-        return None
-    name = normalize_law_name(written)
-    if name in laws:
-        return name
-    # 民法典 vs 中华人民共和国民法典 is handled above; here: a KB name that ends with it.
-    candidates = [law for law in laws if law.endswith(name) or name.endswith(law)]
-    return min(candidates, key=len) if len(candidates) >= 1 else None
 
 
 def _ms(start: float) -> float:

@@ -1,6 +1,6 @@
 """Listwise reranking by the served model: the top 20 candidate articles, numbered (law, article
 number, text shortened to fit the endpoint's window), go to the model in one prompt
-(LLM_RERANK_PROMPT in rag/answer/prompts.py); it answers with the numbers in order of relevance.
+(LLM_RERANK_PROMPT in rag/prompts.py); it answers with the numbers in order of relevance.
 
 Owns: the prompt's candidate list, parsing the answer (<think>…</think> stripped; [n] or bare
 numbers; duplicates, out-of-range numbers and article numbers like 第47条 ignored), and the
@@ -17,8 +17,8 @@ import logging
 import re
 import time
 
-from rag.answer.budget import neutralize
-from rag.answer.prompts import LLM_RERANK_PROMPT, LLM_RERANK_SAMPLING
+from rag.prompts import LLM_RERANK_PROMPT, LLM_RERANK_SAMPLING
+from rag.text import neutralize
 from rag.retrieval.rewrite import Chatter, strip_think
 from rag.types import Citation
 

@@ -28,7 +28,7 @@ _RANGE_GAP = re.compile(r"^[\s　]*(?:至|到|—|－|-|~)[\s　]*$")
 def references(article: Article, laws: set[str]) -> list[tuple[str, int, int]]:
     """(law_short, article_no, suffix) of each article this one points at, in text order,
     without itself and without laws outside `laws` (the KB's law short names)."""
-    from rag.retrieval.hybrid import resolve_law
+    from rag.text import resolve_law
 
     out: list[tuple[str, int, int]] = []
     mentions = find_article_mentions(article.text)

@@ -2,7 +2,7 @@
 statute-like passage in legal terms; retrieval runs on the original and on the rewrite and the
 two ranked lists are merged by reciprocal-rank fusion (as hybrid.py merges BM25 and dense).
 
-Owns: the rewrite request (QUERY_REWRITE_PROMPT in rag/answer/prompts.py), cleaning what the
+Owns: the rewrite request (QUERY_REWRITE_PROMPT in rag/prompts.py), cleaning what the
 model wrote (<think>…</think>, quotes, labels, length), and the fusion of the two lists, where
 the original's exact hits stay first and every article the original found stays in the list.
 A failed or empty rewrite leaves the original retrieval as it was, with a note saying why.
@@ -17,7 +17,7 @@ import re
 import time
 from typing import Callable, Protocol
 
-from rag.answer.prompts import QUERY_REWRITE_PROMPT, QUERY_REWRITE_SAMPLING
+from rag.prompts import QUERY_REWRITE_PROMPT, QUERY_REWRITE_SAMPLING
 from rag.retrieval.hybrid import RRF_K
 from rag.types import Citation
 

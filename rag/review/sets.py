@@ -32,7 +32,7 @@ from pathlib import Path
 
 from rag.store.base import RecordLog
 from rag.store.lance import JsonlLog
-from rag.answer.prompts import PROMPT_VERSION
+from rag.prompts import PROMPT_VERSION
 from rag.answer.verify import verify_citations
 from rag.eval.answers import gold_refs, is_gold
 from rag.documents.statutes import normalize_law_name

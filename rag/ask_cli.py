@@ -1,4 +1,6 @@
-"""`python -m rag ask "问题" [--kb NAME] [--endpoint NAME] [--raw]`: retrieve, answer, verify."""
+"""`python -m rag ask "问题" [--kb NAME] [--endpoint NAME] [--raw]`: one question through
+rag.assistant, its events printed. An edge like rag/__main__.py: it reads settings and builds
+its parts with rag.defaults, so it lives above rag/answer/, not in it."""
 from __future__ import annotations
 
 import sys
