@@ -24,10 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CHUNK_ROWS = 20_000  # rows per returned file: 20k × 384 × fp16 = 15 MB (< 16 MiB per file)
 
 
-def corpus_articles(corpus: Path, max_bytes: int = 50 << 20):
-    """(key, embed_text) for every article the bench KB will hold, in ingest order."""
+def corpus_statutes(corpus: Path, max_bytes: int = 50 << 20):
+    """(key, Article) for every article the bench KB will hold, in ingest order."""
     sys.path.insert(0, str(ROOT))
-    from rag.kb import embed_text
     from rag.documents.load import load_file
     from rag.documents.statutes import parse_statute
 
@@ -39,14 +38,24 @@ def corpus_articles(corpus: Path, max_bytes: int = 50 << 20):
         except Exception:  # noqa: BLE001 - the bench reports failed files itself
             continue
         for seq, article in enumerate(parse_statute(loaded.text, name, loaded.pages)):
-            yield f"{name}#{seq}", embed_text(article)
+            yield f"{name}#{seq}", article
 
 
-def prepare(corpus: Path, out: Path, extra: dict[str, list[str]] | None = None, raw: bool = False) -> None:
+def corpus_articles(corpus: Path, max_bytes: int = 50 << 20):
+    """(key, embed_text) for every article the bench KB will hold, in ingest order."""
+    from rag.kb import embed_text
+
+    for key, article in corpus_statutes(corpus, max_bytes):
+        yield key, embed_text(article)
+
+
+def prepare(corpus: Path, out: Path, extra: dict[str, list[str]] | None = None, raw: bool = False,
+            articles: list[tuple[str, str]] | None = None) -> None:
     """Tokenise the corpus ("passage: " + embed_text) and `extra` named text lists (tokenised as
     given: bench/train_retrieval.py adds questions) and, with `raw`, the articles without the
     prefix (articles_raw, for the reranker), prune the
-    embedding matrix to the token ids they use, and write it all under `out`."""
+    embedding matrix to the token ids they use, and write it all under `out`.
+    `articles` ((key, embed_text) pairs) replaces the corpus's own articles."""
     sys.path.insert(0, str(ROOT))
     import torch
     from safetensors.torch import load_file as load_weights, save_file
@@ -68,7 +77,7 @@ def prepare(corpus: Path, out: Path, extra: dict[str, list[str]] | None = None, 
         return ids, offsets
 
     keys, texts = [], []
-    for key, text in corpus_articles(corpus):
+    for key, text in (articles if articles is not None else corpus_articles(corpus)):
         keys.append(key), texts.append(text)
     sets = {"ids": tokenize([prompt + t for t in texts])}
     if raw:
@@ -171,6 +180,44 @@ def save_vectors(vectors: np.ndarray, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for n, start in enumerate(range(0, len(vectors), CHUNK_ROWS)):
         np.save(out / f"vectors_{n}.npy", vectors[start:start + CHUNK_ROWS].astype(np.float16))
+
+
+def pack_int8(vectors: np.ndarray, out: Path, name: str, bits: int = 8,
+              rows_per_file: int = 40_000) -> list[Path]:
+    """Unit vectors stored compactly: the set's mean vector (float32), then each row's offset
+    from it quantised to `bits` (≤ 8) with one float32 scale per row, as int8, zlib-compressed.
+    Centering first matters for e5, whose vectors share a large common direction: the offsets
+    are smaller, so the same bits lose less. unpack_int8 reads the files; pack_min_cosine says
+    what the rounding cost."""
+    out.mkdir(parents=True, exist_ok=True)
+    levels = 2 ** (bits - 1) - 1
+    mean = vectors.astype(np.float32).mean(axis=0)
+    files = []
+    for n, start in enumerate(range(0, len(vectors), rows_per_file)):
+        part = vectors[start:start + rows_per_file].astype(np.float32) - mean
+        scale = np.abs(part).max(axis=1, keepdims=True) / levels
+        scale[scale == 0] = 1.0
+        q = np.round(part / scale).astype(np.int8)
+        path = out / f"{name}_{n}.npz"
+        np.savez_compressed(path, q=q, scale=scale.astype(np.float32), mean=mean)
+        files.append(path)
+    return files
+
+
+def unpack_int8(files: list[Path]) -> np.ndarray:
+    """The vectors pack_int8 wrote (files in order), float32, re-normalised."""
+    parts = []
+    for path in files:
+        data = np.load(path)
+        v = data["q"].astype(np.float32) * data["scale"] + data["mean"]
+        parts.append(v / np.linalg.norm(v, axis=1, keepdims=True).clip(1e-12))
+    return np.concatenate(parts)
+
+
+def pack_min_cosine(vectors: np.ndarray, files: list[Path]) -> float:
+    v = vectors.astype(np.float32)
+    v = v / np.linalg.norm(v, axis=1, keepdims=True).clip(1e-12)
+    return float((unpack_int8(files) * v).sum(axis=1).min())
 
 
 def embed(src: Path, out: Path, adapter: Path | None = None) -> None:

