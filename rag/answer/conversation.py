@@ -81,7 +81,8 @@ def check_answer(answer: str, citations: list[Citation], abstain: bool = False, 
 
 
 def attribution_line(reply: Reply | None) -> str:
-    """"法条核对：8 句中 6 句有法条依据，1 处数字与法条不符", or "" when the reply was not checked."""
+    """"法条核对：8 句中 6 句的说法在法条原文中找得到，1 处数字与法条不符（只核对…）", or "" when the
+    reply was not checked."""
     return f"{ATTRIBUTION_LABEL}：{reply.attribution.summary()}" if reply and reply.attribution else ""
 
 
