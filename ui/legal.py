@@ -8,6 +8,7 @@ from __future__ import annotations
 import pypdfium2 as pdfium
 import streamlit as st
 
+from rag.answer.relevance import reliance
 from rag.answer.verify import needs_basis
 from rag.answer.conversation import (BASIS_ARTICLES, BASIS_NOTE, RAW_ATTRIBUTION_NOTE, STATUS_TEXT, Reply, Turn,
                                attribution_line)
@@ -95,6 +96,10 @@ def render_citations(turn: Turn) -> None:
     """
     if turn.abstain:
         st.warning("知识库中没有找到与问题相关的法条：回答没有法条依据，仅供参考。")
+    relied = reliance(turn.verified, turn.citations) if turn.rag.answer and not turn.abstain else None
+    if relied and relied.weak:
+        st.warning(relied.warning())
+    matches = {m.mention: m for m in relied.articles} if relied else {}
     if turn.rag.answer and needs_basis(turn.rag.answer, turn.verified, turn.citations, turn.abstain):
         st.warning(BASIS_NOTE)
         for c in turn.citations[:BASIS_ARTICLES]:
@@ -106,7 +111,9 @@ def render_citations(turn: Turn) -> None:
         st.markdown("**回答中的引用核验**")
         for v in turn.verified:
             repealed = " · ⚠️ 该法已废止" if v.repealed else ""
-            st.markdown(f"- {v.mention}：{STATUS_TEXT[v.status]}{repealed}")
+            match = matches.get(v.mention)
+            where = f" · 与问题的匹配：{match.label}" if match else ""
+            st.markdown(f"- {v.mention}：{STATUS_TEXT[v.status]}{repealed}{where}")
         if bad:
             st.error(f"{len(bad)} 处引用未能在检索到的法条中核实：请以下方列出的条文原文为准，不要依赖这些引用。")
     elif turn.rag.answer and turn.citations and not turn.abstain:
