@@ -111,6 +111,18 @@ def test_a_low_score_share_is_weak_where_the_threshold_asks_for_one(monkeypatch)
     assert not reliance(_cites(RETRIEVED[0]), RETRIEVED).weak
 
 
+def test_the_warning_rides_with_the_checked_answer_into_the_export():
+    from rag.answer.conversation import Reply, Turn, check_answers, to_markdown
+    from ui.attribution import summary_icon
+
+    turn = Turn(question="工作日加班费怎么算？", citations=RETRIEVED)
+    turn.rag = Reply(answer="根据《劳动合同法》第八十二条，劳动合同法第八十二条的条文。")
+    turn.verified = _cites(RETRIEVED[4])
+    check_answers(turn)
+    assert turn.rag.relevance.weak and summary_icon(turn.rag.attribution, weak_basis=True) == "⚠️"
+    assert f"> ⚠️ {turn.rag.relevance.warning()}" in to_markdown([turn])
+
+
 @pytest.fixture
 def app_on_fake(app_data, monkeypatch):
     def run(answer: str, question: str) -> AppTest:
@@ -136,6 +148,8 @@ def test_an_answer_built_on_unrelated_articles_shows_the_warning(app_on_fake):
     at = app_on_fake(unrelated, question)
     titles = [e.label for e in at.chat_message[-1].expander if e.label != "Details"]
     assert not any("第二条" in t or "第九十八条" in t for t in titles), titles
+    summary = next(m.value for m in at.chat_message[-1].markdown if "法条核对：" in m.value)
+    assert summary.startswith("⚠️") and "不判断这些法条是否适用于您的情况" in summary  # never ✅ on such a basis
     warnings = [w.value for w in at.warning]
     assert any(w.startswith("回答所依据的法条与问题的匹配度都较低") and "第九十八条：不在检索结果中" in w
                for w in warnings), warnings

@@ -71,7 +71,10 @@ def render_answer(reply: Reply, raw: bool = False) -> None:
         st.markdown(hard_breaks(reply.answer))
         return
     note = f"（{RAW_ATTRIBUTION_NOTE}）" if raw else ""
-    st.markdown(f"{summary_icon(reply.attribution)} {attribution_line(reply)}{note}")
+    weak = bool(reply.relevance and reply.relevance.weak)
+    st.markdown(f"{summary_icon(reply.attribution, weak)} {attribution_line(reply)}{note}")
+    if weak:  # words found in the articles, but the articles match the question weakly
+        st.warning(reply.relevance.warning())
     st.markdown(hard_breaks(marked_html(reply.answer, reply.attribution)), unsafe_allow_html=True)
 
 
@@ -97,7 +100,7 @@ def render_citations(turn: Turn) -> None:
     if turn.abstain:
         st.warning("知识库中没有找到与问题相关的法条：回答没有法条依据，仅供参考。")
     relied = reliance(turn.verified, turn.citations) if turn.rag.answer and not turn.abstain else None
-    if relied and relied.weak:
+    if relied and relied.weak and turn.rag.relevance is None:  # not drawn above the answer (no attribution)
         st.warning(relied.warning())
     matches = {m.mention: m for m in relied.articles} if relied else {}
     if turn.rag.answer and needs_basis(turn.rag.answer, turn.verified, turn.citations, turn.abstain):

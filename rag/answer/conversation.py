@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 from rag.answer.verify import is_refusal, needs_basis
 from rag.answer.attribution import Attribution, attribute
+from rag.answer.relevance import Reliance, reliance
 from rag.types import Citation, VerifiedCitation
 
 STATUS_TEXT = {
@@ -39,6 +40,7 @@ class Reply:
     error: str = ""
     note: str = ""  # e.g. articles left out to fit the server's request limit
     attribution: Attribution | None = None  # set by check_answers once the answer is complete
+    relevance: Reliance | None = None  # RAG answer: how well the articles it cites match the question (check_answers)
 
 
 @dataclass
@@ -69,6 +71,8 @@ def check_answers(turn: Turn, embedder=None) -> None:
     for reply in (turn.rag, turn.raw):
         if reply is not None:
             reply.attribution = check_answer(reply.answer, turn.citations, turn.abstain, embedder)
+    # the RAG answer's verified citations (turn.verified) against where retrieval ranked them
+    turn.rag.relevance = reliance(turn.verified, turn.citations) if turn.rag.attribution else None
 
 
 def check_answer(answer: str, citations: list[Citation], abstain: bool = False, embedder=None) -> Attribution | None:
@@ -93,7 +97,8 @@ def _answer_lines(reply: Reply, raw: bool = False) -> list[str]:
     if not reply.attribution:
         return [reply.answer]
     note = f"（{RAW_ATTRIBUTION_NOTE}）" if raw else ""
-    return [f"> {attribution_line(reply)}{note}", "", reply.attribution.marked(reply.answer)]
+    weak = [f"> ⚠️ {reply.relevance.warning()}"] if reply.relevance and reply.relevance.weak else []
+    return [f"> {attribution_line(reply)}{note}", *weak, "", reply.attribution.marked(reply.answer)]
 
 
 def to_markdown(turns: list[Turn]) -> str:
