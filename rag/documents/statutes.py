@@ -331,11 +331,7 @@ _MENTION_RE = re.compile(
     rf"(?P<di>第[\s　]*)?(?P<no>{NUM})[\s　]*条(?:之(?P<suf>{NUM}))?"
     rf"(?:[\s　]*第(?:{NUM})款)?(?:[\s　]*第[（(]?(?:{NUM})[）)]?项)?")
 _CONNECTOR_RE = re.compile(r"^[\s　、，,和及与或者以至到]*$")
-# 「第八十二条 第一条」: models write a 款 as a second, small 第X条 right after the article. Such a
-# 第X条 (no law of its own, nothing but spaces before it, at most SUB_REF_MAX and below the
-# article's number) is read as part of the article mention, not as a citation of 第一条.
-SUB_REF_MAX = 9
-_SUB_REF_GAP_RE = re.compile(r"^[\s　]*$")
+SUB_REF_MAX = 9  # 「第八十二条 第一条」: a small 第X条 right after an article, naming no law, is that article's 款
 _BARE_LAW_RE = re.compile(rf"([\u4e00-\u9fff（）()]{{1,{LAW_NAME_MAX_CHARS}}}?(?:{'|'.join(LAW_SUFFIXES)}))$")
 
 
@@ -390,23 +386,13 @@ def find_article_mentions(text: str) -> list[Mention]:
         no = cn_to_int(m["no"])
         if no == 0:
             continue
-        if _sub_reference(text, m, mentions, no):
-            last = mentions[-1]
+        if (last := mentions[-1] if mentions else None) and m["di"] and not m["quoted"] and not m["suf"] and no <= SUB_REF_MAX and no < last.article_no \
+                and not text[last.span[1]:m.start("di")].strip():  # spaces only between: one citation of `last`
             last.span, last.raw = (last.span[0], m.end()), text[last.span[0]:m.end()]
             continue
         mentions.append(Mention(law, no, cn_to_int(m["suf"]) if m["suf"] else 0,
                                 (start, m.end()), text[start:m.end()]))
     return mentions
-
-
-def _sub_reference(text: str, m: re.Match, mentions: list[Mention], no: int) -> bool:
-    """True for the 第一条 of 「第八十二条 第一条」: a small 第X条 written right after an article
-    mention, naming no law, read as that article's 款 (see SUB_REF_MAX)."""
-    if not mentions or m["quoted"] or not m["di"] or m["suf"]:
-        return False
-    last = mentions[-1]
-    return (_SUB_REF_GAP_RE.match(text[last.span[1]:m.start("di")]) is not None
-            and no <= SUB_REF_MAX and no < last.article_no)
 
 
 def parse_article_ref(text: str) -> list[tuple[str | None, int, int]]:
