@@ -8,6 +8,10 @@ the spans' modal words before the same verb and of the same party (ROLES) are ga
 whose clause context overlaps the claim's most decides (ties: the claim's own named party, then
 the best span), and opposite polarity there is a Flag ("回答写「可以」；第四十一条为「不得」").
 
+A figure is compared only with an article figure on the same subject (SUBJECT_CHECK): the clause
+holding it and the clause before must name a content word of the claim, so 「加班费按工资的1.5倍」 is
+not held against 第八十五条's 赔偿金 rate 「按应付金额百分之五十以上百分之一百以下」.
+
 Which spans are relevant (scores, the article a claim names) is rag/answer/attribution.py's
 business; this module only compares. Does not: judge a figure no span states, the user's own
 facts (您工作了三年), or multiples of an article's rate (每满一年支付一个月工资 → 三个月工资).
