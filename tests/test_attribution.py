@@ -77,7 +77,7 @@ def test_negation_across_articles_of_two_laws():
 
 def test_a_sentence_with_no_article_behind_it(overtime):
     c = only("离婚后孩子的抚养权一般归母亲。", overtime)
-    assert c.status == "none" and c.sources == [] and c.reason == "未找到法条依据"
+    assert c.status == "none" and c.sources == [] and c.reason == "法条中找不到这个说法"
 
 
 def test_the_users_own_facts_and_computed_amounts_are_not_judged():
@@ -95,7 +95,8 @@ def test_summary_counts_sentences_and_mismatches(overtime):
               "**依据**：《劳动法》第四十一条规定，延长工作时间每月不得超过三十六小时。\n"
               "离婚后孩子的抚养权一般归母亲。\n**建议**：保留考勤记录。希望对您有帮助。")
     result = attribute(answer, overtime)
-    assert result.summary() == "3 句中 1 句有法条依据，1 句未找到依据，1 处数字与法条不符"
+    assert result.summary() == ("3 句中 1 句的说法在法条原文中找得到，1 句在法条中找不到，1 处数字与法条不符"
+                                "（只核对字句是否出自检索到的法条，不判断这些法条是否适用于您的情况）")
     assert result.counts()["number_mismatches"] == 1
     stored = json.loads(json.dumps(result.to_dict()))
     assert Attribution.from_dict(stored).summary() == result.summary()
@@ -113,7 +114,7 @@ def test_marked_answer_puts_sources_and_reasons_after_each_sentence(overtime):
     result = attribute(answer, overtime)
     assert result.marked(answer) == ("工作日加班应按 2 倍支付加班费。[1] ⚠️（回答写 2 倍；第四十四条为 150%）"
                                      "延长工作时间每月不得超过三十六小时。[2]"
-                                     "离婚后孩子的抚养权一般归母亲。 ⚠️（未找到法条依据）")
+                                     "离婚后孩子的抚养权一般归母亲。 ⚠️（法条中找不到这个说法）")
 
 
 LAND = Citation(Article(text="承包期内，发包方不得收回承包地。承包方不交回的，发包方可以依法收回承包的耕地和草地。",

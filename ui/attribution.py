@@ -96,11 +96,14 @@ def marked_html(answer: str, attribution: Attribution) -> str:
     return "".join(out)
 
 
-def summary_icon(attribution: Attribution) -> str:
+def summary_icon(attribution: Attribution, weak_basis: bool = False) -> str:
+    """❌ a figure or modal word contradicts its article; ✅ every sentence's words were found, and
+    the articles cited match the question (weak_basis: rag/answer/relevance.py says they do not);
+    ⚠️ otherwise."""
     n = attribution.counts()
     if n["number_mismatches"] or n["negation_flips"]:
         return "❌"
-    return "✅" if n["claims"] and n["supported"] == n["claims"] else "⚠️"
+    return "✅" if n["claims"] and n["supported"] == n["claims"] and not weak_basis else "⚠️"
 
 
 def sources_by_article(attributions: Iterable[Attribution | None]) -> dict[int, list[Source]]:

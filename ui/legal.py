@@ -8,6 +8,7 @@ from __future__ import annotations
 import pypdfium2 as pdfium
 import streamlit as st
 
+from rag.answer.relevance import reliance
 from rag.answer.verify import needs_basis
 from rag.answer.conversation import (BASIS_ARTICLES, BASIS_NOTE, RAW_ATTRIBUTION_NOTE, STATUS_TEXT, Reply, Turn,
                                attribution_line)
@@ -83,7 +84,10 @@ def render_answer(reply: Reply, raw: bool = False) -> None:
         st.markdown(hard_breaks(reply.answer))
         return
     note = f"（{RAW_ATTRIBUTION_NOTE}）" if raw else ""
-    st.markdown(f"{summary_icon(reply.attribution)} {attribution_line(reply)}{note}")
+    weak = bool(reply.relevance and reply.relevance.weak)
+    st.markdown(f"{summary_icon(reply.attribution, weak)} {attribution_line(reply)}{note}")
+    if weak:  # words found in the articles, but the articles match the question weakly
+        st.warning(reply.relevance.warning())
     st.markdown(hard_breaks(marked_html(reply.answer, reply.attribution)), unsafe_allow_html=True)
 
 
@@ -108,6 +112,10 @@ def render_citations(turn: Turn) -> None:
     """
     if turn.abstain:
         st.warning("知识库中没有找到与问题相关的法条：回答没有法条依据，仅供参考。")
+    relied = reliance(turn.verified, turn.citations) if turn.rag.answer and not turn.abstain else None
+    if relied and relied.weak and turn.rag.relevance is None:  # not drawn above the answer (no attribution)
+        st.warning(relied.warning())
+    matches = {m.mention: m for m in relied.articles} if relied else {}
     if turn.rag.answer and needs_basis(turn.rag.answer, turn.verified, turn.citations, turn.abstain):
         st.warning(BASIS_NOTE)
         for c in turn.citations[:BASIS_ARTICLES]:
@@ -119,7 +127,9 @@ def render_citations(turn: Turn) -> None:
         st.markdown("**回答中的引用核验**")
         for v in turn.verified:
             repealed = " · ⚠️ 该法已废止" if v.repealed else ""
-            st.markdown(f"- {v.mention}：{STATUS_TEXT[v.status]}{repealed}")
+            match = matches.get(v.mention)
+            where = f" · 与问题的匹配：{match.label}" if match else ""
+            st.markdown(f"- {v.mention}：{STATUS_TEXT[v.status]}{repealed}{where}")
         if bad:
             st.error(f"{len(bad)} 处引用未能在检索到的法条中核实：请以下方列出的条文原文为准，不要依赖这些引用。")
     elif turn.rag.answer and turn.citations and not turn.abstain:

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from rag.answer import mismatch
-from rag.answer.claims import Claim, split_claims, word_cutter
+from rag.answer.claims import GENERIC, STATUTE_TERMS, Claim, split_claims, word_cutter
 from rag.text import STOPWORDS
 from rag.answer.mismatch import Flag, mask_figures, negation_flags, number_flags, squash, unmentioned
 from rag.documents.statutes import find_article_mentions
@@ -49,20 +49,13 @@ DENSE_FLOOR, DENSE_CEIL = 0.75, 0.95  # e5 cosines map to 0..1 between these
 PART_CREDIT = 0.5
 SHORT_TOKEN_WEIGHT = 0.3  # one-character words count this share of their IDF
 MAX_IDF = 12.0
+# What the summary line measured, in its own words: the words come from the articles; whether the
+# articles fit the case is not checked here (rag/answer/relevance.py gives a signal for that).
+SCOPE_NOTE = "（只核对字句是否出自检索到的法条，不判断这些法条是否适用于您的情况）"
+NONE_REASON = "法条中找不到这个说法"
+PARTIAL_REASON = "法条中只找到这句话的一部分"
 FLAG_FLOOR = 0.1  # (train grid 0.0–0.3, docs/attribution.md) spans scoring this much are checked for figures and modal words, even under a weak best
 NUMBER_SHARE = 0.5  # (train grid 0.3–0.75) figures are checked on spans within this share of the best (and ≥ FLAG_FLOOR)
-# Colloquial words of answers and the statute terms that say the same.
-STATUTE_TERMS = {
-    "加班": ("延长工作时间", "延长工作"), "加班费": ("工资报酬", "延长工作时间"), "工作日": ("延长工作时间",),
-    "周末": ("休息日",), "双休日": ("休息日",), "节假日": ("法定休假日",), "法定节假日": ("法定休假日",),
-    "辞退": ("解除劳动合同", "解除"), "开除": ("解除劳动合同", "解除"), "炒鱿鱼": ("解除劳动合同",),
-    "辞职": ("解除劳动合同", "解除"), "离职": ("解除劳动合同", "解除"), "补偿金": ("经济补偿",),
-    "公司": ("用人单位",), "单位": ("用人单位",), "老板": ("用人单位",), "员工": ("劳动者",), "职工": ("劳动者",),
-    "社保": ("社会保险",), "工资": ("劳动报酬", "工资"), "薪水": ("工资", "劳动报酬"), "合同": ("劳动合同",),
-    "试用": ("试用期",), "怀孕": ("孕期",), "仲裁": ("劳动争议仲裁", "仲裁"), "起诉": ("诉讼", "人民法院"),
-}
-GENERIC = frozenset("根据 依据 按照 规定 法律 法条 条文 有关 相关 情况 问题 您好 你好 因此 所以 那么 这种 这样 其中 "
-                    "一般 通常 可能 需要 进行 情形 之一 以上 以下 您 你 我 公司的".split())
 _ITEM_RE = re.compile(r"^[（(][一二三四五六七八九十\d]+[)）]")
 _vectors: dict[str, np.ndarray] = {}  # span text → unit vector (the embedder is fixed per process)
 
@@ -97,9 +90,9 @@ class ClaimCheck:
         if self.flags:
             return "；".join(f.message for f in self.flags)
         if self.status == "none":
-            return "建议，未对应具体法条" if self.advice else "未找到法条依据"
+            return "建议，未对应具体法条" if self.advice else NONE_REASON
         if self.status == "partial":
-            return "法条只部分支持这句话"
+            return PARTIAL_REASON
         return ""
 
 
@@ -121,22 +114,24 @@ class Attribution:
                 "negation_flips": sum(f.kind == "negation" for c in checked for f in c.flags)}
 
     def summary(self) -> str:
-        """"8 句中 6 句有法条依据，1 句部分有依据，1 处数字与法条不符"."""
+        """"8 句中 6 句的说法在法条原文中找得到，1 句只找到一部分，1 处数字与法条不符（只核对…）":
+        what was measured is whether the words come from the retrieved articles, not whether those
+        articles fit the case (SCOPE_NOTE says so in the line itself)."""
         n = self.counts()
         if not n["claims"]:
             return "回答中没有可核对的句子"
-        # a sentence whose figure or negation contradicts its article is not "有法条依据"
+        # a sentence whose figure or negation contradicts its article is not counted as found
         clean = {s: sum(c.status == s and not c.flags for c in self.checked) for s in ("supported", "partial")}
-        parts = [f"{n['claims']} 句中 {clean['supported']} 句有法条依据"]
+        parts = [f"{n['claims']} 句中 {clean['supported']} 句的说法在法条原文中找得到"]
         if clean["partial"]:
-            parts.append(f"{clean['partial']} 句部分有依据")
+            parts.append(f"{clean['partial']} 句只找到一部分")
         if n["none"]:
-            parts.append(f"{n['none']} 句未找到依据")
+            parts.append(f"{n['none']} 句在法条中找不到")
         if n["number_mismatches"]:
             parts.append(f"{n['number_mismatches']} 处数字与法条不符")
         if n["negation_flips"]:
             parts.append(f"{n['negation_flips']} 处肯定/否定与法条相反")
-        return "，".join(parts)
+        return "，".join(parts) + SCOPE_NOTE
 
     def marked(self, answer: str) -> str:
         """The answer (the text these claims came from) with source marks after each claim:

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from rag.answer.verify import is_refusal, needs_basis
 from rag.answer.attribution import Attribution, attribute
 from rag.answer.conclusion import restates_question
+from rag.answer.relevance import Reliance, reliance
 from rag.types import Citation, VerifiedCitation
 
 STATUS_TEXT = {
@@ -45,6 +46,7 @@ class Reply:
     total_s: float = 0.0
     failure: Exception | None = field(default=None, repr=False, compare=False)  # what ended the stream, if anything
     restated: bool = False  # its conclusion only repeats the question (rag/answer/conclusion.py)
+    relevance: Reliance | None = None  # RAG answer: how well the articles it cites match the question (check_answers)
 
 
 @dataclass
@@ -78,6 +80,8 @@ def check_answers(turn: Turn, embedder=None) -> None:
         if reply is not None:
             reply.attribution = check_answer(reply.answer, turn.citations, turn.abstain, embedder)
             reply.restated = bool(reply.answer) and restates_question(reply.answer, turn.question)
+    # the RAG answer's verified citations (turn.verified) against where retrieval ranked them
+    turn.rag.relevance = reliance(turn.verified, turn.citations) if turn.rag.attribution else None
 
 
 def check_answer(answer: str, citations: list[Citation], abstain: bool = False, embedder=None) -> Attribution | None:
@@ -90,7 +94,8 @@ def check_answer(answer: str, citations: list[Citation], abstain: bool = False, 
 
 
 def attribution_line(reply: Reply | None) -> str:
-    """"法条核对：8 句中 6 句有法条依据，1 处数字与法条不符", or "" when the reply was not checked."""
+    """"法条核对：8 句中 6 句的说法在法条原文中找得到，1 处数字与法条不符（只核对…）", or "" when the
+    reply was not checked."""
     return f"{ATTRIBUTION_LABEL}：{reply.attribution.summary()}" if reply and reply.attribution else ""
 
 
@@ -102,7 +107,8 @@ def _answer_lines(reply: Reply, raw: bool = False) -> list[str]:
     if not reply.attribution:
         return [*restated, reply.answer]
     note = f"（{RAW_ATTRIBUTION_NOTE}）" if raw else ""
-    return [*restated, f"> {attribution_line(reply)}{note}", "", reply.attribution.marked(reply.answer)]
+    weak = [f"> ⚠️ {reply.relevance.warning()}"] if reply.relevance and reply.relevance.weak else []
+    return [*restated, f"> {attribution_line(reply)}{note}", *weak, "", reply.attribution.marked(reply.answer)]
 
 
 def to_markdown(turns: list[Turn]) -> str:

@@ -8,6 +8,10 @@ the spans' modal words before the same verb and of the same party (ROLES) are ga
 whose clause context overlaps the claim's most decides (ties: the claim's own named party, then
 the best span), and opposite polarity there is a Flag ("回答写「可以」；第四十一条为「不得」").
 
+A figure is compared only with an article figure on the same subject (SUBJECT_CHECK): the clause
+holding it and the clause before must name a content word of the claim, so 「加班费按工资的1.5倍」 is
+not held against 第八十五条's 赔偿金 rate 「按应付金额百分之五十以上百分之一百以下」.
+
 Which spans are relevant (scores, the article a claim names) is rag/answer/attribution.py's
 business; this module only compares. Does not: judge a figure no span states, the user's own
 facts (您工作了三年), or multiples of an article's rate (每满一年支付一个月工资 → 三个月工资).
@@ -19,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from rag.answer.claims import polarity_words, word_cutter
+from rag.answer.claims import GENERIC, STATUTE_TERMS, polarity_words, word_cutter
 from rag.answer.numbers import Quantity, comparable, quantities, same_value, show
 from rag.documents.statutes import find_article_mentions
 
@@ -33,6 +37,15 @@ MODAL_CONTEXT = 16  # characters each side of a modal word compared to find the 
 TIE_PARTY = True  # a tie on context goes to the article's modal word of the claim's own party (承包方 … 承包方)
 TIE_SCORE = True  # … then to the modal word of the best-scoring span
 ALIGNED_CHECK = True  # False: the earlier check (near-best spans only, any same-polarity modal word clears)
+# A figure is compared only with an article figure on the same subject: the clause holding the
+# article's figure (and the clause before it, where statutes put the case: 安排劳动者延长工作时间的，
+# 支付…百分之一百五十) must contain a content word of the claim. Without it, 「加班费为工资的1.5倍」
+# was compared with 第八十五条's 「按应付金额百分之五十以上百分之一百以下…加付赔偿金」 (issue 33).
+SUBJECT_CHECK = True
+SUBJECT_CLAUSES = 2  # the figure's clause and the one before it
+# Words of a claim that name no subject: how a figure is reckoned or paid, not what it is of.
+NOT_SUBJECTS = frozenset("标准 支付 计算 计发 按照 依照 不低于 不高于 低于 高于 不超过 超过 不少于 少于 以上 以下 以内 "
+                         "期间 期限 时间 之内 之日起 应付 金额 数额 费用 给予 获得 发放 享受 承担 法定 具体".split())
 _FIGURE_MASK = "　"
 _PUNCT_RE = re.compile(r"[\s　，。；、,.;：:“”「」\"'（）()《》【】\[\]!！?？*#\-]")
 _RATE_RE = re.compile(r"每满?[零一二两三四五六七八九十百半\d]")  # 每满一年…: per unit of a figure, not 每日 (a limit)
@@ -69,8 +82,10 @@ def number_flags(claim: str, spans: Sequence[Span], scores: Sequence[float] | No
     flags = []
     row_of = {id(s): (scores[k] if scores is not None else 1.0) for k, s in enumerate(spans)}
     span_q = [(s, quantities(s.scored)) for s in spans]
+    subject = subject_words(claim) if SUBJECT_CHECK else None
     for q in quantities(unmentioned(claim)):
-        stating = [(s, [x for x in qs if comparable(q, x)]) for s, qs in span_q]
+        stating = [(s, [x for x in qs if comparable(q, x) and (subject is None or on_subject(subject, s.scored, x))])
+                   for s, qs in span_q]
         stating = [(s, qs) for s, qs in stating if qs]
         top = max(row_of[id(s)] for s, _ in stating) if stating else 0.0
         stating = [(s, qs) for s, qs in stating if row_of[id(s)] >= CLEAR_SHARE * top]
@@ -81,6 +96,30 @@ def number_flags(claim: str, spans: Sequence[Span], scores: Sequence[float] | No
         other = _aligned(claim, q, span.scored, candidates)
         flags.append(Flag("number", show(q), show(other), span.article_cn, q.text))
     return flags
+
+
+def subject_words(claim: str) -> list[tuple[str, ...]]:
+    """What the claim is about: its content words (2+ characters; not parties, modal words,
+    generic or reckoning words: NOT_SUBJECTS), each with the statute terms that say it (加班 →
+    延长工作时间)."""
+    out = []
+    for word in word_cutter().cut(mask_figures(unmentioned(claim))):
+        word = word.strip()
+        if len(word) < 2 or not re.fullmatch(r"[\u4e00-\u9fff]+", word) or word in GENERIC or word in NOT_SUBJECTS \
+                or word in _ROLE_WORDS or _ROLE_RE.fullmatch(word) or polarity_words(word):
+            continue
+        out.append((word, *STATUTE_TERMS.get(word, ())))
+    return out
+
+
+def on_subject(subject: list[tuple[str, ...]], span_text: str, x: Quantity) -> bool:
+    """True when the clauses around the span's figure x (SUBJECT_CLAUSES) name a word of the
+    claim's subject: 「支付不低于工资的百分之一百五十的工资报酬」 is about 工资 / 加班费, 「按应付金额
+    百分之五十以上…加付赔偿金」 is not."""
+    before = re.split(r"[，。；,;：:\n]", span_text[:x.start])
+    after = re.split(r"[，。；,;：:\n]", span_text[x.end:], maxsplit=1)[0]
+    clauses = "".join(before[-SUBJECT_CLAUSES:]) + after
+    return any(form in clauses for forms in subject for form in forms)
 
 
 def _computed(claim: str, q: Quantity) -> bool:

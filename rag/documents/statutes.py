@@ -329,8 +329,9 @@ _SELF_REF = re.compile(r"(?:本|该|此)(?:法|条例|规定|办法|细则|解�
 _MENTION_RE = re.compile(
     rf"(?P<quoted>《(?P<qlaw>[^《》]{{1,{LAW_NAME_MAX_CHARS}}})》)?[\s　]*"
     rf"(?P<di>第[\s　]*)?(?P<no>{NUM})[\s　]*条(?:之(?P<suf>{NUM}))?"
-    rf"(?:第(?:{NUM})款)?(?:第[（(]?(?:{NUM})[）)]?项)?")
+    rf"(?:[\s　]*第(?:{NUM})款)?(?:[\s　]*第[（(]?(?:{NUM})[）)]?项)?")
 _CONNECTOR_RE = re.compile(r"^[\s　、，,和及与或者以至到]*$")
+SUB_REF_MAX = 9  # 「第八十二条 第一条」: a small 第X条 right after an article, naming no law, is that article's 款
 _BARE_LAW_RE = re.compile(rf"([\u4e00-\u9fff（）()]{{1,{LAW_NAME_MAX_CHARS}}}?(?:{'|'.join(LAW_SUFFIXES)}))$")
 
 
@@ -384,6 +385,10 @@ def find_article_mentions(text: str) -> list[Mention]:
             continue  # "47条" alone is a count, not a citation
         no = cn_to_int(m["no"])
         if no == 0:
+            continue
+        if (last := mentions[-1] if mentions else None) and m["di"] and not m["quoted"] and not m["suf"] and no <= SUB_REF_MAX and no < last.article_no \
+                and not text[last.span[1]:m.start("di")].strip():  # spaces only between: one citation of `last`
+            last.span, last.raw = (last.span[0], m.end()), text[last.span[0]:m.end()]
             continue
         mentions.append(Mention(law, no, cn_to_int(m["suf"]) if m["suf"] else 0,
                                 (start, m.end()), text[start:m.end()]))
