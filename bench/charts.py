@@ -1,0 +1,97 @@
+"""Chart reading: accuracy and time per chart, on charts drawn from known numbers.
+
+    python bench/charts.py [--only NAME ...] [--threads 2]
+
+Reads every case of tests/charts.py (matplotlib, known values), the bundled samples
+(knowledge/examples/) and three charts the reader must refuse, through the product's path
+(rag.documents.chart.read_chart: OCR → text roles → OpenCV measurement). Per chart: whether
+the categories came out right and in order, the largest error as a share of the value axis'
+drawn range (the goal is ≤ 3%), how many values were read from data labels versus estimated,
+and the wall time (OCR included; onnxruntime limited to --threads). Prints a Markdown table.
+
+Does not assert anything (tests/test_chart.py does), and does not measure real-world charts
+(screenshots of finance sites, scans): those read worse than these clean renders.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", help="case names")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # onnxruntime (OCR) and OpenCV stay on 2 cores
+    import cv2
+
+    cv2.setNumThreads(args.threads)
+    from knowledge.make_sample_chart import SAMPLES
+    from rag.documents.chart import ChartUnreadable, read_chart
+    from tests import charts
+
+    cases = [(c.name, *charts.draw(c), *charts.expected(c)) for c in charts.CASES]
+    cases += [(s.name, s.path.read_bytes(), s.axis_range, s.categories, s.series) for s in SAMPLES]
+    refusals = [("pie", charts.pie()), ("candlestick", charts.candlestick()), ("photo_of_screen", charts.photo_of_screen())]
+    if args.only:
+        cases = [c for c in cases if c[0] in args.only]
+        refusals = [r for r in refusals if r[0] in args.only]
+    read_chart(cases[0][1] if cases else refusals[0][1]) if cases or refusals else None  # load the OCR engine once
+
+    print("| chart | categories | worst error (% of axis) | from labels / estimated | time (s) |")
+    print("|---|---|---|---|---|")
+    passed, times = 0, []
+    for name, png, axis_range, categories, series in cases:
+        start = time.perf_counter()
+        try:
+            table = read_chart(png)
+        except ChartUnreadable as e:
+            times.append(time.perf_counter() - start)
+            print(f"| {name} | refused: {e} | — | — | {times[-1]:.1f} |")
+            continue
+        times.append(time.perf_counter() - start)
+        order_ok = table.categories == categories
+        errors, labelled, estimated = [], 0, 0
+        for s, values in enumerate(series.values()):
+            column = _column(table, list(series)[s], s)
+            for k, truth in enumerate(values):
+                cell = table.rows[k][column] if column is not None and k < len(table.rows) else None
+                errors.append(abs(cell.value - truth) / axis_range * 100 if cell else float("inf"))
+                labelled += bool(cell and cell.from_label)
+                estimated += bool(cell and not cell.from_label)
+        worst = max(errors)
+        passed += order_ok and worst <= 3
+        shown = "right" if order_ok else f"got {table.categories}"
+        print(f"| {name} | {shown} | {worst:.2f} | {labelled} / {estimated} | {times[-1]:.1f} |")
+    for name, png in refusals:
+        start = time.perf_counter()
+        try:
+            read_chart(png)
+            verdict = "read (should be refused)"
+        except ChartUnreadable as e:
+            verdict = f"refused: {e}"
+            passed += 1
+        times.append(time.perf_counter() - start)
+        print(f"| {name} | {verdict} | — | — | {times[-1]:.1f} |")
+    total = len(cases) + len(refusals)
+    print(f"\n{passed}/{total} charts right (categories in order, every value within 3% of the axis range, "
+          f"or refused when unreadable); median {sorted(times)[len(times) // 2]:.1f} s per chart, "
+          f"{os.cpu_count()} cores, OCR on {args.threads} threads; load average {os.getloadavg()[0]:.1f}.")
+
+
+def _column(table, name: str, index: int) -> int | None:
+    """The table's column for a series: by its legend name, else by position."""
+    if name in table.series:
+        return table.series.index(name)
+    return index if index < len(table.series) else None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""What a chart reading hands on: a table of category → value per series, its unit, and for
+each value whether it was read from a data label or measured off the tick scale, written out
+as Markdown for a text model and for the page.
+
+Does not read images (rag/documents/chart.py does) or ask any model.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+KIND_NAMES = {"bars": "柱状图", "horizontal bars": "条形图（横向柱状图）", "line": "折线图",
+              "bars and line": "柱线组合图", "labels": "图形未能测量，数值全部读自数据标签"}
+SOURCE_NOTE = "不带 ≈ 的数值读自图上的数据标签；带 ≈ 的数值按坐标轴刻度量出，误差约为刻度范围的 3%。"
+
+
+@dataclass
+class Cell:
+    value: float
+    from_label: bool  # False: measured off the tick scale
+    text: str  # the label's digits, or the estimate rounded to the scale's precision
+
+    @property
+    def shown(self) -> str:
+        return self.text if self.from_label else f"≈{self.text}"
+
+
+@dataclass
+class ChartTable:
+    kind: str  # a key of KIND_NAMES
+    title: str
+    unit: str
+    categories: list[str]  # left to right; top to bottom for horizontal bars
+    series: list[str]
+    rows: list[list[Cell | None]]  # one per category, one cell per series (None: nothing read)
+    axis: tuple[float, float]  # the lowest and highest tick value
+    notes: list[str] = field(default_factory=list)
+
+    def values(self, series: int = 0) -> list[float | None]:
+        return [row[series].value if row[series] else None for row in self.rows]
+
+    def markdown(self) -> str:
+        """A header line, a Markdown table (one series: with the change from the row above),
+        a line per series on where it starts, ends, peaks and falls, and what ≈ means."""
+        head = [f"图表类型：{KIND_NAMES[self.kind]}"] + ([f"标题：{self.title}"] if self.title else [])
+        head += [f"单位：{self.unit or '未标明'}", f"数值轴刻度：{number_text(self.axis[0])} 至 {number_text(self.axis[1])}"]
+        one = len(self.series) == 1
+        columns = ["类别", *self.series] + (["较上一项"] if one else [])
+        lines = ["；".join(head), "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        for i, (category, cells) in enumerate(zip(self.categories, self.rows)):
+            shown = [c.shown if c else "—" for c in cells]
+            if one:
+                shown.append(_change(self.rows[i - 1][0] if i else None, cells[0]))
+            lines.append("| " + " | ".join([category, *shown]) + " |")
+        lines.append("")
+        lines += [self._summary(s) for s in range(len(self.series))] + self.notes + [SOURCE_NOTE]
+        return "\n".join(lines)
+
+    def _summary(self, s: int) -> str:
+        read = [(c, row[s]) for c, row in zip(self.categories, self.rows) if row[s]]
+        if not read:
+            return f"{self.series[s]}：没有读出数值。"
+        low = min(read, key=lambda r: r[1].value)
+        high = max(read, key=lambda r: r[1].value)
+        rises = [c for (_, a), (c, b) in zip(read, read[1:]) if b.value > a.value]
+        falls = [c for (_, a), (c, b) in zip(read, read[1:]) if b.value < a.value]
+        if len(read) < 2:
+            trend = "只有一项"
+        elif not falls:
+            trend = "每一项都比上一项高（逐项上升）"
+        elif not rises:
+            trend = "每一项都比上一项低（逐项下降）"
+        else:
+            trend = f"比上一项上升的：{'、'.join(rises)}；比上一项下降的：{'、'.join(falls)}"
+        return (f"{self.series[s]}：{read[0][0]} 为 {read[0][1].shown}，{read[-1][0]} 为 {read[-1][1].shown}；"
+                f"最低 {low[0]}（{low[1].shown}），最高 {high[0]}（{high[1].shown}）；{trend}。")
+
+
+def number_text(value: float, digits: int | None = None) -> str:
+    if digits is not None:
+        return f"{value:.{digits}f}"
+    return str(int(value)) if value == int(value) else f"{value:.6g}"
+
+
+def estimate_digits(axis_range: float) -> int:
+    """Decimals that show an estimate to about a hundredth of the axis range."""
+    return max(0, -math.floor(math.log10(axis_range / 100))) if axis_range > 0 else 0
+
+
+def _change(before: Cell | None, now: Cell | None) -> str:
+    if before is None or now is None:
+        return "—"
+    digits = max(_decimals(before.text), _decimals(now.text))
+    step = f"{abs(now.value - before.value):.{digits}f}"
+    if float(step) == 0:
+        return "持平"
+    return f"{'上升' if now.value > before.value else '下降'} {'≈' if not (before.from_label and now.from_label) else ''}{step}"
+
+
+def _decimals(text: str) -> int:
+    return len(text.split(".")[1]) if "." in text else 0
