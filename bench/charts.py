@@ -87,9 +87,10 @@ def main() -> None:
 
 
 def _column(table, name: str, index: int) -> int | None:
-    """The table's column for a series: by its legend name, else by position."""
-    if name in table.series:
-        return table.series.index(name)
+    """The table's column for a series: by its legend name (OCR drops spaces), else by position."""
+    names = [n.replace(" ", "") for n in table.series]
+    if name.replace(" ", "") in names:
+        return names.index(name.replace(" ", ""))
     return index if index < len(table.series) else None
 
 

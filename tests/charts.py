@@ -66,6 +66,8 @@ CASES = [
          percent=True, title="一年期贷款利率"),
     Case("bars_low_resolution", "bars", YEARS, {"营业收入": [64, 71, 88, 83, 102]}, labels=True,
          title="营业收入（单位：亿元）", dpi=50),
+    Case("line_two_series_low_resolution", "line", YEARS, {"存款": [48, 55, 61, 59, 66], "贷款": [35, 41, 50, 57, 63]},
+         title="存贷款余额（单位：万亿元）", dpi=50),
 ]
 
 

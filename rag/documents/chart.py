@@ -122,25 +122,22 @@ def _measure(rgb, axis: Axis, box: marks.Box, categories: list[Word], labels: li
     if not found:
         return _labels_only(categories, labels, positions, spacing, upright)
 
+    names, places = _series_names(rgb, [f[0] for f in found], legend)
+    order = sorted(range(len(found)), key=lambda i: places[i])  # as the legend lists them
+    found, names = [found[i] for i in order], [names[i] for i in order]
     rows: list[list[Cell | None]] = [[None] * len(found) for _ in categories]
     for s, (_, _, points, _) in enumerate(found):
         for j, (_, row) in points.items():
             rows[j][s] = Cell(axis.value(row), False, f"{axis.value(row):.{digits}f}")
-    anchors = [(s, j, col, row) for s, f in enumerate(found) for j, (col, row) in f[2].items()]
-    disagreed = 0
-    for label, (s, j, _, row) in _paired(labels, anchors, upright):
-        estimate = axis.value(row)
-        value = next((v for v in (label.number, -label.number)
-                      if abs(v - estimate) <= LABEL_AGREES * (high - low)), None)
-        if value is None:
-            disagreed += 1
-            continue
+    anchors = [(s, j, col, row, axis.value(row)) for s, f in enumerate(found) for j, (col, row) in f[2].items()]
+    pairs, misread = _paired(labels, anchors, upright, LABEL_AGREES * (high - low))
+    for label, value, (s, j, *_) in pairs:
         text = label.digits if value == label.number else ("-" if value < 0 else "") + label.digits.lstrip("-")
         rows[j][s] = Cell(value, True, text)
-    notes = [f"有 {disagreed} 个数据标签与量出的位置不符（可能误读），这些项用的是估算值。"] if disagreed else []
+    notes = [f"有 {misread} 个数据标签与它旁边量出的位置不符（可能误读），那里用的是估算值。"] if misread else []
     kinds = {f[1] for f in found}
     kind = "line" if kinds == {"line"} else "bars and line" if len(kinds) > 1 else "bars" if upright else "horizontal bars"
-    return kind, _series_names(rgb, [f[0] for f in found], legend), rows, notes
+    return kind, names, rows, notes
 
 
 def _labels_only(categories, labels, positions, spacing, upright):
@@ -173,27 +170,36 @@ def _without(mask: np.ndarray, legend: list[Word], upright: bool) -> np.ndarray:
     return out
 
 
-def _paired(labels: list[Word], anchors: list[tuple], upright: bool) -> list[tuple[Word, tuple]]:
-    """Each data label with the mark end nearest to its box, closest pairs first, one to one."""
-    options = []
+def _paired(labels: list[Word], anchors: list[tuple], upright: bool,
+            agrees: float) -> tuple[list[tuple[Word, float, tuple]], int]:
+    """Each data label with a mark end near its box whose measured value it agrees with
+    (within `agrees`; a dropped minus sign is put back), closest pairs first, one to one; and
+    how many labels sat by a mark but agreed with none (misread)."""
+    options, near = [], set()
     for li, w in enumerate(labels):
         left, top, right, bottom = (w.left, w.top, w.right, w.bottom) if upright else (w.top, w.left, w.bottom, w.right)
-        for ai, (_, _, col, row) in enumerate(anchors):
+        for ai, (_, _, col, row, estimate) in enumerate(anchors):
             distance = float(np.hypot(max(left - col, 0, col - right), max(top - row, 0, row - bottom)))
-            if distance <= 1.5 * w.height + 6:
-                options.append((distance, li, ai))
+            if distance > 1.5 * w.height + 6:
+                continue
+            near.add(li)
+            value = next((v for v in (w.number, -w.number) if abs(v - estimate) <= agrees), None)
+            if value is not None:
+                options.append((distance, li, ai, value))
     used_labels, used_anchors, pairs = set(), set(), []
-    for _, li, ai in sorted(options):
+    for _, li, ai, value in sorted(options):
         if li not in used_labels and ai not in used_anchors:
             used_labels.add(li)
             used_anchors.add(ai)
-            pairs.append((labels[li], anchors[ai]))
-    return pairs
+            pairs.append((labels[li], value, anchors[ai]))
+    return pairs, len(near - {li for _, li, _, _ in options})
 
 
-def _series_names(rgb: np.ndarray, colours: list[tuple], legend: list[Word]) -> list[str]:
-    """Each colour's legend text: the entry whose sample (left of the text) has that colour."""
+def _series_names(rgb: np.ndarray, colours: list[tuple], legend: list[Word]) -> tuple[list[str], list[tuple]]:
+    """Each colour's legend text (the entry whose sample, left of the text, has that colour)
+    and where the entry sits; unnamed colours come after the named ones."""
     names: list[str | None] = [None] * len(colours)
+    places: list[tuple] = [(float("inf"), float("inf"), i) for i in range(len(colours))]
     for w in sorted(legend, key=lambda w: (w.top, w.left)):
         h = w.height
         sample = rgb[int(w.top):int(w.bottom) + 1, int(max(0, w.left - 4 * h)):int(w.left)]
@@ -202,10 +208,10 @@ def _series_names(rgb: np.ndarray, colours: list[tuple], legend: list[Word]) -> 
         counts = [int(marks.colour_mask(sample, c).sum()) for c in colours]
         best = int(np.argmax(counts))
         if counts[best] >= 3 and names[best] is None:
-            names[best] = w.text
+            names[best], places[best] = w.text, (w.top, w.left, best)
     if len(colours) == 1:
-        return [names[0] or "数值"]
-    return [n or f"系列{i + 1}" for i, n in enumerate(names)]
+        return [names[0] or "数值"], places
+    return [n or f"系列{i + 1}" for i, n in enumerate(names)], places
 
 
 def _picture(image: Image.Image | bytes) -> Image.Image:

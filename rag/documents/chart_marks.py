@@ -15,12 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DARK_MAX = 120  # axis lines and tick marks: every channel below this…
+DARK_MAX = 170  # axis lines and tick marks: every channel below this (thin lines antialias to grey)…
 DARK_SPREAD = 40  # …and little colour (text antialiasing and coloured marks excluded)
 SPINE_SHARE = 0.3  # an axis line runs at least this share of the image
 SERIES_MIN_SATURATION = 50  # OpenCV HSV, 0–255: grid, text and background are below this
 SERIES_MIN_VALUE = 50
-COLOUR_MERGE = 56  # RGB distance: quantised colours closer than this are one series
+HUE_MERGE = 8  # OpenCV hue, 0–180: colours this close in hue are one series
 COLOUR_MATCH = 60  # RGB distance: a pixel within this of a series colour belongs to it
 SERIES_MIN_SHARE = 0.002  # of the axes area: fewer pixels are antialiasing or a legend patch
 BAR_FILL = 0.85  # a bar is a component filling this much of its bounding box
@@ -103,26 +103,33 @@ def series_colours(rgb: np.ndarray, box: Box) -> list[tuple[int, int, int]]:
     if region.size == 0:
         return []
     hsv = cv2.cvtColor(region, cv2.COLOR_RGB2HSV)
-    pixels = region[(hsv[..., 1] >= SERIES_MIN_SATURATION) & (hsv[..., 2] >= SERIES_MIN_VALUE)].astype(int)
+    coloured = (hsv[..., 1] >= SERIES_MIN_SATURATION) & (hsv[..., 2] >= SERIES_MIN_VALUE)
+    pixels, hues = region[coloured].astype(int), hsv[..., 0][coloured].astype(int)
     if not len(pixels):
         return []
-    q = pixels // 16
-    counts = np.bincount(q[:, 0] * 256 + q[:, 1] * 16 + q[:, 2], minlength=4096)
-    clusters: list[list] = []  # [weighted colour sum, count]
-    for key in np.argsort(counts)[::-1]:
-        n = int(counts[key])
-        if n < 4:
+    # One series per hue: antialiased edges blend a colour with the white or grey under it,
+    # which keeps its hue, so they join their series instead of becoming one of their own.
+    counts = np.bincount(hues, minlength=180)
+    peaks: list[list[int]] = []  # [hue, pixels]
+    for hue in np.argsort(counts)[::-1]:
+        if counts[hue] == 0:
             break
-        centre = np.array([key // 256, key // 16 % 16, key % 16]) * 16 + 8
-        for c in clusters:
-            if np.linalg.norm(c[0] / c[1] - centre) < COLOUR_MERGE:
-                c[0] += centre * n
-                c[1] += n
-                break
+        near = next((p for p in peaks if min(abs(p[0] - hue), 180 - abs(p[0] - hue)) <= HUE_MERGE), None)
+        if near:
+            near[1] += int(counts[hue])
         else:
-            clusters.append([centre * n, n])
+            peaks.append([int(hue), int(counts[hue])])
     least = max(30, SERIES_MIN_SHARE * region.shape[0] * region.shape[1])
-    return [tuple(int(v) for v in c[0] / c[1]) for c in clusters if c[1] >= least]
+    colours = []
+    for hue, n in peaks:
+        if n < least:
+            continue
+        member = np.minimum(np.abs(hues - hue), 180 - np.abs(hues - hue)) <= HUE_MERGE
+        q = pixels[member] // 8  # the commonest colour of the hue: the fill, not its blended edge
+        keys = q[:, 0] * 1024 + q[:, 1] * 32 + q[:, 2]
+        key = int(np.bincount(keys).argmax())
+        colours.append((key // 1024 * 8 + 4, key // 32 % 32 * 8 + 4, key % 32 * 8 + 4))
+    return colours
 
 
 def colour_mask(rgb: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:

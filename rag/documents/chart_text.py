@@ -128,13 +128,15 @@ def snapped(axis: Axis, rgb: np.ndarray, box: marks.Box) -> Axis:
 
 
 def box_from_ticks(axis: Axis, shape: tuple) -> marks.Box:
-    """A rough axes box where no axis lines are drawn: beside the ticks, half a step beyond them."""
+    """A rough axes box where no axis lines are drawn: beside the ticks, from half a step
+    before the first to half a text line past the last (where the categories start)."""
     height, width = shape[:2]
     gap = abs(axis.positions[1] - axis.positions[0]) / 2
+    half = axis.ticks[0].height / 2
     if axis.vertical:
         return marks.Box(int(max(t.right for t in axis.ticks) + 4), int(max(0, axis.positions[0] - gap)),
-                         width - 1, int(min(height - 1, axis.positions[-1] + gap)))
-    return marks.Box(int(max(0, axis.positions[0] - gap)), 0, int(min(width - 1, axis.positions[-1] + gap)),
+                         width - 1, int(min(height - 1, axis.positions[-1] + half)))
+    return marks.Box(int(max(0, axis.positions[0] - half)), 0, int(min(width - 1, axis.positions[-1] + gap)),
                      int(min(t.top for t in axis.ticks) - 4))
 
 
