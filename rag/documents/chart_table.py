@@ -52,8 +52,8 @@ class ChartTable:
             if one:
                 shown.append(_change(self.rows[i - 1][0] if i else None, cells[0]))
             lines.append("| " + " | ".join([category, *shown]) + " |")
-        lines.append("")
-        lines += [self._summary(s) for s in range(len(self.series))] + self.notes + [SOURCE_NOTE]
+        for paragraph in [self._summary(s) for s in range(len(self.series))] + self.notes + [SOURCE_NOTE]:
+            lines += ["", paragraph]  # blank lines: each its own paragraph where Markdown is rendered
         return "\n".join(lines)
 
     def _summary(self, s: int) -> str:
