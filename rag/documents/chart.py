@@ -75,7 +75,7 @@ def table_from(rgb: np.ndarray, words: list[Word]) -> ChartTable:
         raise ChartUnreadable(TOO_DENSE.format(n=MAX_CATEGORIES))
     kind, series, rows, notes = _measure(rgb, axis, box, found.categories, found.labels, found.legend)
     return ChartTable(kind=kind, title=" ".join(w.text for w in found.title), unit=unit_of(found.title, words, axis),
-                      categories=[w.text for w in found.categories], series=series, rows=rows, axis=axis.span,
+                      categories=[w.text for w in found.categories], series=series, rows=rows, axis=axis.ticks_within(box),
                       notes=notes)
 
 

@@ -70,6 +70,20 @@ class Axis:
     def span(self) -> tuple[float, float]:
         return min(self.values), max(self.values)
 
+    def ticks_within(self, box: marks.Box) -> tuple[float, float]:
+        """The lowest and highest tick inside the axes box, counting ticks OCR missed (a lone
+        "0" often is) by stepping the read ones' spacing out to the box's edges."""
+        low, high = self.span
+        step = float(np.median(np.abs(np.diff(self.values))))
+        ends = (box.top, box.bottom) if self.vertical else (box.left, box.right)
+        lowest, highest = sorted(self.value(p) for p in ends)
+        slack = 0.02 * (highest - lowest)
+        while step and low - step >= lowest - slack:
+            low -= step
+        while step and high + step <= highest + slack:
+            high += step
+        return round(low, 10), round(high, 10)
+
 
 @dataclass
 class Roles:
