@@ -1,6 +1,7 @@
 """Chart reading: accuracy and time per chart, on charts drawn from known numbers.
 
     python bench/charts.py [--only NAME ...] [--threads 2]
+    python bench/charts.py --ask 3 [--seeds 42,7,2026] [--sample 0]   # the page's question, answered
 
 Reads every case of tests/charts.py (matplotlib, known values), the bundled samples
 (knowledge/examples/) and three charts the reader must refuse, through the product's path
@@ -9,8 +10,14 @@ the categories came out right and in order, the largest error as a share of the 
 drawn range (the goal is ≤ 3%), how many values were read from data labels versus estimated,
 and the wall time (OCR included; onnxruntime limited to --threads). Prints a Markdown table.
 
-Does not assert anything (tests/test_chart.py does), and does not measure real-world charts
-(screenshots of finance sites, scans): those read worse than these clean renders.
+--ask N puts the finance page's default question about a bundled sample to the default
+endpoint (the embedded CPU model unless settings say otherwise) N times per seed, exactly as
+the page sends it (rag.answer.chart_qa.chart_prompts, the evaluation's sampling), and prints
+each answer with which of the sample's values it states.
+
+Does not assert anything (tests/test_chart.py does), judge an answer's trend wording (read the
+printed answers), or measure real-world charts (screenshots of finance sites, scans): those
+read worse than these clean renders.
 """
 from __future__ import annotations
 
@@ -28,7 +35,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="case names")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--ask", type=int, default=0, help="answers per seed from the default endpoint")
+    parser.add_argument("--seeds", default="42", help="comma-separated; 42 is the page's")
+    parser.add_argument("--sample", type=int, default=0, help="which bundled sample to ask about")
     args = parser.parse_args()
+    if args.ask:
+        return ask(args.ask, [int(s) for s in args.seeds.split(",")], args.sample)
     os.environ["OMP_NUM_THREADS"] = str(args.threads)  # onnxruntime (OCR) and OpenCV stay on 2 cores
     import cv2
 
@@ -84,6 +96,34 @@ def main() -> None:
     print(f"\n{passed}/{total} charts right (categories in order, every value within 3% of the axis range, "
           f"or refused when unreadable); median {sorted(times)[len(times) // 2]:.1f} s per chart, "
           f"{os.cpu_count()} cores, OCR on {args.threads} threads; load average {os.getloadavg()[0]:.1f}.")
+
+
+def ask(times: int, seeds: list[int], sample_index: int) -> None:
+    from knowledge.make_sample_chart import SAMPLES
+    from rag.answer.chart_qa import CHART_SYSTEM_PROMPT, DEFAULT_CHART_QUESTION, chart_prompts
+    from rag.defaults import chat_client_from
+    from rag.documents.chart import read_chart
+    from rag.eval.evaluate import Sampling
+    from settings import get_settings
+
+    settings = get_settings()
+    name = settings.default_endpoint
+    sample = SAMPLES[sample_index]
+    plan = chart_prompts({name: "chat"}, sample.path.read_bytes(), "image/png", DEFAULT_CHART_QUESTION,
+                         read_chart, CHART_SYSTEM_PROMPT)
+    client = chat_client_from(settings, name)
+    print(plan.prompts[name].messages[-1]["content"], "\n")
+    for seed in seeds:
+        for run in range(times):
+            start = time.perf_counter()
+            answer = "".join(d.text for d in client.stream(plan.prompts[name].messages,
+                                                           **{**Sampling().as_kwargs(), "seed": seed})
+                             if d.kind == "answer")
+            values = [f"{v:g}" for values in sample.series.values() for v in values]
+            stated = [v for v in values if v in answer]
+            print(f"--- seed {seed}, run {run + 1}: {time.perf_counter() - start:.0f} s; "
+                  f"values stated {len(stated)}/{len(values)} (missing: {sorted(set(values) - set(stated))})")
+            print(answer.strip(), "\n")
 
 
 def _column(table, name: str, index: int) -> int | None:

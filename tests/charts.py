@@ -28,6 +28,7 @@ class Case:
     dpi: int = 100
     size: tuple[float, float] = (6.4, 3.6)
     invert: bool = True  # horizontal bars: first category on top
+    style: str = "default"  # a matplotlib style: grid lines or a tinted background instead of dark axes
     extra: dict = field(default_factory=dict)
 
 
@@ -66,6 +67,10 @@ CASES = [
          percent=True, title="一年期贷款利率"),
     Case("bars_low_resolution", "bars", YEARS, {"营业收入": [64, 71, 88, 83, 102]}, labels=True,
          title="营业收入（单位：亿元）", dpi=50),
+    Case("bars_ggplot_style", "bars", REGIONS, {"贷款余额": [512, 388, 446, 230, 175]},
+         title="各区域贷款余额（单位：亿元）", style="ggplot"),
+    Case("line_whitegrid_style", "line", YEARS, {"净息差": [2.2, 2.1, 1.95, 1.74, 1.69]},
+         title="商业银行净息差（%）", style="seaborn-v0_8-whitegrid"),
     Case("line_two_series_low_resolution", "line", YEARS, {"存款": [48, 55, 61, 59, 66], "贷款": [35, 41, 50, 57, 63]},
          title="存贷款余额（单位：万亿元）", dpi=50),
 ]
@@ -77,10 +82,16 @@ def draw(case: Case) -> tuple[bytes, float]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    with plt.style.context(case.style):
+        plt.rcParams["font.family"] = FONTS
+        plt.rcParams["axes.unicode_minus"] = True
+        return _drawn(case, plt)
+
+
+def _drawn(case: Case, plt) -> tuple[bytes, float]:
     from matplotlib.ticker import PercentFormatter
 
-    plt.rcParams["font.family"] = FONTS
-    plt.rcParams["axes.unicode_minus"] = True
     fig, ax = plt.subplots(figsize=case.size, dpi=case.dpi)
     names = list(case.series)
     n = len(names)

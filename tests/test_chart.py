@@ -42,7 +42,8 @@ def test_the_bundled_sample_is_read_from_its_labels_with_the_trend_stated():
     assert all(c.from_label for c, in table.rows)  # the printed numbers, not measurements
     text = table.markdown()
     assert "| 2020 | 95 | 下降 25 |" in text and "| 2023 | 230 | 上升 45 |" in text
-    assert "比上一项下降的：2020" in text and "最高 2023（230）" in text
+    assert "2019：120，2020：95，2021：140，2022：185，2023：230（单位：亿元）" in text
+    assert "升至 2023 的 230" in text and "转折点：2020（由降转升）" in text and "最高 2023（230）" in text
 
 
 @pytest.mark.slow

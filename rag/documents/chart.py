@@ -23,7 +23,8 @@ from PIL import Image
 
 from rag.documents import chart_marks as marks
 from rag.documents.chart_table import Cell, ChartTable, estimate_digits
-from rag.documents.chart_text import Axis, Word, box_from_ticks, roles, snapped, unit_of, value_axis, word_from
+from rag.documents.chart_text import (Axis, Word, box_from_ticks, name_from_title, roles, snapped, unit_of, value_axis,
+                                      word_from)
 from rag.documents.ocr import OcrError, TextLine
 from rag.errors import RagError
 
@@ -40,6 +41,7 @@ NO_CATEGORIES = "找到了数值坐标轴，但没有找到类别标签（例如
 NO_MARKS = "找到了坐标轴和类别，但没有量出柱子或折线，图上也没有可配对的数据标签。"
 UNKNOWN_MARKS = "图中有无法识别的图形（例如 K 线图、堆积柱状图或散点），无法逐项读数。"
 TOO_DENSE = "类别太多（超过 {n} 个），无法逐项读数。"
+UNNAMED = "数值"  # a lone series without a legend entry (named after the title where there is one)
 
 Recognise = Callable[[Image.Image], list[TextLine]]
 
@@ -66,7 +68,7 @@ def table_from(rgb: np.ndarray, words: list[Word]) -> ChartTable:
     axis = value_axis(words)
     if axis is None:
         raise ChartUnreadable(NO_AXIS)
-    box = marks.axes_box(rgb) or box_from_ticks(axis, rgb.shape)
+    box = marks.axes_box(rgb) or box_from_ticks(axis, words, rgb)
     axis = snapped(axis, rgb, box)
     found = roles(words, axis, box)
     if not found.categories:
@@ -74,7 +76,10 @@ def table_from(rgb: np.ndarray, words: list[Word]) -> ChartTable:
     if len(found.categories) > MAX_CATEGORIES:
         raise ChartUnreadable(TOO_DENSE.format(n=MAX_CATEGORIES))
     kind, series, rows, notes = _measure(rgb, axis, box, found.categories, found.labels, found.legend)
-    return ChartTable(kind=kind, title=" ".join(w.text for w in found.title), unit=unit_of(found.title, words, axis),
+    title = " ".join(w.text for w in found.title)
+    if series == [UNNAMED]:
+        series = [name_from_title(title)]
+    return ChartTable(kind=kind, title=title, unit=unit_of(found.title, words, axis),
                       categories=[w.text for w in found.categories], series=series, rows=rows, axis=axis.ticks_within(box),
                       notes=notes)
 
@@ -150,7 +155,7 @@ def _labels_only(categories, labels, positions, spacing, upright):
             rows[j][0] = Cell(label.number, True, label.digits)
     if not any(r[0] for r in rows):
         raise ChartUnreadable(NO_MARKS)
-    return "labels", ["数值"], rows, []
+    return "labels", [UNNAMED], rows, []
 
 
 def _from_zero(bar: marks.Bar, zero: float) -> float:
@@ -210,7 +215,7 @@ def _series_names(rgb: np.ndarray, colours: list[tuple], legend: list[Word]) -> 
         if counts[best] >= 3 and names[best] is None:
             names[best], places[best] = w.text, (w.top, w.left, best)
     if len(colours) == 1:
-        return [names[0] or "数值"], places
+        return [names[0] or UNNAMED], places
     return [n or f"系列{i + 1}" for i, n in enumerate(names)], places
 
 

@@ -18,6 +18,7 @@ import numpy as np
 DARK_MAX = 170  # axis lines and tick marks: every channel below this (thin lines antialias to grey)…
 DARK_SPREAD = 40  # …and little colour (text antialiasing and coloured marks excluded)
 SPINE_SHARE = 0.3  # an axis line runs at least this share of the image
+PAPER_DIFFERENCE = 10  # a pixel this far from the figure's background colour is drawn on it
 SERIES_MIN_SATURATION = 50  # OpenCV HSV, 0–255: grid, text and background are below this
 SERIES_MIN_VALUE = 50
 HUE_MERGE = 8  # OpenCV hue, 0–180: colours this close in hue are one series
@@ -79,6 +80,28 @@ def axes_box(rgb: np.ndarray) -> Box | None:
               right=right[0] if right[0] > left[0] + width * SPINE_SHARE else low[0] + low[2] - 1,
               bottom=low[1])
     return box if box.right - box.left > 20 and box.bottom - box.top > 20 else None
+
+
+def long_lines(rgb: np.ndarray) -> tuple[list[float], list[float]]:
+    """Rows and columns where something other than the figure's background runs across
+    SPINE_SHARE of the image: grid lines, light axis lines, a tinted axes background. For
+    charts without dark axis lines (seaborn, ggplot styles, spreadsheet exports)."""
+    import cv2
+
+    height, width = rgb.shape[:2]
+    border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]).astype(int)
+    keys, counts = np.unique(border // 4, axis=0, return_counts=True)
+    paper = keys[counts.argmax()] * 4 + 2  # the figure's own background, white or tinted
+    marked = (np.abs(rgb.astype(int) - paper).max(axis=2) > PAPER_DIFFERENCE).astype(np.uint8)
+    across = cv2.morphologyEx(marked, cv2.MORPH_CLOSE, np.ones((1, 5), np.uint8))  # white grid lines
+    across = cv2.morphologyEx(across, cv2.MORPH_OPEN, cv2.getStructuringElement(
+        cv2.MORPH_RECT, (max(10, int(width * SPINE_SHARE)), 1)))
+    down = cv2.morphologyEx(marked, cv2.MORPH_CLOSE, np.ones((5, 1), np.uint8))
+    down = cv2.morphologyEx(down, cv2.MORPH_OPEN, cv2.getStructuringElement(
+        cv2.MORPH_RECT, (1, max(10, int(height * SPINE_SHARE)))))
+    rows = [float(r) for r in np.flatnonzero(across.any(axis=1))]
+    cols = [float(c) for c in np.flatnonzero(down.any(axis=0))]
+    return rows, cols
 
 
 def tick_marks(rgb: np.ndarray, box: Box, along_rows: bool) -> list[float]:

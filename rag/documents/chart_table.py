@@ -57,23 +57,30 @@ class ChartTable:
         return "\n".join(lines)
 
     def _summary(self, s: int) -> str:
+        """One series in words a small model can copy: every value in order, the overall
+        change, the lowest and highest, and the turning points (where a rise becomes a fall or
+        the other way round)."""
         read = [(c, row[s]) for c, row in zip(self.categories, self.rows) if row[s]]
         if not read:
             return f"{self.series[s]}：没有读出数值。"
+        unit = f"（单位：{self.unit}）" if self.unit else ""
+        listed = "，".join(f"{c}：{cell.shown}" for c, cell in read)
+        if len(read) < 2:
+            return f"{self.series[s]}：{listed}{unit}。"
+        (first, a), (last, b) = read[0], read[-1]
+        overall = "持平" if b.value == a.value else "升至" if b.value > a.value else "降至"
         low = min(read, key=lambda r: r[1].value)
         high = max(read, key=lambda r: r[1].value)
-        rises = [c for (_, a), (c, b) in zip(read, read[1:]) if b.value > a.value]
-        falls = [c for (_, a), (c, b) in zip(read, read[1:]) if b.value < a.value]
-        if len(read) < 2:
-            trend = "只有一项"
-        elif not falls:
-            trend = "每一项都比上一项高（逐项上升）"
-        elif not rises:
-            trend = "每一项都比上一项低（逐项下降）"
-        else:
-            trend = f"比上一项上升的：{'、'.join(rises)}；比上一项下降的：{'、'.join(falls)}"
-        return (f"{self.series[s]}：{read[0][0]} 为 {read[0][1].shown}，{read[-1][0]} 为 {read[-1][1].shown}；"
-                f"最低 {low[0]}（{low[1].shown}），最高 {high[0]}（{high[1].shown}）；{trend}。")
+        turns = []
+        for (_, before), (c, now), (_, after) in zip(read, read[1:], read[2:]):
+            if (now.value - before.value) * (after.value - now.value) < 0:
+                turns.append(f"{c}（{'由升转降' if now.value > before.value else '由降转升'}）")
+        steps = [b2.value - b1.value for (_, b1), (_, b2) in zip(read, read[1:])]
+        shape = ("每一项都比上一项高（逐项上升）" if all(d > 0 for d in steps)
+                 else "每一项都比上一项低（逐项下降）" if all(d < 0 for d in steps)
+                 else f"转折点：{'、'.join(turns)}" if turns else "有持平的项")
+        return (f"{self.series[s]}逐项数值：{listed}{unit}。整体从 {first} 的 {a.shown} {overall} {last} 的 {b.shown}；"
+                f"最低 {low[0]}（{low[1].shown}），最高 {high[0]}（{high[1].shown}）；{shape}。")
 
 
 def number_text(value: float, digits: int | None = None) -> str:

@@ -141,17 +141,32 @@ def snapped(axis: Axis, rgb: np.ndarray, box: marks.Box) -> Axis:
     return (_line(axis.ticks, axis.values, positions, axis.vertical) if hits >= MIN_TICKS else None) or axis
 
 
-def box_from_ticks(axis: Axis, shape: tuple) -> marks.Box:
-    """A rough axes box where no axis lines are drawn: beside the ticks, from half a step
-    before the first to half a text line past the last (where the categories start)."""
-    height, width = shape[:2]
+def box_from_ticks(axis: Axis, words: list[Word], rgb: np.ndarray) -> marks.Box:
+    """The axes box where no dark axis lines are drawn: from the long light lines (grid, a
+    tinted background) and the text around it. The edge the categories sit on is put just
+    inside them: the lowest grid line need not be the axes' edge."""
+    height, width = rgb.shape[:2]
+    rows, cols = marks.long_lines(rgb)
     gap = abs(axis.positions[1] - axis.positions[0]) / 2
-    half = axis.ticks[0].height / 2
+    ticks = {id(t) for t in axis.ticks}
+    others = [w for w in words if id(w) not in ticks and not w.tall]
     if axis.vertical:
-        return marks.Box(int(max(t.right for t in axis.ticks) + 4), int(max(0, axis.positions[0] - gap)),
-                         width - 1, int(min(height - 1, axis.positions[-1] + half)))
-    return marks.Box(int(max(0, axis.positions[0] - half)), 0, int(min(width - 1, axis.positions[-1] + gap)),
-                     int(min(t.top for t in axis.ticks) - 4))
+        left = max(t.right for t in axis.ticks) + 4
+        right = max(cols) if cols and max(cols) > left + SAME_LINE * width else width - 1
+        top = min(rows) if rows else axis.positions[0]
+        lowest = max([axis.positions[-1], *[r for r in rows if r > top]])
+        over = [w.bottom for w in others if w.bottom < top and w.cx > left]  # the title, above the top grid line
+        top = max(top - gap, max(over) + 2 if over else 0.0)  # marks may rise above the highest grid line
+        below = [w.top for w in others if w.top > lowest + 1 and w.cx > left]
+        bottom = min(below) - 3 if below else min(height - 1.0, lowest + gap)
+    else:
+        bottom = min(t.top for t in axis.ticks) - 4
+        top = min(rows) if rows else 0.0
+        top = top if top < bottom - SAME_LINE * height else 0.0
+        right = max([axis.positions[-1], *[c for c in cols if c > axis.positions[0]]])
+        beside = [w.right for w in others if w.right < axis.positions[0] and top <= w.cy <= bottom]
+        left = max(beside) + 3 if beside else max(0.0, axis.positions[0] - gap)
+    return marks.Box(int(left), int(top), int(right), int(bottom))
 
 
 def roles(words: list[Word], axis: Axis, box: marks.Box) -> Roles:
@@ -190,6 +205,13 @@ def unit_of(title: list[Word], words: list[Word], axis: Axis) -> str:
     if any(t.text.rstrip().endswith(("%", "％")) for t in axis.ticks):
         return "%"
     return ""
+
+
+def name_from_title(title: str) -> str:
+    """A lone series' name when the chart has no legend: its title without brackets
+    (「某公司营业收入（2019—2023年，单位：亿元）」 → 某公司营业收入); "数值" when there is none."""
+    name = re.sub(r"[（(][^（）()]*[)）]", "", title).strip()
+    return name if 0 < len(name) <= 20 else "数值"
 
 
 def _groups(words: list[Word], key: Callable[[Word], float], tolerance: float) -> list[list[Word]]:
