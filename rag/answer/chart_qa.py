@@ -34,9 +34,11 @@ CHART_SYSTEM_PROMPT = ("你是一名金融分析师。请仔细阅读图表：�
 DEFAULT_CHART_QUESTION = "描述图表中营业收入的整体变化趋势，指出转折点，并给出读到的数值。"
 OCR_LABEL = "基于从图表读出的数据表（OCR 与图形测量，非视觉模型）"
 TABLE_PROMPT = ("下面是程序从一张图表中读出的数据（你看不到图片本身）。不带 ≈ 的数值读自图上的数据标签，"
-                "带 ≈ 的数值按坐标轴刻度估算。回答时：第一，按顺序写出每个类别的数值和单位，一个都不要漏；"
-                "第二，说明整体趋势；第三，指出转折点。趋势和转折点以数据下方的汇总为准，不要编造数据中没有的数值。\n\n"
-                "<图表数据>\n{table}\n</图表数据>\n\n问题：{question}")
+                "带 ≈ 的数值按坐标轴刻度估算。\n\n<图表数据>\n{table}\n</图表数据>\n\n问题：{question}\n\n"
+                "请按下面三部分回答，只使用数据中的数值，不要自己计算新的数值：\n"
+                "1. 各项数值：按顺序写出全部 {count} 个类别的数值和单位，一个都不要漏；\n"
+                "2. 整体趋势：以数据下方的汇总为准；\n"
+                "3. 转折点：以数据下方的汇总为准。")
 NOT_FOR_TEXT = "文本模型只能读从图表中读出的数据表，这次不让它回答，以免给出猜测的数字。分析这类图表请连接视觉模型（见 docs/gpu.md）。"
 
 
@@ -70,7 +72,8 @@ def chart_prompts(kinds: dict[str, str], image: bytes, mime: str, question: str,
         if kind == "vision":
             user = image_message(question, image, mime)
         elif plan.table is not None:
-            user = {"role": "user", "content": TABLE_PROMPT.format(table=plan.table.markdown(), question=question)}
+            user = {"role": "user", "content": TABLE_PROMPT.format(table=plan.table.markdown(), question=question,
+                                                                   count=len(plan.table.categories))}
         else:
             continue
         plan.prompts[name] = ChartPrompt([{"role": "system", "content": system}, user], kind != "vision")

@@ -61,6 +61,7 @@ class ChartTable:
         change, the lowest and highest, and the turning points (where a rise becomes a fall or
         the other way round)."""
         read = [(c, row[s]) for c, row in zip(self.categories, self.rows) if row[s]]
+        v = lambda cell: float(cell.text)  # noqa: E731 - compared as shown, so the words match the table
         if not read:
             return f"{self.series[s]}：没有读出数值。"
         unit = f"（单位：{self.unit}）" if self.unit else ""
@@ -68,24 +69,23 @@ class ChartTable:
         if len(read) < 2:
             return f"{self.series[s]}：{listed}{unit}。"
         (first, a), (last, b) = read[0], read[-1]
-        overall = "持平" if b.value == a.value else "升至" if b.value > a.value else "降至"
-        low = min(read, key=lambda r: r[1].value)
-        high = max(read, key=lambda r: r[1].value)
+        overall = "持平" if v(b) == v(a) else "升至" if v(b) > v(a) else "降至"
+        low = min(read, key=lambda r: v(r[1]))
+        high = max(read, key=lambda r: v(r[1]))
         turns = []
         for (_, before), (c, now), (_, after) in zip(read, read[1:], read[2:]):
-            if (now.value - before.value) * (after.value - now.value) < 0:
-                turns.append(f"{c}（{'由升转降' if now.value > before.value else '由降转升'}）")
-        steps = [b2.value - b1.value for (_, b1), (_, b2) in zip(read, read[1:])]
+            if (v(now) - v(before)) * (v(after) - v(now)) < 0:
+                turns.append(f"{c}（{'由升转降' if v(now) > v(before) else '由降转升'}）")
+        steps = [v(b2) - v(b1) for (_, b1), (_, b2) in zip(read, read[1:])]
         shape = ("每一项都比上一项高（逐项上升）" if all(d > 0 for d in steps)
                  else "每一项都比上一项低（逐项下降）" if all(d < 0 for d in steps)
                  else f"转折点：{'、'.join(turns)}" if turns else "有持平的项")
-        return (f"{self.series[s]}逐项数值：{listed}{unit}。整体从 {first} 的 {a.shown} {overall} {last} 的 {b.shown}；"
+        change = "" if v(b) == v(a) else f"（{'增加' if v(b) > v(a) else '减少'} {_step(a, b)}）"
+        return (f"{self.series[s]}逐项数值：{listed}{unit}。整体从 {first} 的 {a.shown} {overall} {last} 的 {b.shown}{change}；"
                 f"最低 {low[0]}（{low[1].shown}），最高 {high[0]}（{high[1].shown}）；{shape}。")
 
 
-def number_text(value: float, digits: int | None = None) -> str:
-    if digits is not None:
-        return f"{value:.{digits}f}"
+def number_text(value: float) -> str:
     return str(int(value)) if value == int(value) else f"{value:.6g}"
 
 
@@ -97,11 +97,17 @@ def estimate_digits(axis_range: float) -> int:
 def _change(before: Cell | None, now: Cell | None) -> str:
     if before is None or now is None:
         return "—"
-    digits = max(_decimals(before.text), _decimals(now.text))
-    step = f"{abs(now.value - before.value):.{digits}f}"
-    if float(step) == 0:
+    step = _step(before, now)
+    if float(step.lstrip("≈")) == 0:
         return "持平"
-    return f"{'上升' if now.value > before.value else '下降'} {'≈' if not (before.from_label and now.from_label) else ''}{step}"
+    return f"{'上升' if float(now.text) > float(before.text) else '下降'} {step}"
+
+
+def _step(before: Cell, now: Cell) -> str:
+    """The size of the change, with as many decimals as the values show (≈ when one is estimated)."""
+    digits = max(_decimals(before.text), _decimals(now.text))
+    exact = before.from_label and now.from_label
+    return f"{'' if exact else '≈'}{abs(float(now.text) - float(before.text)):.{digits}f}"
 
 
 def _decimals(text: str) -> int:
