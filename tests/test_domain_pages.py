@@ -2,8 +2,9 @@
 
 Endpoints come in through LEGAL_RAG_ENDPOINTS, as in production: the fake vision server for
 the finance page (it answers with the sha256 of the image it decoded, so the test knows the
-chart arrived intact) and the fake chat server where a text model reads the chart's OCR'd text
-(real OCR: rag/documents/ocr.py), the real embedded llama.cpp server for the medical page.
+chart arrived intact) and the fake chat server where a text model reads the table read off the
+chart (the real reader: rag/documents/chart.py, OCR included), the real embedded llama.cpp server
+for the medical page.
 """
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from rag.answer.chart_qa import CHART_SYSTEM_PROMPT, DEFAULT_CHART_QUESTION, OCR_LABEL, SAMPLE_CHART
+from rag.answer.chart_qa import CHART_SYSTEM_PROMPT, DEFAULT_CHART_QUESTION, OCR_LABEL, SAMPLE_CHART, SAMPLE_CHARTS
 from settings import ROOT, get_settings
+from tests import charts
 from tests.fakes import ANSWER, FakeOpenAI
 
 FINANCE = str(ROOT / "pages" / "2_金融图表.py")
@@ -99,7 +101,7 @@ def test_finance_rejects_bad_uploads_with_a_reason(monkeypatch, name, data, mess
         assert fake.requests == []
 
 
-def test_finance_text_model_beside_a_vision_model_reads_the_charts_ocr_text(monkeypatch):
+def test_finance_text_model_beside_a_vision_model_reads_the_charts_table(monkeypatch):
     with FakeOpenAI(mode="vision") as vision, FakeOpenAI() as chat:
         use_endpoints(monkeypatch, **{"finance-base": vision.endpoint, "legal": chat.endpoint})
         at = AppTest.from_file(FINANCE, default_timeout=OCR_TIMEOUT_S).run()
@@ -110,17 +112,21 @@ def test_finance_text_model_beside_a_vision_model_reads_the_charts_ocr_text(monk
         assert f"image bytes={len(sample)} sha256={hashlib.sha256(sample).hexdigest()}" in texts(at)
         assert f"**legal（微调） · {OCR_LABEL}**" in texts(at)
         prompt = chat.requests[0]["messages"][-1]["content"]
-    assert isinstance(prompt, str) and "<图表文字>" in prompt  # text, no image: the OCR'd chart
-    assert "营业收入" in prompt and all(v in prompt for v in ("120", "95", "230"))
+    assert isinstance(prompt, str) and "<图表数据>" in prompt  # text, no image: the table read off the chart
+    assert "单位：亿元" in prompt
+    for year, value in REVENUE.items():  # every year beside its own value, not the axis ticks
+        assert f"| {year} | {value:g} |" in prompt
 
 
-def test_finance_without_vision_endpoints_explains_setup_and_answers_from_ocr(monkeypatch):
+def test_finance_without_vision_endpoints_explains_setup_and_answers_from_the_table(monkeypatch):
     with FakeOpenAI() as chat:
         use_endpoints(monkeypatch, legal=chat.endpoint)
         at = AppTest.from_file(FINANCE, default_timeout=OCR_TIMEOUT_S).run()
         guidance = at.info[0].value
         assert "需要视觉模型端点" in guidance and "docs/gpu.md" in guidance and '"kind": "vision"' in guidance
         assert "python -m server launch" in guidance and "python -m server merge" in guidance
+        code = guidance.split("```bash")[1].split("```")[0]
+        assert max(len(line) for line in code.splitlines()) <= 45  # fits the narrow layout without scrolling
         assert [s.key for s in at.selectbox] == ["fin_base"]  # one model: nothing to compare it with
         assert at.get("image")  # the sample chart is shown before anything is uploaded
         at.button(key="fin_run").click().run()
@@ -128,9 +134,35 @@ def test_finance_without_vision_endpoints_explains_setup_and_answers_from_ocr(mo
         prompt = chat.requests[0]["messages"][-1]["content"]
     assert f"**legal · {OCR_LABEL}**" in texts(at)
     assert ANSWER in texts(at)
-    assert "<图表文字>" in prompt and "230" in prompt
-    ocr = next(e for e in at.expander if e.label.startswith("OCR"))
-    assert "营业收入" in ocr.text[0].value  # the text the model read, shown
+    assert "<图表数据>" in prompt and "| 2023 | 230 |" in prompt
+    assert "**文本模型读到的图表数据表**" in texts(at)  # the table, under the answer
+    assert "| 2020 | 95 | 下降 25 |" in texts(at)
+
+
+def test_finance_second_sample_is_measured_two_series_marked_as_estimates(monkeypatch):
+    with FakeOpenAI() as chat:
+        use_endpoints(monkeypatch, legal=chat.endpoint)
+        at = AppTest.from_file(FINANCE, default_timeout=OCR_TIMEOUT_S).run()
+        at.radio(key="fin_sample").set_value(list(SAMPLE_CHARTS)[1]).run()
+        at.button(key="fin_run").click().run()
+        assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+        prompt = chat.requests[0]["messages"][-1]["content"]
+    assert "| 类别 | 营业收入 | 营业成本 |" in prompt and "| 2016 | ≈" in prompt
+    assert "按坐标轴刻度量出" in texts(at)
+
+
+def test_finance_unreadable_chart_gets_a_note_and_no_text_model_answer(monkeypatch):
+    with FakeOpenAI() as chat:
+        use_endpoints(monkeypatch, legal=chat.endpoint)
+        at = AppTest.from_file(FINANCE, default_timeout=OCR_TIMEOUT_S).run()
+        at.file_uploader(key="fin_image").upload("pie.png", charts.pie(), "image/png")
+        at.run()
+        at.button(key="fin_run").click().run()
+        assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+        assert chat.requests == []  # no guessed numbers: the text model is not asked
+    note = at.warning[0].value
+    assert "没有找到数值坐标轴" in note and "视觉模型" in note
+    assert ANSWER not in texts(at)
 
 
 # ---------------------------------------------------------------- medical
