@@ -27,6 +27,7 @@ PARAGRAPH_CHUNK_CHARS = 600  # size cap of a paragraph chunk for non-statutes
 MAX_ARTICLE_GAP = 30  # a larger forward jump must be confirmed by the next heading
 MAX_HEADING_CHARS = 50  # 编/章/节 headings and titles are short lines
 LAW_NAME_MAX_CHARS = 40
+MAX_TITLE_CHARS = 200  # a longer 《…》 line is not a title (the longest of the 1,599 real files: 86)
 CN_PREFIX = "中华人民共和国"
 
 _DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
@@ -43,7 +44,10 @@ _ARTICLE_RE = re.compile(
     rf"^(?:\*\*)?[\s　]*第(?P<no>{NUM})[条條](?:之(?P<suf>{NUM}))?(?:\*\*)?(?P<sep>[\s　:：]*)(?P<rest>.*)$")
 _TOC_RE = re.compile(r"^目[\s　]*录$")
 _DATE_LINE_RE = re.compile(r"^[（(]?\d{4}年")
-_VERSION_RE = re.compile(r"[（(][^（()）]*(?:\d|修正|修订|修改)[^（()）]*[）)]$")
+# A trailing （2018修正）: brackets holding a digit or an amendment word, none nested inside.
+_OPEN, _CLOSE = "（(", "）)"
+_BRACKETS = _OPEN + _CLOSE
+_VERSION_NOTE = re.compile(r"\d|修正|修订|修改")
 _SENTENCE_PUNCT = re.compile(r"[。；，;,]")
 _PAGE_NUMBER_RE = re.compile(r"^[-–—\s]*(?:第\s*\d+\s*页(?:\s*共\s*\d+\s*页)?|\d+(?:\s*/\s*\d+)?)[-–—\s]*$")
 
@@ -106,11 +110,21 @@ def article_cn(no: int, suffix: int = 0) -> str:
 
 
 def normalize_law_name(name: str) -> str:
-    """《中华人民共和国劳动法（2018修正）》 → 劳动法; keeps numbered parts like （一）."""
+    """《中华人民共和国劳动法（2018修正）》 → 劳动法; keeps numbered parts like （一）.
+
+    Linear in the length of name: each trailing version note is found by one scan back to its
+    opening bracket (a regex search per note was quadratic on a long unclosed bracket)."""
     name = re.sub(r"[\s　*#]+", "", name).strip("《》<>〈〉")
     name = name.replace("《", "").replace("》", "")
-    while _VERSION_RE.search(name):
-        name = _VERSION_RE.sub("", name)
+    end = len(name)  # name[:end] is what is left; cut once at the end (no copy per note)
+    while end and name[end - 1] in _CLOSE:
+        opened = end - 2
+        while opened >= 0 and name[opened] not in _BRACKETS:
+            opened -= 1
+        if opened < 0 or name[opened] not in _OPEN or not _VERSION_NOTE.search(name, opened + 1, end - 1):
+            break
+        end = opened
+    name = name[:end]
     return name[len(CN_PREFIX):] if name.startswith(CN_PREFIX) and len(name) > len(CN_PREFIX) else name
 
 
@@ -155,7 +169,7 @@ def _find_title(lines: list[str], file_name: str) -> str:
         if not text:
             continue
         quoted = re.fullmatch(r"《([^》]+)》.*", text)
-        if quoted:
+        if quoted and len(quoted.group(1)) <= MAX_TITLE_CHARS:
             return quoted.group(1)
         if (len(text) <= MAX_HEADING_CHARS and not _SENTENCE_PUNCT.search(text)
                 and not _ARTICLE_RE.match(text) and not _STRUCTURE_RE.match(text)
