@@ -21,8 +21,17 @@ DOCX_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # the old binary .doc (and encrypted .docx)
 
 MSG_CORRUPT = ("「{name}」已损坏或不是有效的 Word（.docx）文档，无法打开（{detail}）。请用 Word 重新保存为 .docx，"
-               "或另存为 PDF / TXT 后上传。 / corrupt or invalid DOCX ({detail}): save it again from Word,"
+               "或另存为 PDF / TXT 后上传。 / corrupt or invalid DOCX ({detail_en}): save it again from Word,"
                " or as PDF/TXT")
+# What went wrong, in words (never a Python exception name): by exception class name.
+_DAMAGE = {
+    "BadZipFile": ("ZIP 压缩结构损坏，文件可能不完整", "broken ZIP structure, the file may be truncated"),
+    "KeyError": ("缺少 Word 正文部分", "the Word body part is missing"),
+    "XMLSyntaxError": ("正文的 XML 不完整或有语法错误", "the body XML is broken"),
+    "PackageNotFoundError": ("不是 Word 文档包", "not a Word package"),
+}
+_NOT_WORD = ("内容结构不符合 Word 格式", "its content is not laid out as Word's")
+_NOT_ZIP = ("不是 ZIP 容器", "not a ZIP container")
 MSG_OLD_DOC = ("「{name}」是旧版 Word（.doc）或加密的文档，不是 .docx。请用 Word 另存为 .docx、PDF 或 TXT 后上传。"
                " / an old binary .doc or an encrypted document, not DOCX: save it as .docx, PDF or TXT")
 MSG_ONLY_IMAGES = ("「{name}」中只有图片（{n} 张），没有文字。请用 Word 另存为 PDF 后上传，扫描的页面会自动识别文字（OCR）。"
@@ -36,7 +45,7 @@ def read_docx(data: bytes, name: str, max_bytes: int) -> list[Page]:
     if data.startswith(OLE_MAGIC):
         raise DocumentError(MSG_OLD_DOC.format(name=name))
     if not data.startswith(DOCX_MAGIC):
-        raise DocumentError(MSG_CORRUPT.format(name=name, detail="not a ZIP container"))
+        raise _corrupt(name, _NOT_ZIP)
     pictures = _check_unzipped_size(data, name, max_bytes * MAX_UNZIPPED_RATIO)
     import docx
     from docx.table import Table
@@ -56,10 +65,14 @@ def read_docx(data: bytes, name: str, max_bytes: int) -> list[Page]:
     except DocumentError:
         raise
     except Exception as exc:  # noqa: BLE001  (zip, XML and package errors all mean: cannot read)
-        raise DocumentError(MSG_CORRUPT.format(name=name, detail=type(exc).__name__)) from exc
+        raise _corrupt(name, _DAMAGE.get(type(exc).__name__, _NOT_WORD)) from exc
     if not pages and pictures:
         raise DocumentError(MSG_ONLY_IMAGES.format(name=name, n=pictures))
     return pages
+
+
+def _corrupt(name: str, detail: tuple[str, str]) -> DocumentError:
+    return DocumentError(MSG_CORRUPT.format(name=name, detail=detail[0], detail_en=detail[1]))
 
 
 def _unique_cells(row) -> list[str]:
@@ -80,7 +93,7 @@ def _check_unzipped_size(data: bytes, name: str, limit: int) -> int:
             infos = archive.infolist()
             total = sum(info.file_size for info in infos)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise DocumentError(MSG_CORRUPT.format(name=name, detail=type(exc).__name__)) from exc
+        raise _corrupt(name, _DAMAGE["BadZipFile"]) from exc
     if total > limit:
         raise DocumentError(MSG_ZIP_BOMB.format(name=name, limit=limit >> 20))
     return sum(info.filename.startswith("word/media/") for info in infos)
