@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Callable
 
-from rag.documents.encodings import decode_text, looks_binary
+from rag.documents.encodings import decode_text, looks_binary, not_chinese
 from rag.errors import DocumentError
 from rag.documents.statutes import parse_statute
 from rag.types import Article, LoadedFile, Page
@@ -61,6 +61,10 @@ MSG_ARTICLES_MISSING = ("「{name}」缺少条文：{missing}。可能是文件�
                         " / articles are missing ({missing_en}); nothing was added: get a complete file, or add the"
                         " readable part with --keep-partial (marked as partial in the KB)")
 MAX_GAPS_SHOWN = 5
+MSG_NOT_CHINESE = ("「{name}」{why}（按 {encoding} 读取）。本助手只索引中文法规，未添加该文件。如果原文是中文，"
+                   "可能是文字编码识别错了：请用文本编辑器另存为 UTF-8 后重新上传。"
+                   " / {why_en} (read as {encoding}); only Chinese statutes are indexed, nothing was added:"
+                   " if the text is Chinese, save it as UTF-8 and upload it again")
 
 Progress = Callable[[float, str], None]
 
@@ -163,6 +167,10 @@ def read_document(data: bytes, file_name: str, limits: int | DocumentLimits,
     limits = as_limits(limits)
     loaded = load_file(data, file_name, limits, progress, keep_partial)
     articles = parse_statute(loaded.text, loaded.file_name, loaded.pages, strict=True)
+    implausible = not_chinese(loaded.text, articles[0].law_title if articles else "")
+    if implausible:
+        raise DocumentError(MSG_NOT_CHINESE.format(name=loaded.file_name, why=implausible[0], why_en=implausible[1],
+                                                   encoding=loaded.encoding))
     missing = missing_parts(loaded, articles)
     if missing and not keep_partial:
         zh, en = missing
