@@ -167,7 +167,7 @@ def _strict(data: bytes, codec: str) -> str | None:
 def _common_share(text: str, codec: str, low: int, high: int) -> float:
     """Share of CJK characters among the frequent ones of an encoding (its first lead bytes):
     GB2312 level 1 (B0–D7) for simplified, Big5 常用字 (A4–C6) for traditional Chinese."""
-    cjk = [ch for ch in text if 0x4E00 <= ord(ch) <= 0x9FFF]
+    cjk = [ch for ch in _spread(text) if 0x4E00 <= ord(ch) <= 0x9FFF]
     if not cjk:
         return 0.0
     common = 0
@@ -247,13 +247,21 @@ def not_chinese(text: str, title: str = "") -> tuple[str, str] | None:
 
 
 def _kana_share(text: str) -> float:
-    chars = [ch for ch in text if not ch.isspace()]
-    return sum(0x3040 <= ord(ch) <= 0x30FF for ch in chars) / max(1, len(chars))
+    return _share(text, 0x3040, 0x30FF)
 
 
 def _cjk_share(text: str) -> float:
-    chars = [ch for ch in text if not ch.isspace()]
-    return sum(0x4E00 <= ord(ch) <= 0x9FFF for ch in chars) / max(1, len(chars))
+    return _share(text, 0x4E00, 0x9FFF)
+
+
+def _share(text: str, low: int, high: int) -> float:
+    """Share of characters in [low, high] among the non-space ones of a sample of the text."""
+    total = inside = 0
+    for ch in _spread(text):
+        if not ch.isspace():
+            total += 1
+            inside += low <= ord(ch) <= high
+    return inside / max(1, total)
 
 
 def _mostly_binary(data: bytes) -> bool:
@@ -293,14 +301,21 @@ def binary_message(text: str, name: str) -> str:
 
 
 def looks_binary(text: str) -> bool:
+    """NUL anywhere, or (in a sample spread over the text) too many control or unreadable
+    characters. Counted without a list of characters: a list of 13 M CJK characters alone takes
+    a gigabyte."""
     if "\x00" in text:
         return True
-    chars = [ch for ch in text if not ch.isspace()]
-    if not chars:
+    total = control = readable = 0
+    for ch in _spread(text):
+        if ch.isspace():
+            continue
+        total += 1
+        control += unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs", "Cn")
+        readable += _is_readable(ch)
+    if not total:
         return False  # whitespace only: reported as empty, not binary
-    control = sum(unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs", "Cn") for ch in chars)
-    readable = sum(_is_readable(ch) for ch in chars)
-    return control / len(chars) > MAX_CONTROL_SHARE or readable / len(chars) < MIN_READABLE_SHARE
+    return control / total > MAX_CONTROL_SHARE or readable / total < MIN_READABLE_SHARE
 
 
 def _is_readable(ch: str) -> bool:

@@ -23,6 +23,7 @@ from typing import Callable
 from rag.documents.encodings import decode_text, looks_binary, not_chinese
 from rag.errors import DocumentError
 from rag.documents.statutes import parse_statute
+from rag.documents.word import DEFAULT_MAX_PARAGRAPHS
 from rag.types import Article, LoadedFile, Page
 
 PDF_SUFFIXES = (".pdf",)
@@ -34,6 +35,9 @@ BYTES_PER_MB = 1024 * 1024
 # Defaults of the per-file limits; the edges pass settings' values (DocumentLimits.from_settings).
 DEFAULT_MAX_OCR_PAGES = 30  # 10–60 s a page on 2 shared cores (bench/ocr.py): minutes, not hours
 DEFAULT_MAX_ARTICLES = 3000  # 民法典 has 1,260 articles; embedding 3,000 takes minutes on 2 cores
+# The longest of the 65,995 articles in ../shared/data is 3,846 characters; a longer one is text
+# that lost its line breaks or headings, and embedding megabytes as one article takes gigabytes.
+DEFAULT_MAX_ARTICLE_CHARS = 20_000
 
 MSG_UNSUPPORTED = ("「{name}」的格式不受支持，请上传 {zh_list} 文件（其他格式请先另存为 PDF、DOCX 或 TXT）。"
                    " / unsupported file type '{suffix}'; supported: {en_list}")
@@ -61,6 +65,10 @@ MSG_ARTICLES_MISSING = ("「{name}」缺少条文：{missing}。可能是文件�
                         " / articles are missing ({missing_en}); nothing was added: get a complete file, or add the"
                         " readable part with --keep-partial (marked as partial in the KB)")
 MAX_GAPS_SHOWN = 5
+MSG_ARTICLE_TOO_LONG = ("「{name}」的{article}有 {n} 个字符，超过每条 {limit} 字的上限（最长的真实条文不到 4000 字）："
+                        "可能是换行或条文编号丢失，多条被并成了一条。请检查文件后重新上传。"
+                        " / {article} has {n} characters, over the limit of {limit} per article: lost line breaks"
+                        " or headings? Check the file")
 MSG_NOT_CHINESE = ("「{name}」{why}（按 {encoding} 读取）。本助手只索引中文法规，未添加该文件。如果原文是中文，"
                    "可能是文字编码识别错了：请用文本编辑器另存为 UTF-8 后重新上传。"
                    " / {why_en} (read as {encoding}); only Chinese statutes are indexed, nothing was added:"
@@ -76,6 +84,8 @@ class DocumentLimits:
     max_bytes: int = 50 * BYTES_PER_MB
     max_ocr_pages: int = DEFAULT_MAX_OCR_PAGES
     max_articles: int = DEFAULT_MAX_ARTICLES
+    max_article_chars: int = DEFAULT_MAX_ARTICLE_CHARS
+    max_paragraphs: int = DEFAULT_MAX_PARAGRAPHS  # DOCX
 
     @classmethod
     def from_settings(cls, settings) -> "DocumentLimits":
@@ -148,7 +158,7 @@ def load_file(data: bytes, file_name: str, max_bytes: int | DocumentLimits,
     elif suffix in DOCX_SUFFIXES:
         from rag.documents.word import read_docx
 
-        pages, encoding, unit = read_docx(data, name, limits.max_bytes), "docx", "paragraph"
+        pages, encoding, unit = read_docx(data, name, limits.max_bytes, limits.max_paragraphs), "docx", "paragraph"
     else:
         text, encoding = decode_text(data, name)
         pages = [Page(text=text)]
@@ -171,6 +181,11 @@ def read_document(data: bytes, file_name: str, limits: int | DocumentLimits,
     if implausible:
         raise DocumentError(MSG_NOT_CHINESE.format(name=loaded.file_name, why=implausible[0], why_en=implausible[1],
                                                    encoding=loaded.encoding))
+    longest = max(articles, key=lambda a: len(a.text), default=None)
+    if longest is not None and len(longest.text) > limits.max_article_chars:
+        raise DocumentError(MSG_ARTICLE_TOO_LONG.format(
+            name=loaded.file_name, article=longest.article_cn or "一段", n=len(longest.text),
+            limit=limits.max_article_chars))
     missing = missing_parts(loaded, articles)
     if missing and not keep_partial:
         zh, en = missing
