@@ -167,6 +167,10 @@ def _summary(added, unchanged, failed, ignored: int) -> None:
         print(f"✓ {path}: {result.n_articles} articles added (doc {result.doc_id}{ocr})")
         if result.missing:
             print(f"  ⚠ 不完整，已标记 / added as partial: {result.missing}")
+        if result.directives:
+            shown = "、".join(result.directives[:5]) + ("…" if len(result.directives) > 5 else "")
+            print(f"  ⚠ {shown} 含指令性文字（对读者或模型下指令，不像法条），检索和回答时按普通文本处理"
+                  f" / addresses the reader or the model: treated as plain text")
     for path, result in unchanged:
         print(f"= {path}: unchanged, already in the KB (doc {result.doc_id})")
     for path, reason in failed:

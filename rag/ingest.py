@@ -10,6 +10,7 @@ from __future__ import annotations
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from rag.kb import AddResult, KnowledgeBase, Progress, content_hash, embed_text
+from rag.documents.directives import addresses_reader
 from rag.documents.load import read_document
 from rag.store.base import OnWait
 from rag.types import Article
@@ -52,9 +53,11 @@ def ingest_file(kb: KnowledgeBase, data: bytes, file_name: str, max_bytes, sourc
         progress = _scaled(progress, 0.5, 1.0)
     enrich(kb, articles)
     vectors = embed_articles(kb.embedder, articles, progress) if articles else []
-    return kb.add_articles(articles, file_name, digest, source, vectors, progress, on_wait,
-                           ocr_pages=loaded.ocr_pages, pdf=data if loaded.encoding == "pdf" else None,
-                           missing=parsed.missing)
+    result = kb.add_articles(articles, file_name, digest, source, vectors, progress, on_wait,
+                             ocr_pages=loaded.ocr_pages, pdf=data if loaded.encoding == "pdf" else None,
+                             missing=parsed.missing)
+    result.directives = [a.article_cn or a.article_id for a in articles if addresses_reader(a.text)]
+    return result
 
 
 def enrich(kb: KnowledgeBase, articles: list[Article]) -> None:

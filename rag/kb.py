@@ -66,6 +66,7 @@ class AddResult:
     skipped: bool  # True when the same content was already in the KB
     ocr_pages: list[int] = field(default_factory=list)  # PDF pages whose text was OCR'd
     missing: str = ""  # added as partial: what the file lost (rag.documents.load.missing_parts)
+    directives: list[str] = field(default_factory=list)  # articles that address the reader or model (set by ingest)
 
 
 def content_hash(data: bytes) -> str:
