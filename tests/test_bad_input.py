@@ -418,3 +418,65 @@ def test_no_real_statute_is_refused_or_flagged():
     # ten articles on one line): refused by default, kept with keep_partial (docs/documents.md).
     assert sorted(gaps) == sorted(["最高人民法院关于适用《刑事诉讼法》的解释", "宪法修正案（2018年）", "农民专业合作社法",
                                    "飞行基本规则", "刑事诉讼法"])
+
+
+# ---------------------------------------------------------------- 5. memory: peak RSS of one upload
+
+RSS_PROBE = r'''
+import resource, sys, time
+from pathlib import Path
+from rag.documents.load import DocumentLimits
+from rag.errors import RagError
+from rag.ingest import ingest_file
+from rag.kb import KnowledgeBases
+from rag.retrieval.embeddings import LEGAL_E5_MODEL, make_embedder
+from settings import get_settings
+
+embedder = make_embedder(LEGAL_E5_MODEL, get_settings().models_dir)
+embedder.get_text_embedding("预热")  # the model is loaded and has run once: this is the process's start
+kb = KnowledgeBases(Path(sys.argv[2]), embedder).create("内存")
+data = Path(sys.argv[1]).read_bytes()
+start = int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0])  # KiB
+began = time.monotonic()
+try:
+    ingest_file(kb, data, Path(sys.argv[1]).name, DocumentLimits.from_settings(get_settings()))
+    outcome = "added"
+except RagError as e:
+    outcome = "refused: " + str(e)[:60]
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
+print(f"RSS start_mb={start / 1024:.0f} peak_mb={peak / 1024:.0f} above_mb={(peak - start) / 1024:.0f} "
+      f"seconds={time.monotonic() - began:.1f} {outcome}")
+'''
+
+
+def _peak_rss_above_start(path: Path, tmp_path: Path) -> tuple[float, str]:
+    import subprocess
+    import sys
+
+    from tests.kb_fixtures import ROOT
+
+    out = subprocess.run([sys.executable, "-c", RSS_PROBE, str(path), str(tmp_path / f"kbs-{path.stem}")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RSS ")), None)
+    assert line, out.stderr[-2000:]
+    print(path.name, line)  # the figures docs/documents.md records (pytest -s shows them)
+    return float(re.search(r"above_mb=(-?\d+)", line).group(1)), line
+
+
+def test_peak_memory_of_one_hostile_upload_stays_under_2_gb_above_start(tmp_path):
+    import zipfile
+
+    text = tmp_path / "40MB三条.txt"  # the issue's 40 MB text with 3 articles (4.6 GB before)
+    filler = "劳动者的合法权益受法律保护" * (40 * MB // 39 // 2)
+    text.write_text("\n".join([TITLE, ARTICLES[0], "第二条 " + filler, "第三条 " + filler, ARTICLES[3]]))
+    docx = tmp_path / "901MB段落.docx"  # the issue's 3 MB DOCX that unzips to 901 MB of small paragraphs
+    paragraph = b"<w:p><w:r><w:t>\xe5\x8a\xb3</w:t></w:r></w:p>"
+    with zipfile.ZipFile(docx, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        with z.open("word/document.xml", "w", force_zip64=True) as body:
+            chunk = paragraph * (4 * MB // len(paragraph))
+            for _ in range(901 // 4):
+                body.write(chunk)
+    for path in (text, docx):
+        above_mb, line = _peak_rss_above_start(path, tmp_path)
+        assert "refused" in line and above_mb <= 2048, line

@@ -5,10 +5,12 @@ rag.documents.word (one Page per paragraph/table, numbered). TXT/MD: rag.documen
 GB18030 first for Chinese; Big5, Shift-JIS detected). Every rejection raises DocumentError
 with a bilingual message that names the file and what to do.
 
-`read_document` adds the statute parse and the per-file limits (OCR pages, articles), so
-that a hostile file fails before any embedding; `read_path` reads a path for the CLI with
-the size and file-type checks first. Does not: read HTML/XLSX/.doc, or split several laws
-in one file (rag.documents.statutes).
+`read_document` adds the statute parse, the plausibility check (rag.documents.encodings.
+not_chinese), the per-file limits (OCR pages, articles, article length) and the gap check
+(damaged PDF pages, article numbers that jump: refused unless keep_partial), so that a
+hostile file fails before any embedding; `read_path` reads a path for the CLI with the size
+and file-type checks first, and says what an OSError on it means. Does not: read
+HTML/XLSX/.doc, or split several laws in one file (refused by rag.documents.statutes).
 """
 from __future__ import annotations
 

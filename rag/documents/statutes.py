@@ -1,3 +1,4 @@
+# Over 400 lines: parsing a law and finding article mentions in free text share the numerals, law names and heading grammar; the strict checks are the parser's own.
 """Statute structure: law title, 编/章/节 path, 第X条 articles with their 款/项, numerals.
 
 `parse_statute` turns the text of one law into `Article`s; `find_article_mentions`
@@ -6,12 +7,16 @@ answers). Documents with too few article headings fall back to paragraph chunks.
 
 Traditional characters (第一條, 第一編, 第一節, as decoded from Big5) are read like simplified
 ones. With strict=True (uploads), a file that would index wrongly is refused with a
-DocumentError: the same article number twice in a row (the second would be merged into the
-first), front matter opened with --- and never closed, or article headings with no text.
+DocumentError: an article number seen twice anywhere in the file (the second would be merged
+into the article before it), numbering that starts again at 第一条 (a second law in the file),
+front matter opened with --- and never closed, or an article heading with no text.
 
-Does not: split several instruments printed in one file (numbering that restarts at
-第一条 stays inside the previous article), expand ranges written with 至 (第三十八条至
-第四十条 yields the two ends), or resolve 本法 to a law (its mention has law=None).
+Every step is linear in the text (normalize_law_name included); a 《…》 line longer than
+MAX_TITLE_CHARS is not a title.
+
+Does not: split several instruments printed in one file (refused, naming the restart),
+expand ranges written with 至 (第三十八条至第四十条 yields the two ends), or resolve 本法 to a
+law (its mention has law=None). Numbers that jump are found by rag.documents.load.
 """
 from __future__ import annotations
 
