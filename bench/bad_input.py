@@ -59,7 +59,7 @@ CASES: dict[str, tuple[str, object]] = {
     "pdf_blank_stream": ("refuse", "第五条"),
     "pdf_dangling_contents": ("refuse", "第五条"),
     "pdf_random_bytes": ("refuse", "损坏"),
-    "shift_jis_without_kana": ("accept_text", KANJI),
+    "shift_jis_without_kana": ("refuse", "日文"),
     "euc_kr": ("refuse", "韩文"),
     "hz_gb2312": ("accept", ALL),
     "utf16_odd_with_bom": ("refuse", "UTF-16"),
@@ -206,6 +206,8 @@ def run_one(name: str) -> dict:
     kind, expected = CASES[name]
     folder = Path(tempfile.mkdtemp(prefix="bad-input-"))
     path, file_name = make_input(name, folder)
+    if _through_cli(name):
+        _warm_cli()
     start_kib = int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0])
     began = time.monotonic()
     outcome: dict = {"name": name}
@@ -235,6 +237,18 @@ def run_one(name: str) -> dict:
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     outcome["rss_above_start_mb"] = max(0, round((peak_kib - start_kib) / 1024))
     return outcome
+
+
+def _warm_cli() -> None:
+    """What every `python -m rag` run has loaded before it reads anything: the CLI's imports and
+    the embedder (loaded once here and handed to the CLI's library, as tests/ingest_worker.py does)."""
+    import rag.__main__  # noqa: F401
+    import rag.defaults
+    from settings import get_settings
+
+    embedder = rag.defaults.embedder_from(get_settings())
+    embedder.get_text_embedding("预热")
+    rag.defaults.embedder_from = lambda _settings: embedder
 
 
 def _through_cli(name: str) -> bool:
@@ -328,7 +342,7 @@ def main() -> None:
     for name in CASES:
         try:
             done = subprocess.run([sys.executable, __file__, "--one", name], cwd=ROOT, capture_output=True,
-                                  text=True, timeout=TIMEOUT_S + 30)  # + the input's making and imports
+                                  text=True, timeout=TIMEOUT_S + 240)  # + making the input, imports, the embedder
             line = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
             outcome = json.loads(line) if line.startswith("{") else {
                 "name": name, "accepted": False, "traceback": done.stderr[-300:]}

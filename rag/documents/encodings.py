@@ -132,11 +132,15 @@ def _decode_non_utf8(data: bytes, name: str) -> tuple[str, str]:
             return _checked_text(korean, name), "euc-kr"
         if _common_share_any(gb) >= MIN_COMMON_SHARE:
             return _checked_text(gb, name), "gb18030"
+        # Shift-JIS kanji only (no kana) reads as rare GB18030 characters: the reading with the most
+        # common characters wins; if none is plausible, not_chinese() refuses it, saying why.
+        readings = [(_common_share_any(gb), gb, "gb18030")]
         for codec, label in (("cp932", "shift_jis"), ("euc_jp", "euc-jp"), ("cp950", "big5")):
-            other = _strict(data, codec)  # Shift-JIS kanji only (no kana) read as rare GB18030 characters
-            if other is not None and not looks_binary(other) and _common_share_any(other) >= MIN_COMMON_SHARE:
-                return _checked_text(other, name), label
-        return _checked_text(gb, name), "gb18030"  # not_chinese() then refuses it, saying why
+            other = _strict(data, codec)
+            if other is not None and not looks_binary(other):
+                readings.append((_common_share_any(other), other, label))
+        _, text, label = max(readings, key=lambda r: r[0])
+        return _checked_text(text, name), label
     if len(data) % 2:  # UTF-16 (no BOM) that lost its last byte reads as nothing else
         for codec in ("utf-16-le", "utf-16-be"):
             wide = _strict(data[:-1], codec)

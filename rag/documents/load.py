@@ -180,6 +180,8 @@ def read_document(data: bytes, file_name: str, limits: int | DocumentLimits,
     loaded = load_file(data, file_name, limits, progress, keep_partial)
     articles = parse_statute(loaded.text, loaded.file_name, loaded.pages, strict=True)
     implausible = not_chinese(loaded.text, articles[0].law_title if articles else "")
+    if implausible and loaded.encoding in ("shift_jis", "euc-jp"):  # kanji without kana: Japanese all the same
+        implausible = "这是日文文本，不是中文", "Japanese text, not Chinese"
     if implausible:
         raise DocumentError(MSG_NOT_CHINESE.format(name=loaded.file_name, why=implausible[0], why_en=implausible[1],
                                                    encoding=loaded.encoding))

@@ -302,6 +302,10 @@ def parse_statute(text: str, file_name: str = "", pages: list[Page] | None = Non
     if strict and duplicates and len(headings) >= MIN_STATUTE_ARTICLES - 1:
         _refuse_duplicate(name, lines, *duplicates[0])
     if len(headings) < MIN_STATUTE_ARTICLES and not (headings and base["law_short"].endswith(LAW_SUFFIXES)):
+        if strict and cands and all(not c.rest for c in cands):
+            other = sum(1 for ln in lines if _plain(ln)[0]) - len(cands)
+            if other <= 1:  # a title at most: the file is article numbers without their text
+                _refuse_empty_articles(name, [Article(text="", article_cn=article_cn(*c.key)) for c in cands], cands)
         return _paragraph_chunks(lines, page_of, base)
 
     starts = {c.line: c for c in headings}
