@@ -127,6 +127,25 @@ def _docx_bytes(paragraphs: list[str]) -> bytes:
     return out.getvalue()
 
 
+def _docx_of_small_paragraphs(path: Path, megabytes: int) -> None:
+    """A valid Word package (made by python-docx) whose body is `megabytes` of one-character
+    paragraphs: a few MB zipped, as in the issue."""
+    template = zipfile.ZipFile(io.BytesIO(_docx_bytes([TITLE])))
+    xml = template.read("word/document.xml")
+    head, tail = xml.split(b"<w:body>", 1)[0] + b"<w:body>", b"</w:body>" + xml.split(b"</w:body>", 1)[1]
+    paragraph = "<w:p><w:r><w:t>劳</w:t></w:r></w:p>".encode()
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        for info in template.infolist():
+            if info.filename != "word/document.xml":
+                z.writestr(info, template.read(info.filename))
+        with z.open("word/document.xml", "w", force_zip64=True) as body:
+            body.write(head)
+            chunk = paragraph * (4 * MB // len(paragraph))
+            for _ in range(megabytes // 4):
+                body.write(chunk)
+            body.write(tail)
+
+
 def make_input(name: str, folder: Path) -> tuple[Path, str]:
     """(path of the input, the file name the upload carries)."""
     text: str | None = None
@@ -172,13 +191,7 @@ def make_input(name: str, folder: Path) -> tuple[Path, str]:
     elif name == "docx_901_mb_of_paragraphs":
         file_name = f"{name}.docx"
         path = folder / file_name
-        paragraph = b"<w:p><w:r><w:t>\xe5\x8a\xb3</w:t></w:r></w:p>"
-        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as z:
-            z.writestr("[Content_Types].xml", "<Types/>")
-            with z.open("word/document.xml", "w", force_zip64=True) as body:
-                chunk = paragraph * (4 * MB // len(paragraph))
-                for _ in range(901 // 4):
-                    body.write(chunk)
+        _docx_of_small_paragraphs(path, 901)
         return path, file_name
     elif name == "docx_truncated":
         good = _docx_bytes([TITLE, *ARTICLES])
