@@ -1,3 +1,4 @@
+# Over 400 lines: one test per finding of issue 36, in the issue's order, so that the issue and this file read side by side.
 """Issue 36: bad input is never stored as garbage, never hangs, never breaks a knowledge base.
 
 Each test is one finding of the hostile run at 25426fb (the issue lists them, numbered as here)
