@@ -41,17 +41,24 @@ def _kb(args, create: bool = False):
 
 def cmd_kbs(args) -> int:
     library = _library(args)  # listing loads no embedder and re-embeds nothing
-    for name in library.names():
-        s = library.open_stored(name).stats()
+    overview = library.overview()
+    for name, s, why in overview:
+        if s is None:
+            print(f"跳过 {name!r}：无法打开（{why}）。请检查或删除 {library.location} 下的这个文件夹。"
+                  f" / skipped {name!r}: cannot be opened", file=sys.stderr)
+            continue
         print(f"{name}\t{s['documents']} documents\t{s['articles']} articles\t{s['size_mb']} MB")
-    if not library.names():
+    if not overview:
         print(f"no knowledge bases yet in {library.location}")
     return 0
 
 
 def cmd_docs(args) -> int:
-    for d in _library(args).open_stored(args.kb).documents():
-        print(f"{d.doc_id}\t{d.file_name}\t{d.n_articles} articles\t{d.added_at}\t{d.source}")
+    kb = _library(args).open_stored(args.kb)
+    partial = kb.partial()
+    for d in kb.documents():
+        mark = f"\t不完整 / partial: {partial[d.doc_id]}" if d.doc_id in partial else ""
+        print(f"{d.doc_id}\t{d.file_name}\t{d.n_articles} articles\t{d.added_at}\t{d.source}{mark}")
     return 0
 
 
@@ -64,13 +71,24 @@ def _collect(paths: list[str]) -> tuple[list[Path], int]:
     files: list[Path] = []
     ignored = 0
     for given in map(Path, paths):
-        if given.is_dir():
-            found = sorted(p for p in given.rglob("*") if p.is_file() and not p.is_symlink())
+        try:
+            folder = given.is_dir()
+        except OSError:  # a name too long, a loop …: reading it says which
+            folder = False
+        if folder:
+            found = sorted(p for p in given.rglob("*") if _is_plain_file(p))
             files += [p for p in found if p.suffix.lower() in SUPPORTED_SUFFIXES]
             ignored += sum(p.suffix.lower() not in SUPPORTED_SUFFIXES for p in found)
         else:
             files.append(given)
     return files, ignored
+
+
+def _is_plain_file(path: Path) -> bool:
+    try:
+        return path.is_file() and not path.is_symlink()
+    except OSError:
+        return False
 
 
 class _ProgressBar:
@@ -105,6 +123,12 @@ def cmd_ingest(args) -> int:
 
     limits = DocumentLimits.from_settings(get_settings())
     files, ignored = _collect(args.paths)
+    if not files:  # only folders, none holding a file to add: say so before creating any KB
+        print(f"error: {'、'.join(args.paths)} 中没有可导入的 .pdf/.docx/.txt/.md 文件"
+              f"{f'（另有 {ignored} 个其他格式的文件）' if ignored else ''}，知识库「{args.kb}」未改动。"
+              "请检查文件夹路径，或把文件另存为这些格式。 / no .pdf/.docx/.txt/.md file found"
+              f"{f' ({ignored} other files)' if ignored else ''}: check the folder", file=sys.stderr)
+        return 1
     created = not _library(args).exists(args.kb)
     kb = _kb(args, create=True)
     added, unchanged, failed = [], [], []
@@ -116,7 +140,8 @@ def cmd_ingest(args) -> int:
                 try:
                     result = ingest_file(kb, read_path(path, limits.max_bytes), path.name, limits, source="cli",
                                          progress=lambda f, msg, i=index, n=path.name: bar.show(i, n, f, msg),
-                                         on_wait=lambda msg: print(f"\n{msg}", file=sys.stderr, flush=True))
+                                         on_wait=lambda msg: print(f"\n{msg}", file=sys.stderr, flush=True),
+                                         keep_partial=args.keep_partial)
                 except RagError as e:
                     failed.append((path, str(e)))
                     continue
@@ -140,6 +165,12 @@ def _summary(added, unchanged, failed, ignored: int) -> None:
     for path, result in added:
         ocr = f", OCR pages {','.join(map(str, result.ocr_pages))}" if result.ocr_pages else ""
         print(f"✓ {path}: {result.n_articles} articles added (doc {result.doc_id}{ocr})")
+        if result.missing:
+            print(f"  ⚠ 不完整，已标记 / added as partial: {result.missing}")
+        if result.directives:
+            shown = "、".join(result.directives[:5]) + ("…" if len(result.directives) > 5 else "")
+            print(f"  ⚠ {shown} 含指令性文字（对读者或模型下指令，不像法条），检索和回答时按普通文本处理"
+                  f" / addresses the reader or the model: treated as plain text")
     for path, result in unchanged:
         print(f"= {path}: unchanged, already in the KB (doc {result.doc_id})")
     for path, reason in failed:
@@ -170,9 +201,31 @@ def cmd_search(args) -> int:
     return 0
 
 
+_ARGV: list[str] = []  # the arguments being parsed (for the hint below)
+
+
+def _exists(path: str) -> bool:
+    try:
+        return Path(path).exists()
+    except OSError:
+        return False
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, plus a hint when the error comes from a file name that starts with '-'."""
+
+    def error(self, message: str):
+        dashed = [a for a in _ARGV if a.startswith("-") and a != "-" and _exists(a)]
+        if dashed:
+            message += (f"\n「{dashed[0]}」是以 - 开头的文件名，会被当作选项。请写成 ./{dashed[0]}，或放在 -- 之后"
+                        f"（python -m rag ingest --kb 知识库 -- {dashed[0]}）。 / a file name starting with '-' reads as an"
+                        f" option: write ./{dashed[0]} or put it after --")
+        super().error(message)
+
+
 def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
-    parser = argparse.ArgumentParser(prog="python -m rag")
+    parser = _Parser(prog="python -m rag")
     sub = parser.add_subparsers(dest="command", required=True)
     kb_arg = {"default": settings.default_kb, "help": f"knowledge base (default {settings.default_kb})"}
 
@@ -185,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("paths", nargs="+")
     p.add_argument("--kb", **kb_arg)
     p.add_argument("--optimize", action="store_true", help="compact and build the ANN index afterwards")
+    p.add_argument("--keep-partial", action="store_true",
+                   help="add the readable part of a file that lost text (damaged PDF pages, article numbers that"
+                        " jump), marked as partial in the KB; by default such a file is refused")
     p.set_defaults(run=cmd_ingest)
     p = sub.add_parser("remove", help="remove a document (id or file name)")
     p.add_argument("doc")
@@ -202,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         except ModuleNotFoundError as e:
             if e.name != module:
                 raise
+    _ARGV[:] = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     try:
         return args.run(args) or 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from rag.kb import AddResult, KnowledgeBase, Progress, content_hash, embed_text
+from rag.documents.directives import addresses_reader
 from rag.documents.load import read_document
 from rag.store.base import OnWait
 from rag.types import Article
@@ -34,23 +35,29 @@ def embed_articles(embedder: BaseEmbedding, articles: list[Article],
 
 
 def ingest_file(kb: KnowledgeBase, data: bytes, file_name: str, max_bytes, source: str = "upload",
-                progress: Progress | None = None, on_wait: OnWait | None = None) -> AddResult:
+                progress: Progress | None = None, on_wait: OnWait | None = None,
+                keep_partial: bool = False) -> AddResult:
     """Parse, embed and store one file; raises DocumentError before writing anything.
-    `max_bytes`: a byte limit or rag.documents.load.DocumentLimits."""
+    `max_bytes`: a byte limit or rag.documents.load.DocumentLimits. A file that lost text
+    (damaged pages, article numbers that jump) is refused unless keep_partial: then its
+    readable part is stored and the KB records what is missing (`KnowledgeBase.partial()`)."""
     digest = content_hash(data)
     existing = next((d for d in kb.store.documents() if d.content_hash == digest), None)
     if existing:
         return AddResult(existing.doc_id, existing.file_name, existing.n_articles, True,
-                         kb.ocr_pages().get(existing.doc_id, []))
+                         kb.ocr_pages().get(existing.doc_id, []), kb.partial().get(existing.doc_id, ""))
     # OCR (when a PDF has scanned pages) reports the first half of the progress, embedding the rest
-    parsed = read_document(data, file_name, max_bytes, _scaled(progress, 0.0, 0.5))
+    parsed = read_document(data, file_name, max_bytes, _scaled(progress, 0.0, 0.5), keep_partial)
     loaded, articles = parsed.loaded, parsed.articles
     if loaded.ocr_pages:
         progress = _scaled(progress, 0.5, 1.0)
     enrich(kb, articles)
     vectors = embed_articles(kb.embedder, articles, progress) if articles else []
-    return kb.add_articles(articles, file_name, digest, source, vectors, progress, on_wait,
-                           ocr_pages=loaded.ocr_pages, pdf=data if loaded.encoding == "pdf" else None)
+    result = kb.add_articles(articles, file_name, digest, source, vectors, progress, on_wait,
+                             ocr_pages=loaded.ocr_pages, pdf=data if loaded.encoding == "pdf" else None,
+                             missing=parsed.missing)
+    result.directives = [a.article_cn or a.article_id for a in articles if addresses_reader(a.text)]
+    return result
 
 
 def enrich(kb: KnowledgeBase, articles: list[Article]) -> None:

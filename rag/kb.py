@@ -30,6 +30,7 @@ import json
 import shutil
 import threading
 import time
+import unicodedata
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
@@ -64,6 +65,8 @@ class AddResult:
     n_articles: int
     skipped: bool  # True when the same content was already in the KB
     ocr_pages: list[int] = field(default_factory=list)  # PDF pages whose text was OCR'd
+    missing: str = ""  # added as partial: what the file lost (rag.documents.load.missing_parts)
+    directives: list[str] = field(default_factory=list)  # articles that address the reader or model (set by ingest)
 
 
 def content_hash(data: bytes) -> str:
@@ -99,10 +102,15 @@ class Snapshot:
         return None if row is None else self.articles[row]
 
     def dense_search(self, query_vector: list[float], k: int) -> list[tuple[int, float]]:
-        """(row, cosine similarity) of the k nearest articles of this snapshot."""
+        """(row, cosine similarity) of the k nearest articles of this snapshot. Rows outside it
+        (left by a writer killed before its commit, or committed after this snapshot) must not
+        take places among the k: when the plain search returns any, it is asked again for this
+        snapshot's documents only (the usual case, none, costs nothing more)."""
         if not self.articles:
             return []
         hits = self._store.dense_search(query_vector, k)
+        if any(i not in self.row_by_id for i, _ in hits):
+            hits = self._store.dense_search(query_vector, k, doc_ids={d.doc_id for d in self.documents})
         return [(self.row_by_id[i], score) for i, score in hits if i in self.row_by_id]
 
 
@@ -176,6 +184,10 @@ class KnowledgeBase:
         """The PDF a document was added from (kept so a citation can show its page), if any."""
         return self.store.source_path(doc_id)
 
+    def partial(self) -> dict[str, str]:
+        """doc_id → what is missing, for documents added as partial (--keep-partial)."""
+        return self.meta().get("partial", {})
+
     def ocr_pages(self) -> dict[str, list[int]]:
         """doc_id → the PDF pages whose text was OCR'd (shown beside the documents)."""
         return self.meta().get("ocr_pages", {})
@@ -196,7 +208,7 @@ class KnowledgeBase:
     def add_articles(self, articles: list[Article], file_name: str, digest: str, source: str,
                      vectors: list[list[float]], progress: Progress | None = None,
                      on_wait: OnWait | None = None, ocr_pages: list[int] | None = None,
-                     pdf: bytes | None = None) -> AddResult:
+                     pdf: bytes | None = None, missing: str = "") -> AddResult:
         """Store parsed articles with their vectors (rag/ingest.py computes them) as one
         document; the same content hash already present makes it a no-op (skipped)."""
         if not articles:
@@ -218,14 +230,17 @@ class KnowledgeBase:
                 self.store.add(doc, rows)
             except DuplicateDocument as e:
                 d = e.existing
-                return AddResult(d.doc_id, d.file_name, d.n_articles, True, self.ocr_pages().get(d.doc_id, []))
+                return AddResult(d.doc_id, d.file_name, d.n_articles, True, self.ocr_pages().get(d.doc_id, []),
+                                 self.partial().get(d.doc_id, ""))
             if ocr_pages:
                 self.store.update_meta(ocr_pages={**self.ocr_pages(), doc_id: ocr_pages})
+            if missing:
+                self.store.update_meta(partial={**self.partial(), doc_id: missing})
             if pdf is not None:
                 self.store.put_source(doc_id, pdf)  # after the commit point: a crash costs only page images
         if not self._defer_refresh:
             self.snapshot(fresh=True)
-        return AddResult(doc_id, file_name, len(articles), False, list(ocr_pages or []))
+        return AddResult(doc_id, file_name, len(articles), False, list(ocr_pages or []), missing)
 
     def find_document(self, doc_id_or_name: str) -> DocumentInfo:
         """The one document with this id or file name; several of one name must be named by id."""
@@ -365,6 +380,17 @@ class KnowledgeBases:
     def names(self) -> list[str]:
         return self.store.names()
 
+    def overview(self) -> list[tuple[str, dict | None, str]]:
+        """(name, stats, "") per KB, or (name, None, why) for one that cannot be opened (a
+        folder with a bad name, no permission, damaged tables): a listing skips and names it."""
+        out = []
+        for name in self.names():
+            try:
+                out.append((name, self.open_stored(name).stats(), ""))
+            except Exception as exc:  # noqa: BLE001  (any failure of one KB must not hide the others)
+                out.append((name, None, str(exc) if isinstance(exc, KnowledgeBaseError) else f"{type(exc).__name__}: {exc}"))
+        return out
+
     def exists(self, name: str) -> bool:
         _check_name(name)
         return self.store.exists(name)
@@ -433,11 +459,27 @@ class KnowledgeBases:
 
 
 def _check_name(name: str) -> None:
+    """Refuse names that cannot be a folder or that would print as something else (control
+    characters: a newline, tab, \\r, \\x01, \\x7f …), before anything is written."""
+    control = [c for c in name if unicodedata.category(c) in _CONTROL_CATEGORIES]
+    if control:
+        shown = "、".join(dict.fromkeys(repr(c)[1:-1] for c in control))
+        raise KnowledgeBaseError(
+            f"知识库名称 {name!r} 含控制字符（{shown}，如换行、制表符），不可用。请只用文字、数字、空格和 - _ 等可见字符，"
+            f"例如「{_visible(name) or '我的法规'}」。 / Invalid knowledge base name {name!r}: it holds control characters"
+            f" ({shown}); use visible characters only. Nothing was created.")
     bad = not name or len(name) > MAX_KB_NAME or name.startswith(".") or any(c in name for c in "/\\\0:*?\"<>|")
     if bad or name != name.strip():
         raise KnowledgeBaseError(
-            f"知识库名称「{name}」不可用：1–{MAX_KB_NAME} 个字符，不能含 / \\ : * ? \" < > | 或以 . 开头。"
+            f"知识库名称「{name}」不可用：1–{MAX_KB_NAME} 个字符，不能含 / \\ : * ? \" < > | 或以 . 开头，首尾不能有空格。"
             f" / Invalid knowledge base name {name!r}.")
+
+
+_CONTROL_CATEGORIES = ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn")
+
+
+def _visible(name: str) -> str:
+    return "".join(c for c in name if unicodedata.category(c) not in _CONTROL_CATEGORIES).strip()
 
 
 def _to_db(key: str, value):

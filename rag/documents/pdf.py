@@ -29,12 +29,16 @@ Progress = Callable[[float, str], None]
 
 MSG_ENCRYPTED = ("「{name}」是加密（有密码保护）的 PDF，无法读取。请先去除密码再上传。"
                  " / encrypted PDF: remove the password and upload it again")
-MSG_CORRUPT = ("「{name}」已损坏或不是有效的 PDF，无法打开。请重新导出或下载该文件。"
-               " / corrupt or invalid PDF ({detail}): export or download it again")
+MSG_CORRUPT = ("「{name}」已损坏或不是有效的 PDF，无法打开（{detail}）。请重新导出或下载该文件。"
+               " / corrupt or invalid PDF ({detail_en}): export or download it again")
+_NO_HEADER = ("文件开头没有 %PDF- 标记", "no %PDF- header")
+_NO_PAGES = ("没有任何页面", "no pages")
+_UNPARSABLE = ("文件结构无法解析", "its structure cannot be parsed")
 MSG_DAMAGED_PAGES = ("「{name}」已损坏：第 {pages} 页无法解析（共 {total} 页）。为避免知识库缺少这些页的条文，"
-                     "未添加该文件。请重新导出或下载完整的文件。"
+                     "未添加该文件。请重新导出或下载完整的文件；如只需要可读的部分，可用"
+                     " python -m rag ingest --keep-partial 导入，该文档会标记为不完整。"
                      " / damaged PDF: page(s) {pages} of {total} cannot be parsed; nothing was added:"
-                     " export or download the file again")
+                     " export or download the file again, or keep the readable pages with --keep-partial")
 MSG_PAGE_COUNT = ("「{name}」已损坏：页面结构不一致（两种读法分别读出 {declared} 页和 {read} 页），可能有页面丢失。"
                   "未添加该文件。请重新导出或下载完整的文件。"
                   " / damaged PDF: its page structure reads as {declared} or {read} pages, so pages may be lost;"
@@ -55,10 +59,15 @@ MSG_OCR_NO_TEXT = ("「{name}」是扫描件，但文字识别（OCR）没有识
 
 
 def read_pdf(data: bytes, name: str, max_ocr_pages: int, progress: Progress | None = None,
-             looks_binary: Callable[[str], bool] = lambda text: False) -> tuple[list[Page], list[int]]:
-    """(pages numbered from 1, numbers of the pages whose text came from OCR)."""
+             looks_binary: Callable[[str], bool] = lambda text: False,
+             keep_partial: bool = False) -> tuple[list[Page], list[int], list[int]]:
+    """(pages numbered from 1, numbers of the pages whose text came from OCR, damaged pages).
+
+    Damaged pages (a content stream that does not decode, a page PDFium cannot load, garbled
+    text) are refused, naming them; with keep_partial their text is left out and they are
+    returned, so that the caller can keep the rest marked as partial."""
     if data.lstrip()[:len(PDF_MAGIC)] != PDF_MAGIC:
-        raise DocumentError(MSG_CORRUPT.format(name=name, detail="no %PDF- header"))
+        raise _corrupt(name, _NO_HEADER)
     declared, damaged = _check_structure(data, name)
     texts, drawn, unloadable = _text_layer(data, name)
     damaged = sorted(set(damaged) | set(unloadable))
@@ -69,8 +78,10 @@ def read_pdf(data: bytes, name: str, max_ocr_pages: int, progress: Progress | No
         # pypdf-era behaviour kept for fonts PDFium cannot map either: refuse, do not index noise
         raise DocumentError(MSG_GARBLED.format(name=name))
     lost = sorted(set(damaged) | set(garbled))
-    if lost:
+    if lost and not keep_partial:
         raise DocumentError(MSG_DAMAGED_PAGES.format(name=name, pages=page_ranges(lost), total=declared))
+    for number in lost:
+        texts[number - 1], drawn[number - 1] = "", 0  # neither text nor a scan to OCR
     scanned = [n for n, (t, objects) in enumerate(zip(texts, drawn), 1) if not t.strip() and objects]
     if len(scanned) > max_ocr_pages:
         raise DocumentError(MSG_TOO_MANY_SCANNED.format(name=name, n=len(scanned), limit=max_ocr_pages))
@@ -84,7 +95,7 @@ def read_pdf(data: bytes, name: str, max_ocr_pages: int, progress: Progress | No
     if not any(t.strip() for t in texts):
         raise DocumentError(MSG_BLANK.format(name=name, total=declared))
     pages = [Page(text=t.replace("\r\n", "\n").replace("\r", "\n"), page=n) for n, t in enumerate(texts, 1)]
-    return pages, scanned
+    return pages, scanned, lost
 
 
 def unwrap_lines(text: str) -> str:
@@ -105,6 +116,10 @@ def unwrap_lines(text: str) -> str:
     return "\n".join(out)
 
 
+def _corrupt(name: str, detail: tuple[str, str]) -> DocumentError:
+    return DocumentError(MSG_CORRUPT.format(name=name, detail=detail[0], detail_en=detail[1]))
+
+
 def _check_structure(data: bytes, name: str) -> tuple[int, list[int]]:
     """(page count in the page tree, pages whose content stream fails to decode); refuses
     encrypted and unreadable files."""
@@ -122,9 +137,9 @@ def _check_structure(data: bytes, name: str) -> tuple[int, list[int]]:
             AssertionError, OSError, RecursionError) as exc:
         # pypdf reports damage through many exception types; all mean "cannot read".
         log.info("pypdf could not read %s: %r", name, exc)
-        raise DocumentError(MSG_CORRUPT.format(name=name, detail=type(exc).__name__)) from exc
+        raise _corrupt(name, _UNPARSABLE) from exc
     if not pages:
-        raise DocumentError(MSG_CORRUPT.format(name=name, detail="no pages"))
+        raise _corrupt(name, _NO_PAGES)
     damaged = [n for n, page in enumerate(pages, 1) if _stream_error(page)]
     return len(pages), damaged
 
@@ -169,7 +184,7 @@ def _text_layer(data: bytes, name: str) -> tuple[list[str], list[int], list[int]
     try:
         pdf = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
-        raise DocumentError(MSG_CORRUPT.format(name=name, detail=str(exc))) from exc
+        raise _corrupt(name, _UNPARSABLE) from exc
     texts, drawn, unloadable = [], [], []
     try:
         for index in range(len(pdf)):

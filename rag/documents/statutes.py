@@ -1,3 +1,4 @@
+# Over 400 lines: parsing a law and finding article mentions in free text share the numerals, law names and heading grammar; the strict checks are the parser's own.
 """Statute structure: law title, 编/章/节 path, 第X条 articles with their 款/项, numerals.
 
 `parse_statute` turns the text of one law into `Article`s; `find_article_mentions`
@@ -6,12 +7,16 @@ answers). Documents with too few article headings fall back to paragraph chunks.
 
 Traditional characters (第一條, 第一編, 第一節, as decoded from Big5) are read like simplified
 ones. With strict=True (uploads), a file that would index wrongly is refused with a
-DocumentError: the same article number twice in a row (the second would be merged into the
-first), front matter opened with --- and never closed, or article headings with no text.
+DocumentError: an article number seen twice anywhere in the file (the second would be merged
+into the article before it), numbering that starts again at 第一条 (a second law in the file),
+front matter opened with --- and never closed, or an article heading with no text.
 
-Does not: split several instruments printed in one file (numbering that restarts at
-第一条 stays inside the previous article), expand ranges written with 至 (第三十八条至
-第四十条 yields the two ends), or resolve 本法 to a law (its mention has law=None).
+Every step is linear in the text (normalize_law_name included); a 《…》 line longer than
+MAX_TITLE_CHARS is not a title.
+
+Does not: split several instruments printed in one file (refused, naming the restart),
+expand ranges written with 至 (第三十八条至第四十条 yields the two ends), or resolve 本法 to a
+law (its mention has law=None). Numbers that jump are found by rag.documents.load.
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ PARAGRAPH_CHUNK_CHARS = 600  # size cap of a paragraph chunk for non-statutes
 MAX_ARTICLE_GAP = 30  # a larger forward jump must be confirmed by the next heading
 MAX_HEADING_CHARS = 50  # 编/章/节 headings and titles are short lines
 LAW_NAME_MAX_CHARS = 40
+MAX_TITLE_CHARS = 200  # a longer 《…》 line is not a title (the longest of the 1,599 real files: 86)
 CN_PREFIX = "中华人民共和国"
 
 _DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
@@ -43,7 +49,10 @@ _ARTICLE_RE = re.compile(
     rf"^(?:\*\*)?[\s　]*第(?P<no>{NUM})[条條](?:之(?P<suf>{NUM}))?(?:\*\*)?(?P<sep>[\s　:：]*)(?P<rest>.*)$")
 _TOC_RE = re.compile(r"^目[\s　]*录$")
 _DATE_LINE_RE = re.compile(r"^[（(]?\d{4}年")
-_VERSION_RE = re.compile(r"[（(][^（()）]*(?:\d|修正|修订|修改)[^（()）]*[）)]$")
+# A trailing （2018修正）: brackets holding a digit or an amendment word, none nested inside.
+_OPEN, _CLOSE = "（(", "）)"
+_BRACKETS = _OPEN + _CLOSE
+_VERSION_NOTE = re.compile(r"\d|修正|修订|修改")
 _SENTENCE_PUNCT = re.compile(r"[。；，;,]")
 _PAGE_NUMBER_RE = re.compile(r"^[-–—\s]*(?:第\s*\d+\s*页(?:\s*共\s*\d+\s*页)?|\d+(?:\s*/\s*\d+)?)[-–—\s]*$")
 
@@ -106,11 +115,21 @@ def article_cn(no: int, suffix: int = 0) -> str:
 
 
 def normalize_law_name(name: str) -> str:
-    """《中华人民共和国劳动法（2018修正）》 → 劳动法; keeps numbered parts like （一）."""
+    """《中华人民共和国劳动法（2018修正）》 → 劳动法; keeps numbered parts like （一）.
+
+    Linear in the length of name: each trailing version note is found by one scan back to its
+    opening bracket (a regex search per note was quadratic on a long unclosed bracket)."""
     name = re.sub(r"[\s　*#]+", "", name).strip("《》<>〈〉")
     name = name.replace("《", "").replace("》", "")
-    while _VERSION_RE.search(name):
-        name = _VERSION_RE.sub("", name)
+    end = len(name)  # name[:end] is what is left; cut once at the end (no copy per note)
+    while end and name[end - 1] in _CLOSE:
+        opened = end - 2
+        while opened >= 0 and name[opened] not in _BRACKETS:
+            opened -= 1
+        if opened < 0 or name[opened] not in _OPEN or not _VERSION_NOTE.search(name, opened + 1, end - 1):
+            break
+        end = opened
+    name = name[:end]
     return name[len(CN_PREFIX):] if name.startswith(CN_PREFIX) and len(name) > len(CN_PREFIX) else name
 
 
@@ -122,6 +141,17 @@ MSG_UNCLOSED_FRONT_MATTER = ("「{name}」以 --- 开头（文件头 front matte
 MSG_DUPLICATE_ARTICLE = ("「{name}」中{article}连续出现两次（第 {first} 行和第 {second} 行）：后一条会被并入前一条。"
                          "请检查条文编号后重新上传。 / {article} appears twice in a row (lines {first} and {second}):"
                          " fix the numbering")
+MSG_DUPLICATE_APART = ("「{name}」中{article}出现了两次（第 {first} 行和第 {second} 行）：后一条会被并入它前面的条文，"
+                       "检索时会标错条号。请检查条文编号，或把不同版本存为单独的文件后重新上传。"
+                       " / {article} appears twice (lines {first} and {second}): the second would be stored inside"
+                       " another article; fix the numbering or put each version in a file of its own")
+MSG_SECOND_LAW = ("「{name}」的条文编号在第 {second} 行又从第一条开始（第 {first} 行已有第一条）{title}："
+                  "文件里可能有两部法规，后一部会被并入前一部。请把每部法规存为单独的文件后分别上传。"
+                  " / the numbering starts again at 第一条 on line {second} (line {first} had one){title_en}:"
+                  " two laws in one file? Put each law in a file of its own")
+MSG_ARTICLE_WITHOUT_TEXT = ("「{name}」中{articles}只有编号，没有条文内容（第 {lines} 行）：可能是文件不完整或排版丢了文字。"
+                            "请检查这些条文后重新上传。 / {articles_en} (line {lines}) have a number but no text:"
+                            " is the file complete?")
 MSG_NO_ARTICLE_TEXT = ("「{name}」只有条文编号（{articles}），没有条文内容。请检查文件是否完整。"
                        " / article headings ({articles}) with no text: is the file complete?")
 
@@ -155,7 +185,7 @@ def _find_title(lines: list[str], file_name: str) -> str:
         if not text:
             continue
         quoted = re.fullmatch(r"《([^》]+)》.*", text)
-        if quoted:
+        if quoted and len(quoted.group(1)) <= MAX_TITLE_CHARS:
             return quoted.group(1)
         if (len(text) <= MAX_HEADING_CHARS and not _SENTENCE_PUNCT.search(text)
                 and not _ARTICLE_RE.match(text) and not _STRUCTURE_RE.match(text)
@@ -198,24 +228,40 @@ def _is_next(prev: tuple[int, int], key: tuple[int, int]) -> bool:
 
 
 def _select_headings(cands: list[_Candidate], duplicates: list | None = None) -> list[_Candidate]:
-    """Keep the headings that form a rising sequence; cross-references fall out. A heading
-    that repeats the number of the one before is appended to `duplicates` (first, second)."""
+    """Keep the headings that form a rising sequence; cross-references fall out. A spaced
+    heading that repeats the number of one already kept, anywhere before it, is appended to
+    `duplicates` as (first, second, in_a_row)."""
     chosen: list[_Candidate] = []
+    kept: dict[tuple[int, int], _Candidate] = {}
     for i, c in enumerate(cands):
         if not chosen:
             ok = c.spaced or c.key == (1, 0)
         else:
             prev = chosen[-1].key
-            if c.key == prev and c.spaced and duplicates is not None:
-                duplicates.append((chosen[-1], c))
             if c.key <= prev:
+                if c.spaced and c.key in kept and duplicates is not None:
+                    duplicates.append((kept[c.key], c, c.key == prev))
                 continue
             following = cands[i + 1] if i + 1 < len(cands) else None
             confirmed = following is None or _is_next(c.key, following.key)
             ok = _is_next(prev, c.key) or (c.spaced and (c.key[0] - prev[0] <= MAX_ARTICLE_GAP or confirmed))
         if ok:
             chosen.append(c)
+            kept[c.key] = c
     return chosen
+
+
+def _refuse_duplicate(name: str, lines: list[str], first: _Candidate, second: _Candidate, in_a_row: bool):
+    """The message for a number seen twice: a restart at 第一条 is a second law in the file."""
+    article, a, b = article_cn(*first.key), first.line + 1, second.line + 1
+    if first.key == (1, 0):
+        title = next((t for t in (_plain(ln)[0] for ln in reversed(lines[:second.line])) if t), "")
+        title = title if len(title) <= MAX_HEADING_CHARS and not _ARTICLE_RE.match(title) else ""
+        raise DocumentError(MSG_SECOND_LAW.format(
+            name=name, first=a, second=b, title=f"（第 {b} 行之前是「{title}」）" if title else "",
+            title_en=f" (the line before it reads '{title}')" if title else ""))
+    template = MSG_DUPLICATE_ARTICLE if in_a_row else MSG_DUPLICATE_APART
+    raise DocumentError(template.format(name=name, article=article, first=a, second=b))
 
 
 def _line_pages(pages: list[Page] | None, text: str) -> tuple[str, list[int | None]]:
@@ -251,13 +297,15 @@ def parse_statute(text: str, file_name: str = "", pages: list[Page] | None = Non
         if m:
             key = (cn_to_int(m["no"]), cn_to_int(m["suf"]) if m["suf"] else 0)
             cands.append(_Candidate(i, key, bool(m["sep"]) or not m["rest"], m["rest"]))
-    duplicates: list[tuple[_Candidate, _Candidate]] = []
+    duplicates: list[tuple[_Candidate, _Candidate, bool]] = []
     headings = _select_headings(cands, duplicates)
     if strict and duplicates and len(headings) >= MIN_STATUTE_ARTICLES - 1:
-        first, second = duplicates[0]
-        raise DocumentError(MSG_DUPLICATE_ARTICLE.format(
-            name=name, article=article_cn(*first.key), first=first.line + 1, second=second.line + 1))
+        _refuse_duplicate(name, lines, *duplicates[0])
     if len(headings) < MIN_STATUTE_ARTICLES and not (headings and base["law_short"].endswith(LAW_SUFFIXES)):
+        if strict and cands and all(not c.rest for c in cands):
+            other = sum(1 for ln in lines if _plain(ln)[0]) - len(cands)
+            if other <= 1:  # a title at most: the file is article numbers without their text
+                _refuse_empty_articles(name, [Article(text="", article_cn=article_cn(*c.key)) for c in cands], cands)
         return _paragraph_chunks(lines, page_of, base)
 
     starts = {c.line: c for c in headings}
@@ -284,10 +332,22 @@ def parse_statute(text: str, file_name: str = "", pages: list[Page] | None = Non
             body.append(text)
     for article, paragraphs in zip(articles, bodies):
         article.text = "\n".join(paragraphs)
-    if strict and articles and not any(a.text.strip() for a in articles):
-        listed = "、".join(a.article_cn for a in articles[:3]) + ("…" if len(articles) > 3 else "")
-        raise DocumentError(MSG_NO_ARTICLE_TEXT.format(name=name, articles=listed))
+    if strict:
+        _refuse_empty_articles(name, articles, headings)
     return articles
+
+
+def _refuse_empty_articles(name: str, articles: list[Article], headings: list[_Candidate]) -> None:
+    """An article is a number and its text: one with no text would be found, cited and empty."""
+    empty = [(a, c) for a, c in zip(articles, headings) if not a.text.strip()]
+    if not empty:
+        return
+    listed = "、".join(a.article_cn for a, _ in empty[:3]) + ("…" if len(empty) > 3 else "")
+    if len(empty) == len(articles):
+        raise DocumentError(MSG_NO_ARTICLE_TEXT.format(name=name, articles=listed))
+    lines = "、".join(str(c.line + 1) for _, c in empty[:3]) + ("…" if len(empty) > 3 else "")
+    raise DocumentError(MSG_ARTICLE_WITHOUT_TEXT.format(name=name, articles=listed, lines=lines,
+                                                        articles_en=listed))
 
 
 def _heading_level(text: str, depth: int) -> str:

@@ -30,7 +30,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Hashable, Protocol
+from typing import Callable, Collection, Hashable, Protocol
 
 from rag.errors import KnowledgeBaseError
 
@@ -77,9 +77,11 @@ class KbStore(Protocol):
 
     def meta(self) -> dict: ...
 
-    def dense_search(self, vector: list[float], k: int) -> list[tuple[str, float]]:
-        """(article id, cosine similarity) of the k nearest articles (committed or not:
-        callers keep only ids of their snapshot)."""
+    def dense_search(self, vector: list[float], k: int,
+                     doc_ids: Collection[str] | None = None) -> list[tuple[str, float]]:
+        """(article id, cosine similarity) of the k nearest articles (committed or not: callers
+        keep only ids of their snapshot); with doc_ids, the k nearest of those documents only
+        (filtered inside the search, so rows of other documents take none of the k places)."""
 
     def source_path(self, doc_id: str) -> Path | None:
         """A local file holding the document's source PDF, if one was kept."""

@@ -26,6 +26,7 @@ import uuid
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Collection
 
 import lancedb
 import pyarrow as pa
@@ -187,12 +188,18 @@ class LanceKbStore:
         except FileNotFoundError:
             return {}
 
-    def dense_search(self, vector: list[float], k: int) -> list[tuple[str, float]]:
+    def dense_search(self, vector: list[float], k: int,
+                     doc_ids: Collection[str] | None = None) -> list[tuple[str, float]]:
         table = self._handles.get("articles") or self._latest("articles")
         if table is None:
             return []
-        hits = (table.search(vector).metric("cosine").limit(k)
-                .select(["id", "_distance"]).to_list())  # naming _distance: no LanceDB deprecation warning
+        query = table.search(vector).metric("cosine")
+        if doc_ids is not None:
+            if not doc_ids:
+                return []
+            listed = ", ".join(f"'{_quote(d)}'" for d in sorted(doc_ids))
+            query = query.where(f"doc_id IN ({listed})", prefilter=True)
+        hits = query.limit(k).select(["id", "_distance"]).to_list()  # naming _distance: no LanceDB deprecation warning
         return [(h["id"], 1.0 - float(h["_distance"])) for h in hits]
 
     def source_path(self, doc_id: str) -> Path | None:
@@ -290,7 +297,20 @@ class LanceLibrary:
         root.mkdir(parents=True, exist_ok=True)
 
     def names(self) -> list[str]:
-        return sorted(p.name for p in self.root.iterdir() if not p.name.startswith(".") and (p / "kb.json").exists())
+        """KB folders (those holding a kb.json), and folders whose kb.json cannot be looked at
+        (no permission …): opening those says why, so a listing can name them instead of
+        hiding them or failing on them."""
+        names = []
+        for p in self.root.iterdir():
+            if p.name.startswith("."):
+                continue
+            try:
+                found = (p / "kb.json").exists()
+            except OSError:
+                found = True
+            if found:
+                names.append(p.name)
+        return sorted(names)
 
     def exists(self, name: str) -> bool:
         return (self.root / name / "kb.json").exists()

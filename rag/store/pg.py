@@ -31,6 +31,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Collection
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -280,7 +281,8 @@ class PgKbStore:
         return row[0]
 
     @_guarded
-    def dense_search(self, vector: list[float], k: int) -> list[tuple[str, float]]:
+    def dense_search(self, vector: list[float], k: int,
+                     doc_ids: Collection[str] | None = None) -> list[tuple[str, float]]:
         with self._db.connection() as conn, conn.transaction():
             dim = self._dim(conn)
             if dim is None:
@@ -291,15 +293,20 @@ class PgKbStore:
                     f"has {len(vector)} dimensions, knowledge base {self.name!r} holds {dim}: another embedding model.")
             ef = min(max(HNSW_EF_SEARCH, k), HNSW_EF_SEARCH_MAX)
             conn.execute("select set_config('hnsw.ef_search', %s, true)", [str(ef)])
-            rows = conn.execute(self._dense_query(dim), {"q": Vector(list(vector)), "k": k}).fetchall()
+            if doc_ids is None:
+                rows = conn.execute(self._dense_query(dim), {"q": Vector(list(vector)), "k": k}).fetchall()
+            else:  # one transaction per write leaves no orphans; a reader's older snapshot may ask this
+                rows = conn.execute(self._dense_query(dim, only_docs=True),
+                                    {"q": Vector(list(vector)), "k": k, "docs": sorted(doc_ids)}).fetchall()
         return [(i, float(score)) for i, score in rows]
 
-    def _dense_query(self, dim: int) -> sql.Composed:
+    def _dense_query(self, dim: int, only_docs: bool = False) -> sql.Composed:
         """The expression and the literal KB name are those of the KB's partial index (optimize),
         so the planner can use it; tests EXPLAIN this query."""
-        return sql.SQL("select id, 1 - (vector::vector({d}) <=> %(q)s::vector({d})) from articles where kb = {kb}"
+        docs = sql.SQL(" and doc_id = any(%(docs)s)" if only_docs else "")
+        return sql.SQL("select id, 1 - (vector::vector({d}) <=> %(q)s::vector({d})) from articles where kb = {kb}{docs}"
                        " order by vector::vector({d}) <=> %(q)s::vector({d}) limit %(k)s").format(
-            d=sql.Literal(dim), kb=sql.Literal(self.name))
+            d=sql.Literal(dim), kb=sql.Literal(self.name), docs=docs)
 
     @_guarded
     def source_path(self, doc_id: str) -> Path | None:
