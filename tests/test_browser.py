@@ -89,7 +89,9 @@ def upload(page: Page, *files) -> None:
     for f in files:
         expect(sidebar(page).get_by_test_id("stFileChipName").filter(has_text=f.name)).to_be_visible()
     sidebar(page).get_by_role("button", name="添加到知识库").click()
-    expect(sidebar(page).get_by_text("✅ 文档已加载并索引")).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+    # the status header once every file was tried: ✅ all added, ⚠️ some failed, ❌ all failed
+    expect(sidebar(page).get_by_text(re.compile(r"^(✅ 文档已加载并索引|⚠️ 新增|❌ )"))).to_be_visible(
+        timeout=ANSWER_TIMEOUT_MS)
 
 
 def ask(page: Page, question: str) -> list[str]:
@@ -176,7 +178,10 @@ def test_articles_show_before_the_answer_arrives(page, tmp_path):
     answer = page.get_by_test_id("stChatMessage").last
     expect(answer.get_by_text("检索到的法条（")).to_be_visible(timeout=(SLOW_ANSWER_S - 2) * 1000)
     shown = time.monotonic() - asked
+    expect(answer.get_by_text(re.compile(r"^模型正在阅读检索到的 \d+ 条法条"))).to_be_visible()  # the wait is explained
     page.screenshot(path=str(tmp_path / "articles-first.png"))
+    if os.environ.get("UPDATE_SCREENSHOT") == "1":
+        shutil.copy(tmp_path / "articles-first.png", ROOT / "docs" / "reading.png")
     expect(answer.get_by_text(FAKE_ANSWER, exact=True)).to_have_count(0)  # the model has not answered yet
     assert shown < SLOW_ANSWER_S, shown
     expect(answer.get_by_text(FAKE_ANSWER, exact=True)).to_be_visible(timeout=60_000)
@@ -205,7 +210,10 @@ def test_bad_uploads_each_get_their_message(page, tmp_path):
     expect(status.get_by_text(f"年休假实施办法_GBK.txt：{added} 条")).to_be_visible()
     assert added == 19  # the GBK file was decoded and split into its 19 articles
     assert kb_counts(page) == (docs + 1, articles + added)  # the bad files added nothing
+    expect(status.get_by_text("✅")).to_have_count(0)  # a failed upload is never headed as done
     full_page_screenshot(page, tmp_path / "bad-uploads.png")
+    if os.environ.get("UPDATE_SCREENSHOT") == "1":
+        shutil.copy(tmp_path / "bad-uploads.png", ROOT / "docs" / "upload_failed.png")
 
 
 @pytest.mark.skipif(os.environ.get("UPDATE_SCREENSHOT") != "1", reason="set UPDATE_SCREENSHOT=1 to redraw it")
