@@ -90,14 +90,14 @@ def ask_example(question: str) -> None:
     st.session_state.example_question = question  # asked below, in this run, like a typed one
 
 
-if not st.session_state.turns and "example_question" not in st.session_state:
+# Read first, so that a question being asked never has the example buttons drawn above it.
+question = st.chat_input("请输入法律问题，例如：劳动合同到期不续签有没有补偿？", key="question") \
+    or st.session_state.pop("example_question", None)
+if not st.session_state.turns and not question:
     st.markdown(EXAMPLES_NOTE)
     for start in range(0, len(CHAT_EXAMPLES), 2):  # two per row, rows aligned
         for column, (n, (label, example)) in zip(st.columns(2), list(enumerate(CHAT_EXAMPLES))[start:start + 2]):
             column.button(label, key=f"example_{n}", help=example, on_click=ask_example, args=(example,),
                           width="stretch")
-
-question = st.chat_input("请输入法律问题，例如：劳动合同到期不续签有没有补偿？", key="question") \
-    or st.session_state.pop("example_question", None)
 if question:
     ask(question)
