@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from settings import get_settings
+from ui.style import chinese_overrides
+
 PAGES = [
     st.Page("pages/0_法律助手.py", title="法律助手", icon="⚖️", default=True),
     st.Page("pages/1_知识库.py", title="知识库", icon="📚"),
@@ -15,4 +18,6 @@ PAGES = [
     st.Page("pages/4_模型评测.py", title="模型评测", icon="📊"),
 ]
 
-st.navigation(PAGES).run()
+page = st.navigation(PAGES)
+chinese_overrides(get_settings().max_upload_mb)
+page.run()
