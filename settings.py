@@ -77,7 +77,7 @@ class Endpoint(BaseModel):
 
 
 def _default_endpoints() -> dict[str, Endpoint]:
-    return {EMBEDDED: Endpoint(label="Embedded CPU model (llama.cpp)")}
+    return {EMBEDDED: Endpoint(label="内置 CPU 模型（llama.cpp）")}
 
 
 class Settings(BaseSettings):

@@ -410,7 +410,7 @@ def _read_state(state_file: Path) -> dict | None:
 
 def _endpoint(port: int, alias: str) -> Endpoint:
     return Endpoint(base_url=f"http://{HOST}:{port}/v1", model=alias,
-                    label=f"Embedded CPU model {alias} (llama.cpp)")
+                    label=f"内置 CPU 模型 {alias}（llama.cpp）")
 
 
 def _free_port() -> int:

@@ -21,7 +21,7 @@ from tests.fakes import ANSWER, FakeOpenAI
 from tests.test_browser import full_page_screenshot
 
 pytestmark = pytest.mark.slow
-EMBEDDED_LABEL = "Embedded CPU model (llama.cpp)"  # settings' label for the embedded endpoint
+EMBEDDED_LABEL = "内置 CPU 模型（llama.cpp）"  # settings' label for the embedded endpoint
 FIRST_LOAD_MS = 180_000  # the first page load opens the KB and loads e5 on a loaded 2-core machine
 OCR_ANSWER_MS = 120_000
 

@@ -62,5 +62,5 @@ def upload_statutes(kb: KnowledgeBase, kb_counts, settings: Settings) -> None:
         # The counts first: when the header shows, the sidebar already says what the KB holds.
         kb_counts.caption(f"{len(kb.documents())} 个文档 · {len(kb.articles)} 条法条")
         # Keep the per-file errors in view: a collapsed "complete" status would hide them.
-        status.update(label=outcome_label(added, failed, len(uploads)), state="error" if failed == len(uploads)
-                      else "complete", expanded=bool(failed))
+        status.update(label=outcome_label(added, failed, len(uploads)), state="error" if failed else "complete",
+                      expanded=bool(failed))
