@@ -1,14 +1,8 @@
-"""知识库: list, create and delete knowledge bases; see and remove their documents; search one.
-
-Thin page: widgets → rag.kb / rag.retrieval.hybrid → rendering. The search is retrieval only
-(no LLM): it shows what the chat page would hand the model, to check why an answer cited
-what it did. Actions run in button callbacks, before the page is drawn, so the lists below
-always show the state after the action; their outcome is kept for one run in `kb_flash`.
-Statutes are uploaded here (文档 tab) as in the chat page's sidebar (ui/uploads.py); the
-demo pack has its own section (ui/demo_pack.py). KBs are opened as they are (ui.legal.open_current,
-not ui.legal.knowledge_base), so an emptied default KB is shown empty here, not rebuilt; one
-embedded by an older model is re-embedded first, with progress.
-"""
+"""知识库: list, create and delete knowledge bases; upload, see and remove their documents; search
+one (ui/kb_search.py, no model); add the demo pack (ui/demo_pack.py). Actions run in button
+callbacks before the page is drawn, so the lists show the state after the action (`kb_flash`
+keeps the outcome for one run). KBs are opened as they are (ui.legal.open_current): an emptied
+default KB is shown empty, not rebuilt; one embedded by an older model is re-embedded first."""
 from __future__ import annotations
 
 import streamlit as st
@@ -17,11 +11,10 @@ from rag.errors import RagError
 from rag.documents.load import ocr_note
 from settings import get_settings
 from ui.demo_pack import render_demo_pack
-from ui.legal import citation_title, library, open_current, retriever
+from ui.kb_search import render_search
+from ui.legal import library, open_current
 from ui.uploads import upload_statutes
 
-MODES = {"hybrid": "混合（BM25 + 向量）", "bm25": "BM25（关键词）", "dense": "向量（语义）"}
-MAX_K = 30
 st.set_page_config(page_title="知识库", page_icon="📚", layout="wide")
 settings = get_settings()
 
@@ -112,24 +105,7 @@ with docs_tab:
         st.button("移除文档", key="kb_remove_doc", on_click=remove_document, args=(name,))
 
 with search_tab:
-    query = st.text_input("问题或条文编号", key="kb_query", placeholder="例如：试用期最长多久？ / 劳动合同法第四十七条")
-    mode_col, k_col = st.columns(2)
-    mode = mode_col.radio("检索方式", list(MODES), format_func=MODES.get, horizontal=True, key="kb_mode")
-    k = k_col.number_input("返回条数 k", 1, MAX_K, min(settings.top_k, MAX_K), key="kb_k")
-    if query.strip():
-        found = retriever(kb).retrieve(query, k=int(k), mode=mode)
-        if found.abstain:
-            st.warning("没有足够相关的法条：聊天页会提示“回答没有法条依据”。")
-        st.caption(f"最高 BM25 分 {found.best_bm25:.2f} · 最高向量相似度 {found.best_dense:.3f} · "
-                   f"用时 {found.timings_ms.get('total', 0):.0f} ms")
-        st.dataframe([{"#": n, "法律": c.article.law_short or c.article.law_title or c.article.file_name,
-                       "条": c.article.article_cn, "章节": c.article.chapter, "分数": round(c.score, 4),
-                       "检索方式": "+".join(c.retrievers)} for n, c in enumerate(found.citations, start=1)],
-                     hide_index=True)
-        for n, c in enumerate(found.citations, start=1):
-            with st.expander(f"{n}. {citation_title(c)}"):
-                st.write(c.article.text)
-                st.caption(f"来源：{c.article.file_name} · 检索方式：{'+'.join(c.retrievers)} · 分数 {c.score:.4f}")
+    render_search(kb, settings.top_k)
 
 with delete_tab:
     if name == settings.default_kb:
