@@ -109,7 +109,8 @@ class Bm25Index:
     def search_with_best(self, tokens: list[str], k: int, extra: list[tuple[str, float]] | tuple = ()
                          ) -> tuple[np.ndarray, np.ndarray, float]:
         """`search`, plus the best score of `tokens` alone (what the abstain thresholds were
-        calibrated on: extra terms must not make an off-topic question look answerable)."""
+        calibrated on: extra terms must not make an off-topic question look answerable). When
+        none of `tokens` is in the index nothing is found, whatever `extra` holds."""
         empty = np.zeros(0, dtype=int), np.zeros(0), 0.0
         if self._model is None or not tokens:
             return empty
