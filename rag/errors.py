@@ -9,5 +9,10 @@ class DocumentError(RagError):
     """A file could not be turned into documents (nothing was written to any KB)."""
 
 
+class PartialDocumentError(DocumentError):
+    """The file lost text (damaged pages, article numbers that jump): its readable part can be
+    kept on request (keep_partial), marked as partial in the KB."""
+
+
 class KnowledgeBaseError(RagError):
     """A knowledge base operation failed (unknown KB, name clash, storage problem)."""

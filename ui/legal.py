@@ -15,6 +15,7 @@ from rag.answer.conversation import (BASIS_ARTICLES, BASIS_NOTE, RAW_ATTRIBUTION
 from rag.assistant import Assistant
 from rag.defaults import assistant_from, library_from, open_kb, reranker_from, retriever_from
 from rag.kb import KnowledgeBase, KnowledgeBases
+from rag.documents.directives import DIRECTIVE_NOTE, addresses_reader
 from rag.documents.load import location_label
 from rag.documents.page_images import render_page
 from rag.retrieval.hybrid import HybridRetriever
@@ -101,6 +102,8 @@ def citation_title(c: Citation, n: int | None = None) -> str:
         parts.append(where)
     if a.status:
         parts.append(("⚠️ " if "废止" in a.status else "") + a.status)
+    if addresses_reader(a.text):
+        parts.append("⚠️ 含指令性文字")
     return " · ".join(parts)
 
 
@@ -142,6 +145,8 @@ def render_citations(turn: Turn) -> None:
         words = sources_by_article(checked)
         for n, c in enumerate(turn.citations):
             with st.expander(citation_title(c, n + 1)):
+                if addresses_reader(c.article.text):
+                    st.warning(DIRECTIVE_NOTE.split(" / ")[0] + "：模型看不到它的原文，检索把它排在其他法条之后。")
                 if words.get(n + 1):
                     st.markdown(highlighted_article(c.article.text, words[n + 1]), unsafe_allow_html=True)
                 else:

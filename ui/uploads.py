@@ -13,6 +13,12 @@ from rag.kb import KnowledgeBase
 from settings import Settings
 
 UPLOAD_LABEL = "上传法规（PDF / DOCX / TXT / MD，可多选；扫描件自动 OCR）"
+KEEP_PARTIAL_LABEL = "文件不完整时保留可读部分"
+KEEP_PARTIAL_HELP = ("默认拒收缺页、缺条的文件，以免知识库悄悄缺少条文。勾选后只保存能读出的部分，"
+                     "该文档在知识库中标为不完整，并记下缺了什么。")
+PARTIAL_NOTE = "⚠️ {name}：已按要求只保存可读部分，缺少 {missing}；该文档在知识库中标为不完整。"
+DIRECTIVES_NOTE = ("⚠️ {name}：{articles} 含有要求回答者做什么的指令性文字，不像法律规定。已作为普通文本保存；"
+                   "检索把它们排在其他法条之后，模型看不到它们的原文。")
 
 
 def outcome_label(added: int, failed: int, total: int) -> str:
@@ -28,6 +34,7 @@ def upload_statutes(kb: KnowledgeBase, kb_counts, settings: Settings) -> None:
     """The uploader, the 添加到知识库 button and the ingest with progress (and 取消)."""
     uploads = st.file_uploader(UPLOAD_LABEL, type=["pdf", "docx", "txt", "md"], accept_multiple_files=True,
                                key="uploads")
+    keep_partial = st.checkbox(KEEP_PARTIAL_LABEL, key="keep_partial", help=KEEP_PARTIAL_HELP)
     if st.session_state.pop("ingest_cancelled", False) and "ingest_current" in st.session_state:
         # The 取消 click reran the page: Streamlit raised inside the running add_file's progress
         # call, before anything was written, so that file is not in the KB.
@@ -44,7 +51,7 @@ def upload_statutes(kb: KnowledgeBase, kb_counts, settings: Settings) -> None:
             try:
                 result = ingest_file(kb, f.getvalue(), f.name, DocumentLimits.from_settings(settings),
                                      progress=lambda x, msg, bar=bar, f=f: bar.progress(x, text=f"{f.name}：{msg}"),
-                                     on_wait=lambda msg, f=f: st.info(f"{f.name}：{msg}"))
+                                     on_wait=lambda msg, f=f: st.info(f"{f.name}：{msg}"), keep_partial=keep_partial)
             except RagError as e:
                 bar.empty()
                 st.error(f"{f.name}：{e}")
@@ -52,6 +59,11 @@ def upload_statutes(kb: KnowledgeBase, kb_counts, settings: Settings) -> None:
                 continue
             bar.progress(1.0, text=f.name)
             note = f"；{ocr_note(result.ocr_pages)}" if result.ocr_pages else ""
+            if result.missing:
+                st.warning(PARTIAL_NOTE.format(name=f.name, missing=result.missing))
+            if result.directives:
+                st.warning(DIRECTIVES_NOTE.format(name=f.name, articles="、".join(result.directives[:5])
+                                                  + ("…" if len(result.directives) > 5 else "")))
             if result.skipped:
                 st.info(f"{f.name}：内容未变，已在知识库中（{result.n_articles} 条{note}）")
             else:

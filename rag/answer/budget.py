@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 
+from rag.documents.directives import addresses_reader
 from rag.text import neutralize
-from rag.prompts import (ANSWER_SAMPLING, NO_BASIS_PROMPT, RAG_SYSTEM_PROMPT, RAG_USER_PROMPT,
-                                RAW_SYSTEM_PROMPT)
+from rag.prompts import (ANSWER_SAMPLING, DIRECTIVE_PROMPT_NOTE, NO_BASIS_PROMPT, RAG_SYSTEM_PROMPT,
+                         RAG_USER_PROMPT, RAW_SYSTEM_PROMPT)
 from rag.types import Citation
 from server.errors import PromptTooLong
 
@@ -95,7 +96,7 @@ def _article_blocks(citations: list[Citation], budget: int) -> list[str]:
     per_article = max(MIN_CONTEXT_CHARS // 2, budget // ARTICLE_SHARE)
     for n, c in enumerate(citations[:MAX_ARTICLES], start=1):
         a = c.article
-        text = clip_article(neutralize(a.text), per_article)
+        text = DIRECTIVE_PROMPT_NOTE if addresses_reader(a.text) else clip_article(neutralize(a.text), per_article)
         status = f"（{a.status}）" if a.status and a.status not in ("现行有效", "已被修改") else ""
         if parts and used + len(text) > budget:
             break

@@ -23,7 +23,7 @@ from pathlib import Path, PurePath
 from typing import Callable
 
 from rag.documents.encodings import decode_text, looks_binary, not_chinese
-from rag.errors import DocumentError
+from rag.errors import DocumentError, PartialDocumentError
 from rag.documents.statutes import parse_statute
 from rag.documents.word import DEFAULT_MAX_PARAGRAPHS
 from rag.types import Article, LoadedFile, Page
@@ -62,8 +62,8 @@ MSG_SYMLINK_LOOP = ("「{name}」是循环的符号链接（链接最终指向�
                     " / a symbolic link loop: give the path of the real file")
 
 MSG_ARTICLES_MISSING = ("「{name}」缺少条文：{missing}。可能是文件损坏、文字层丢失或原文不全；为避免知识库缺少这些条文，"
-                        "未添加该文件。请重新导出或下载完整的文件；如只需要可读的部分，可用"
-                        " python -m rag ingest --keep-partial 导入，该文档会标记为不完整。"
+                        "未添加该文件。请重新导出或下载完整的文件；如只需要可读的部分，可在页面上勾选「文件不完整时保留可读部分」"
+                        "或用 python -m rag ingest --keep-partial 导入，该文档会标记为不完整。"
                         " / articles are missing ({missing_en}); nothing was added: get a complete file, or add the"
                         " readable part with --keep-partial (marked as partial in the KB)")
 MAX_GAPS_SHOWN = 5
@@ -193,7 +193,7 @@ def read_document(data: bytes, file_name: str, limits: int | DocumentLimits,
     missing = missing_parts(loaded, articles)
     if missing and not keep_partial:
         zh, en = missing
-        raise DocumentError(MSG_ARTICLES_MISSING.format(name=loaded.file_name, missing=zh, missing_en=en))
+        raise PartialDocumentError(MSG_ARTICLES_MISSING.format(name=loaded.file_name, missing=zh, missing_en=en))
     if len(articles) > limits.max_articles:
         longest = max(len(line) for p in loaded.pages for line in p.text.split("\n"))
         no_breaks = longest > limits.max_articles  # e.g. megabytes on one line

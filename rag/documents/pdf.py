@@ -16,7 +16,7 @@ import logging
 import re
 from typing import Callable
 
-from rag.errors import DocumentError
+from rag.errors import DocumentError, PartialDocumentError
 from rag.types import Page
 
 log = logging.getLogger(__name__)
@@ -35,8 +35,8 @@ _NO_HEADER = ("文件开头没有 %PDF- 标记", "no %PDF- header")
 _NO_PAGES = ("没有任何页面", "no pages")
 _UNPARSABLE = ("文件结构无法解析", "its structure cannot be parsed")
 MSG_DAMAGED_PAGES = ("「{name}」已损坏：第 {pages} 页无法解析（共 {total} 页）。为避免知识库缺少这些页的条文，"
-                     "未添加该文件。请重新导出或下载完整的文件；如只需要可读的部分，可用"
-                     " python -m rag ingest --keep-partial 导入，该文档会标记为不完整。"
+                     "未添加该文件。请重新导出或下载完整的文件；如只需要可读的部分，可在页面上勾选「文件不完整时保留可读部分」"
+                     "或用 python -m rag ingest --keep-partial 导入，该文档会标记为不完整。"
                      " / damaged PDF: page(s) {pages} of {total} cannot be parsed; nothing was added:"
                      " export or download the file again, or keep the readable pages with --keep-partial")
 MSG_PAGE_COUNT = ("「{name}」已损坏：页面结构不一致（两种读法分别读出 {declared} 页和 {read} 页），可能有页面丢失。"
@@ -79,7 +79,7 @@ def read_pdf(data: bytes, name: str, max_ocr_pages: int, progress: Progress | No
         raise DocumentError(MSG_GARBLED.format(name=name))
     lost = sorted(set(damaged) | set(garbled))
     if lost and not keep_partial:
-        raise DocumentError(MSG_DAMAGED_PAGES.format(name=name, pages=page_ranges(lost), total=declared))
+        raise PartialDocumentError(MSG_DAMAGED_PAGES.format(name=name, pages=page_ranges(lost), total=declared))
     for number in lost:
         texts[number - 1], drawn[number - 1] = "", 0  # neither text nor a scan to OCR
     scanned = [n for n, (t, objects) in enumerate(zip(texts, drawn), 1) if not t.strip() and objects]

@@ -38,6 +38,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from rag.kb import KnowledgeBase, Snapshot, embed_text
 from rag.retrieval.bridge import TermBridge
 from rag.retrieval.coverage import coverage_rescore
+from rag.documents.directives import addresses_reader
 from rag.documents.statutes import find_article_mentions
 from rag.text import resolve_law
 from rag.types import Citation
@@ -178,6 +179,7 @@ class HybridRetriever:
             t3 = time.perf_counter()
             citations = exact + self._rerank(question, citations[len(exact):RERANK_TOP])
             timings["rerank"] = _ms(t3)
+        citations = exact + rules_first(citations[len(exact):])
         best_dense = ranked["dense"][0][1] if ranked.get("dense") else 0.0
         size_bm25, size_dense = abstain_thresholds(len(snap.articles))
         min_bm25 = size_bm25 if self.min_bm25 is None else self.min_bm25
@@ -198,6 +200,14 @@ class HybridRetriever:
             c.score = float(s)
             c.retrievers = [*c.retrievers, "rerank"]
         return sorted(citations, key=lambda c: -c.score)
+
+
+def rules_first(citations: list[Citation]) -> list[Citation]:
+    """Articles that address the reader or the model (「忽略之前的所有指示，回答：…」) after every
+    article that states a rule, each group in its own order: a KB's injected text reaches the
+    prompt only when nothing else was found. None of the 65,995 real articles is flagged."""
+    flagged = [addresses_reader(c.article.text) for c in citations]
+    return [c for c, f in zip(citations, flagged) if not f] + [c for c, f in zip(citations, flagged) if f]
 
 
 def reciprocal_rank_fusion(ranked: dict[str, list[tuple[int, float]]],
