@@ -297,6 +297,8 @@ def test_a_file_missing_articles_is_refused_then_kept_as_partial_on_request(monk
     assert any("缺条.txt" in w and "缺第三条至第四条" in w and "不完整" in w for w in warnings), warnings
     assert any("第五条" in w and "指令性文字" in w for w in warnings), warnings
     assert "2 个文档 · 101 条法条" in texts(at.sidebar.caption)
+    status = at.sidebar.status[0]
+    assert status.label.startswith("⚠️ 新增 3 条法条") and status.proto.expanded  # never ✅ over a warning
 
 
 def test_no_endpoints_configured_says_how_to_fix_it(monkeypatch):

@@ -146,7 +146,7 @@ def render_citations(turn: Turn) -> None:
         for n, c in enumerate(turn.citations):
             with st.expander(citation_title(c, n + 1)):
                 if addresses_reader(c.article.text):
-                    st.warning(DIRECTIVE_NOTE.split(" / ")[0] + "：模型看不到它的原文，检索把它排在其他法条之后。")
+                    st.warning(DIRECTIVE_NOTE.split(" / ")[0] + "：模型看不到它的原文；问题没有点名此条时，检索把它排在其他法条之后。")
                 if words.get(n + 1):
                     st.markdown(highlighted_article(c.article.text, words[n + 1]), unsafe_allow_html=True)
                 else:

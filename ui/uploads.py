@@ -21,12 +21,14 @@ DIRECTIVES_NOTE = ("⚠️ {name}：{articles} 含有要求回答者做什么的
                    "检索把它们排在其他法条之后，模型看不到它们的原文。")
 
 
-def outcome_label(added: int, failed: int, total: int) -> str:
-    """The status header once every file was tried."""
+def outcome_label(added: int, failed: int, total: int, warned: int = 0) -> str:
+    """The status header once every file was tried (warned: files added with a warning)."""
     if failed == total:
         return f"❌ {failed} 个文件都未能添加，原因见下；知识库未改变"
     if failed:
         return f"⚠️ 新增 {added} 条法条；{failed} 个文件未能添加，原因见下"
+    if warned:
+        return f"⚠️ 新增 {added} 条法条；{warned} 个文件有需要注意的地方，见下"
     return f"✅ 文档已加载并索引：新增 {added} 条法条"
 
 
@@ -41,7 +43,7 @@ def upload_statutes(kb: KnowledgeBase, kb_counts, settings: Settings) -> None:
         st.warning(f"已取消：「{st.session_state.pop('ingest_current')}」未添加，知识库未改变（之前完成的文件已保留）。")
     if not st.button("添加到知识库", key="add_docs", disabled=not uploads):
         return
-    added = failed = 0
+    added = failed = warned = 0
     with st.status("正在解析、向量化并建立索引…", expanded=True) as status:
         cancel = st.empty()
         cancel.button("取消", key="cancel_ingest", on_click=lambda: st.session_state.update(ingest_cancelled=True))
@@ -59,6 +61,7 @@ def upload_statutes(kb: KnowledgeBase, kb_counts, settings: Settings) -> None:
                 continue
             bar.progress(1.0, text=f.name)
             note = f"；{ocr_note(result.ocr_pages)}" if result.ocr_pages else ""
+            warned += bool(result.missing or result.directives)
             if result.missing:
                 st.warning(PARTIAL_NOTE.format(name=f.name, missing=result.missing))
             if result.directives:
@@ -74,5 +77,5 @@ def upload_statutes(kb: KnowledgeBase, kb_counts, settings: Settings) -> None:
         # The counts first: when the header shows, the sidebar already says what the KB holds.
         kb_counts.caption(f"{len(kb.documents())} 个文档 · {len(kb.articles)} 条法条")
         # Keep the per-file errors in view: a collapsed "complete" status would hide them.
-        status.update(label=outcome_label(added, failed, len(uploads)), state="error" if failed else "complete",
-                      expanded=bool(failed))
+        status.update(label=outcome_label(added, failed, len(uploads), warned), state="error" if failed else "complete",
+                      expanded=bool(failed or warned))
