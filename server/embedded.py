@@ -1,4 +1,3 @@
-# Over 400 lines: the embedded server's whole lifecycle (state file, start, watch, diagnose, restart, stop) shares its state-file locking.
 """The embedded CPU default: llama.cpp's OpenAI-compatible server on loopback, started on demand.
 
 Owns two jobs: starting one server per model and state directory (found again by other
@@ -132,16 +131,22 @@ class EmbeddedStarter:
         return crashes.crash_error(crash, url, during) if crash else None
 
 
-def starter(settings) -> EmbeddedStarter:
-    """The on-demand start the app and CLIs hand to server.endpoints.resolve."""
-    return EmbeddedStarter(lambda: ensure_running(settings.embedded_model, settings.models_dir,
-                                  state_dir(settings), settings.embedded_threads,
-                                  settings.embedded_ctx),
-                           settings.embedded_model, state_dir(settings))
+def starter(model: str, models_dir: Path, state_dir: Path, threads: int = 2,
+            ctx: int = 4096) -> EmbeddedStarter:
+    """The on-demand start the app and CLIs hand to server.endpoints (values from settings:
+    embedded_model, models_dir, state_dir(data_dir), embedded_threads, embedded_ctx)."""
+    return EmbeddedStarter(lambda: ensure_running(model, models_dir, state_dir, threads, ctx),
+                           model, state_dir)
 
 
-def state_dir(settings) -> Path:
-    return settings.data_dir / "run"
+def state_dir(data_dir: Path) -> Path:
+    """Where the embedded servers' state files, logs and exit records live."""
+    return Path(data_dir) / "run"
+
+
+def started_here(model: str, state_dir: Path) -> supervisor.ProcessGroup | None:
+    """The server for `model` when this process started it (`embedded --foreground` waits on it)."""
+    return _STARTED.get(str(_state_file(state_dir, model)))
 
 
 def _start(model: str, path: Path, state_file: Path, threads: int, ctx: int,
@@ -269,37 +274,3 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]
-
-
-# -- CLI: python -m server embedded [--model M] [--foreground] [--stop] ----------------------
-def add_cli(subparsers) -> None:
-    p = subparsers.add_parser("embedded", help="start (or find) the embedded CPU llama.cpp server")
-    p.add_argument("--model", help=f"one of {', '.join(MODELS)}, a .gguf path or 'hf/repo:file.gguf'")
-    p.add_argument("--foreground", action="store_true", help="stay attached; Ctrl-C stops it")
-    p.add_argument("--stop", action="store_true", help="stop the embedded servers instead")
-    p.set_defaults(run=_cli)
-
-
-def _cli(args) -> int:
-    from settings import get_settings
-
-    settings = get_settings()
-    if args.stop:
-        pids = stop(state_dir(settings))
-        print(f"stopped {', '.join(map(str, pids))}" if pids else "no embedded server was running")
-        return 0
-    model = args.model or settings.embedded_model
-    endpoint = ensure_running(model, settings.models_dir, state_dir(settings),
-                              settings.embedded_threads, settings.embedded_ctx,
-                              stop_at_exit=args.foreground)
-    print(f"embedded server for {model}: {endpoint.base_url}\ntry:\n  curl {endpoint.base_url}"
-          "/chat/completions -H 'Content-Type: application/json' -d '{\"model\": "
-          f"\"{endpoint.model}\", \"messages\": [{{\"role\": \"user\", \"content\": \"你好\"}}]}}'")
-    server = _STARTED.get(str(_state_file(state_dir(settings), model)))
-    if args.foreground and server is not None:
-        print("Ctrl-C stops it.")
-        try:
-            server.process.wait()
-        except KeyboardInterrupt:
-            pass  # atexit stops it
-    return 0
