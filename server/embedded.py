@@ -4,8 +4,9 @@ Owns two jobs: starting one server per model and state directory (found again by
 processes through a state file; a lock file keeps two callers from starting two), and stopping
 it by process group (server/supervisor.py, shared with the LightLLM launcher). Does not find
 or assemble the model file (server/weights/gguf.py does), does not talk chat
-(server/client.py does) and does not run GPU servers (server/lightllm.py does). A server already running keeps its threads/ctx: the first caller
-decides them.
+(server/client.py does), does not read settings (server/__main__.py and rag/defaults.py pass
+values) and does not run GPU servers (server/lightllm.py does). A server already running keeps
+its threads/ctx: the first caller decides them.
 
 A server that dies after start-up is noticed: the starting process watches its child (exit
 status), any process finds a recorded pid gone; either writes an exit record with the log's
@@ -113,7 +114,7 @@ def crashed(model: str, state_dir: Path, url: str, wait_s: float = DEATH_WAIT_S)
 
 
 class EmbeddedStarter:
-    """The on-demand start the app and CLIs hand to server.endpoints.resolve (call it), and
+    """The on-demand start the app and CLIs hand to server.endpoints.client_for (call it), and
     what a ChatClient asks after a failed request: `diagnose(url)`, then `restart()`."""
 
     def __init__(self, start: Callable[[], Endpoint], model: str, state_dir: Path):

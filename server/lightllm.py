@@ -8,7 +8,8 @@ shared with the embedded server), waits until
 fast: a failed LightLLM start does not exit, it logs a traceback and hangs, so a
 "Traceback" in the log or an exited process stops the whole group and raises
 `LightLLMStartFailed` with the traceback's tail. `LightLLMServer.stop` kills the group,
-so no worker, detokenizer or gunicorn process outlives it.
+so no worker, detokenizer or gunicorn process outlives it. `serve` keeps one running in the
+foreground (`python -m server launch`) until Ctrl-C or SIGTERM.
 
 Does not install LightLLM: it runs in its own Python environment (`lightllm_python`,
 source checkout on `lightllm_dir`), see docs/gpu.md. Does not talk to the model:
