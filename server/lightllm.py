@@ -1,13 +1,15 @@
 """Run one LightLLM server (GPU) per model: command line, start, health wait, stop.
 
-`build_command` turns settings into LightLLM's command line (pure, unit-tested);
+`build_command` turns a LaunchConfig (values from settings and the CLI) into LightLLM's
+command line (pure, unit-tested);
 `launch` starts it in its own process group with its log in a file (server/supervisor.py,
 shared with the embedded server), waits until
 /health answers 200 (it answers 503 while loading, 75–90 s for an 8B model) and fails
 fast: a failed LightLLM start does not exit, it logs a traceback and hangs, so a
 "Traceback" in the log or an exited process stops the whole group and raises
 `LightLLMStartFailed` with the traceback's tail. `LightLLMServer.stop` kills the group,
-so no worker, detokenizer or gunicorn process outlives it.
+so no worker, detokenizer or gunicorn process outlives it. `serve` keeps one running in the
+foreground (`python -m server launch`) until Ctrl-C or SIGTERM.
 
 Does not install LightLLM: it runs in its own Python environment (`lightllm_python`,
 source checkout on `lightllm_dir`), see docs/gpu.md. Does not talk to the model:
@@ -15,11 +17,9 @@ server.client does that, against the /v1 URL printed at start.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
-import shlex
 import signal
 import socket
 import subprocess
@@ -281,23 +281,7 @@ def launch(
     return server
 
 
-# ---------------------------------------------------------------- CLI
-
-
-def add_cli(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("launch", help="start LightLLM (GPU) for one model and keep it running")
-    p.add_argument("--model-dir", type=Path, required=True, help="Hugging Face style model folder")
-    p.add_argument("--name", default="legal", help="model name (served id; also picks default ports)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--tp", type=int, default=1, help="tensor-parallel GPUs")
-    p.add_argument("--port", type=int, help="HTTP port (default: derived from --name)")
-    p.add_argument("--nccl-port", type=int, help="NCCL port (default: derived from --name)")
-    p.add_argument("--log", type=Path, help="log file (default: DATA_DIR/logs/lightllm-NAME.log)")
-    p.add_argument("--timeout", type=float, default=START_TIMEOUT_S, help="seconds to wait for health")
-    p.add_argument("--mode", default=" ".join(DECODE_MODE),
-                   help="LightLLM --mode kernels, space-separated ('' for LightLLM's defaults)")
-    p.add_argument("--extra-args", default="", help='more LightLLM flags; write --extra-args="--disable_log_stats" (with =)')
-    p.set_defaults(run=_run_cli)
+# ---------------------------------------------------------------- in the foreground
 
 
 def model_type(model_dir: Path) -> str:
@@ -316,32 +300,29 @@ def endpoint_entry(name: str, base_url: str, context_tokens: int, kind: str) -> 
     return {name: entry}
 
 
-def _run_cli(args: argparse.Namespace) -> int:
-    from settings import get_settings
+def model_flags(model_dir: Path, extra_args: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """extra_args plus what the model in model_dir needs: a vision model --enable_multimodal."""
+    if model_type(model_dir) in VISION_IMAGE_TAGS and "--enable_multimodal" not in extra_args:
+        return (*extra_args, "--enable_multimodal")  # without it LightLLM serves the model blind
+    return extra_args
 
-    s = get_settings()
-    kind = model_type(args.model_dir)
-    extra = tuple(shlex.split(args.extra_args))
-    if kind in VISION_IMAGE_TAGS and "--enable_multimodal" not in extra:
-        extra += ("--enable_multimodal",)  # without it LightLLM serves the model blind
-    config = LaunchConfig(
-        model_dir=args.model_dir, name=args.name, host=args.host, port=args.port,
-        nccl_port=args.nccl_port, tp=args.tp, max_total_token_num=s.max_total_token_num,
-        max_req_total_len=s.max_req_total_len, mode=tuple(args.mode.split()),
-        extra_args=extra,
-    )  # fmt: skip
-    log_path = args.log or s.data_dir / "logs" / f"lightllm-{args.name}.log"
+
+def serve(config: LaunchConfig, *, python: str, lightllm_dir: Path | None, log_path: Path,
+          timeout: float = START_TIMEOUT_S) -> int:
+    """`python -m server launch`: start LightLLM, print the LEGAL_RAG_ENDPOINTS entry to use and
+    keep it running until Ctrl-C or SIGTERM (then stop it: 0; 130 while it was starting).
+    A server that exits by itself raises LightLLMStartFailed with its traceback."""
+    kind = model_type(config.model_dir)
     # SIGTERM (kill, systemd, a test harness) stops the group the same way Ctrl-C does.
     signal.signal(signal.SIGTERM, _interrupt)
-    print(f"starting LightLLM for '{args.name}' (log: {log_path}) ...", file=sys.stderr, flush=True)
+    print(f"starting LightLLM for '{config.name}' (log: {log_path}) ...", file=sys.stderr, flush=True)
     try:
-        server = launch(config, python=s.lightllm_python, lightllm_dir=s.lightllm_dir, log_path=log_path,
-                        timeout=args.timeout)  # fmt: skip
+        server = launch(config, python=python, lightllm_dir=lightllm_dir, log_path=log_path, timeout=timeout)
     except KeyboardInterrupt:
         print("interrupted while starting; LightLLM stopped", file=sys.stderr, flush=True)
         return 130
     # The request budget LightLLM enforces is the window the app sizes its RAG prompt to.
-    endpoint = endpoint_entry(args.name, server.base_url, config.max_req_total_len, kind)
+    endpoint = endpoint_entry(config.name, server.base_url, config.max_req_total_len, kind)
     try:  # the prints are inside: a SIGTERM right after "ready" must still stop LightLLM
         print(f"ready: {server.base_url} (pid group {server.process.pid})", flush=True)
         print(f"use it: LEGAL_RAG_ENDPOINTS='{_json(endpoint)}'", flush=True)
@@ -353,7 +334,7 @@ def _run_cli(args: argparse.Namespace) -> int:
         return 0
     server.stop()
     raise LightLLMStartFailed(
-        f"LightLLM for '{args.name}' exited with status {server.process.returncode}. "
+        f"LightLLM for '{config.name}' exited with status {server.process.returncode}. "
         f"Log: {log_path}\n{first_traceback(server._log_text())}"
     )
 

@@ -16,7 +16,6 @@ nothing is reported as non-portable.
 """
 from __future__ import annotations
 
-import argparse
 import functools
 import platform
 import signal
@@ -158,29 +157,3 @@ def warn_if_not_portable(stream=None) -> bool:
     if message:
         print(f"WARNING: {message}", file=stream or sys.stderr, flush=True)
     return message is not None
-
-
-# -- CLI: python -m server build ---------------------------------------------------------------
-def add_cli(subparsers) -> None:
-    p = subparsers.add_parser("build", help="show what the installed llama.cpp was compiled for, "
-                                            "and whether it runs on any x86-64 with AVX2")
-    p.set_defaults(run=_cli)
-
-
-def _cli(args: argparse.Namespace) -> int:
-    build = inspect()
-    if build.failure:
-        print(f"llama.cpp build: {build.failure}\nReinstall it with: {REINSTALL_HINT}")
-        return 1
-    on = [name for name, v in build.features.items() if v]
-    print(f"llama.cpp build in {build.lib_dir}")
-    print(f"  instruction sets: {' '.join(n for n in on if n not in NOT_ISA)}")
-    print(f"  other features:   {' '.join(n for n in on if n in NOT_ISA) or '-'}")
-    if build.cpu_variants:
-        print(f"  CPU variants picked at run time: {' '.join(build.cpu_variants)}")
-    message = warning()
-    if message:
-        print(f"NOT portable: {message}")
-        return 1
-    print("portable: runs on any x86-64 machine with AVX2")
-    return 0

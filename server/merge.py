@@ -11,7 +11,6 @@ merging is exact up to float rounding (tests/test_merge.py compares logits).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from dataclasses import dataclass
@@ -129,25 +128,3 @@ def _resize_for_added_tokens(model, adapter_dir: Path) -> None:
                 rows = max(rows, f.get_slice(key).get_shape()[0])
     if rows > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(rows)
-
-
-# ---------------------------------------------------------------- CLI
-
-
-def add_cli(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("merge", help="merge a LoRA adapter into its base (a folder LightLLM can serve)")
-    p.add_argument("--base", type=Path, required=True, help="base model folder (Hugging Face format)")
-    p.add_argument("--adapter", type=Path, required=True, help="LoRA adapter folder (peft / LLaMA-Factory)")
-    p.add_argument("--out", type=Path, required=True, help="new, empty output folder")
-    p.add_argument("--dtype", choices=sorted(DTYPE_NAMES), help="weights dtype (default: the base's)")
-    p.set_defaults(run=_run_cli)
-
-
-def _run_cli(args: argparse.Namespace) -> int:
-    result = merge_adapter(args.base, args.adapter, args.out, args.dtype)
-    print(f"merged model written to {result.out_dir} (tokenizer from {result.tokenizer_from})")
-    if not result.has_chat_template:
-        print("warning: no chat template found in the tokenizer files; LightLLM's "
-              "/v1/chat/completions needs one (add chat_template.jinja to the folder)")  # fmt: skip
-    print(f"serve it: python -m server launch --model-dir {result.out_dir}")
-    return 0

@@ -9,7 +9,7 @@ import pytest
 
 from server.client import ChatClient, Delta, ThinkSplitter, image_message
 from server.lightllm import VISION_IMAGE_TAGS
-from server.endpoints import resolve
+from server.endpoints import client_for, resolve
 from server.errors import (
     BadResponse,
     EndpointNotConfigured,
@@ -101,6 +101,24 @@ def test_resolve_starts_embedded_on_demand_only():
     assert resolve("gpu", endpoints, start).base_url == "http://gpu:8000/v1" and not started
     got = resolve("embedded", endpoints, start)
     assert (got.base_url, got.model, got.label, started) == ("http://127.0.0.1:9/v1", "m", "cpu", [1])
+
+
+def test_client_for_a_name_restarts_only_the_embedded_server():
+    """The one builder: the embedded endpoint's client holds its starter (diagnose, restart after a
+    death); a configured server's client and a health check's (watch=False) hold none."""
+    class Starter:
+        def __call__(self) -> Endpoint:
+            return Endpoint(base_url="http://127.0.0.1:9/v1", model="m", context_tokens=4096)
+
+    endpoints = {"embedded": Endpoint(), "gpu": Endpoint(base_url="http://gpu:8000/v1", model="g")}
+    start = Starter()
+    embedded = client_for("embedded", endpoints, start, timeout=7)
+    assert (embedded.name, embedded.base_url, embedded.timeout, embedded.lifecycle) == (
+        "embedded", "http://127.0.0.1:9/v1", 7, start)
+    assert client_for("gpu", endpoints, start, timeout=7).lifecycle is None
+    assert client_for("embedded", endpoints, start, timeout=7, watch=False).lifecycle is None
+    with pytest.raises(EndpointNotConfigured, match="known: embedded, gpu"):
+        client_for("finance", endpoints, start, timeout=7)
 
 
 def test_refused_connection_is_server_not_running_with_url_and_fix():

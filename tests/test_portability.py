@@ -13,6 +13,7 @@ import textwrap
 import pytest
 
 from server import llama_build
+from server.__main__ import main as server_cli
 from settings import ROOT
 
 # llama_print_system_info() of real native builds (GGML_NATIVE=ON), captured from runs:
@@ -95,7 +96,7 @@ def test_a_native_build_is_reported_with_the_fix(tmp_path, monkeypatch, capsys):
     """)
     monkeypatch.setenv("PYTHONPATH", str(site))
     assert llama_build.non_portable() == ["AVX512", "AVX512_VBMI", "AVX512_VNNI", "AVX512_BF16"]
-    assert llama_build._cli(None) == 1
+    assert server_cli(["build"]) == 1
     out = capsys.readouterr().out
     assert "NOT portable" in out and "SIGILL" in out and llama_build.REINSTALL_HINT in out
 

