@@ -13,7 +13,7 @@ from rag.errors import RagError
 from server.errors import ServerError
 from settings import get_settings
 from ui.chat import show_turn, stream_turn
-from ui.compare import chat_client, endpoint_index, server_error_text
+from ui.compare import chat_client, endpoint_index, health_text, server_error_text
 from ui.legal import assistant, knowledge_base, library
 from ui.uploads import upload_statutes
 from ui.review import render_review
@@ -56,7 +56,7 @@ with st.sidebar:
     endpoint = st.selectbox("推理服务", endpoints, index=endpoint_index(endpoints, settings.default_endpoint),
                             key="endpoint", format_func=lambda n: settings.endpoints[n].label or n)
     try:
-        st.caption(f"✅ {endpoint}：{chat_client(endpoint).health()}")
+        st.caption(health_text(settings.endpoints[endpoint].label or endpoint, chat_client(endpoint).health()))
     except ServerError as e:
         st.error(server_error_text(e))
     thinking = st.toggle("深度思考（<think>，Qwen3）", key="thinking",

@@ -73,7 +73,7 @@ def cited_titles(at: AppTest) -> list[str]:
 
 def test_sigill_mid_answer_keeps_the_text_names_the_cause_and_the_next_question_restarts(monkeypatch, embedded_page):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
-    assert any(c.startswith("✅ embedded：ok") for c in texts(at.sidebar.caption)), texts(at.sidebar.caption)
+    assert any(c.startswith("✅ ") and c.endswith("：服务正常") for c in texts(at.sidebar.caption)), texts(at.sidebar.caption)
     at.toggle(key="compare").set_value(True).run()  # RAG and raw share the one server
     killed = kill_at_chunk(monkeypatch, embedded_page, signal.SIGILL)
     ask(at, QUESTION)
@@ -119,7 +119,7 @@ def test_sigkill_mid_answer_is_named_and_the_next_question_is_answered(monkeypat
     assert not turn.rag.error and turn.rag.answer
     assert server_pid(embedded_page) != killed[0]
     at.run()
-    assert any(c.startswith("✅ embedded：ok") for c in texts(at.sidebar.caption))
+    assert any(c.startswith("✅ ") and c.endswith("：服务正常") for c in texts(at.sidebar.caption))
 
 
 def test_a_second_death_after_the_restart_says_so_and_still_shows_the_articles(monkeypatch, embedded_page):

@@ -117,7 +117,7 @@ def ask(page: Page, question: str) -> list[str]:
 def choose_endpoint(page: Page, name: str, label: str) -> None:
     sidebar(page).get_by_role("combobox", name="推理服务").click()
     page.get_by_role("option", name=label).click()
-    expect(sidebar(page).get_by_text(f"✅ {name}：ok")).to_be_visible()  # the app's health check of it
+    expect(sidebar(page).get_by_text(f"✅ {label}：服务正常")).to_be_visible()  # the app's health check of it
 
 
 def full_page_screenshot(page: Page, path) -> None:

@@ -116,7 +116,7 @@ def test_blind_review_walk_resume_results_and_judge(monkeypatch, data_dir):
         win = next(m for m in res.metric if m.label == "RAG 胜率")
         wins = sum(r["winner"] == "rag" for r in stored)
         assert win.value == f"{wins / 4:.0%}"
-        assert any(c.value.startswith("95% CI ") and "Wilson" in c.value for c in res.caption)
+        assert any(c.value.startswith("95% 置信区间 ") and "Wilson" in c.value for c in res.caption)
         assert any(c.value.startswith("Cohen's kappa = ") for c in res.caption)  # 2 reviewers share item 1
         assert "| 劳动合同法 | 4 |" in main_text(res)
         res.button(key="review_judge_run").click().run()
@@ -142,4 +142,4 @@ def test_blind_review_with_the_real_embedded_model(monkeypatch, data_dir, embedd
     res = AppTest.from_file(EVALUATION, default_timeout=TIMEOUT_S).run()
     win = next(m for m in res.metric if m.label == "RAG 胜率")
     assert win.value == f"{sum(r['winner'] == 'rag' for r in stored) / 3:.0%}"
-    assert any(c.value.startswith("95% CI ") for c in res.caption)
+    assert any(c.value.startswith("95% 置信区间 ") for c in res.caption)

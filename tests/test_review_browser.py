@@ -103,7 +103,7 @@ def walk_and_check(page: Page, url: str, data: Path, questions: Path, shots: Pat
     settle(page)
     win = main.get_by_test_id("stMetric").filter(has_text="RAG 胜率")
     expect(win.get_by_test_id("stMetricValue")).to_have_text(f"{wins / 3:.0%}")
-    expect(main.get_by_text("95% CI ").first).to_be_visible()
+    expect(main.get_by_text("95% 置信区间 ").first).to_be_visible()
     section_screenshot(page, results, main.get_by_role("button", name="下载证据包（Markdown）"),
                        shots / "review_results.png")
     return wins

@@ -33,6 +33,13 @@ def chat_client(name: str) -> ChatClient:
     return chat_client_from(get_settings(), name)
 
 
+def health_text(label: str, status: str) -> str:
+    """The sidebar's line for the chosen endpoint: 「✅ 内置 CPU 模型：服务正常」."""
+    if status == "ok":
+        return f"✅ {label}：服务正常"
+    return f"⚠️ {label}：部分副本可用（{status}）"
+
+
 def server_error_text(e: ServerError) -> str:
     """What st.error shows for a server error: a crash said in Chinese (what died, how, what
     was kept, what happens next, the log's last lines); other errors as they are."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from rag.kb import KnowledgeBase
-from ui.legal import citation_title, retriever
+from ui.legal import citation_title, found_by, retriever
 
 MODES = {"hybrid": "混合（BM25 + 向量）", "bm25": "BM25（关键词）", "dense": "向量（语义）"}
 MAX_K = 30
@@ -24,9 +24,9 @@ def render_search(kb: KnowledgeBase, top_k: int) -> None:
                    f"用时 {found.timings_ms.get('total', 0):.0f} ms")
         st.dataframe([{"#": n, "法律": c.article.law_short or c.article.law_title or c.article.file_name,
                        "条": c.article.article_cn, "章节": c.article.chapter, "分数": round(c.score, 4),
-                       "检索方式": "+".join(c.retrievers)} for n, c in enumerate(found.citations, start=1)],
+                       "检索方式": found_by(c)} for n, c in enumerate(found.citations, start=1)],
                      hide_index=True)
         for n, c in enumerate(found.citations, start=1):
             with st.expander(f"{n}. {citation_title(c)}"):
                 st.write(c.article.text)
-                st.caption(f"来源：{c.article.file_name} · 检索方式：{'+'.join(c.retrievers)} · 分数 {c.score:.4f}")
+                st.caption(f"来源：{c.article.file_name} · 检索方式：{found_by(c)} · 分数 {c.score:.4f}")

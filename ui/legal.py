@@ -92,6 +92,14 @@ def render_answer(reply: Reply, raw: bool = False) -> None:
     st.markdown(hard_breaks(marked_html(reply.answer, reply.attribution)), unsafe_allow_html=True)
 
 
+RETRIEVER_NAMES = {"exact": "问题点名", "bm25": "关键词", "dense": "向量", "rerank": "重排"}
+
+
+def found_by(c: Citation) -> str:
+    """「关键词 + 向量」: which retrievers found the article, in Chinese."""
+    return " + ".join(RETRIEVER_NAMES.get(r, r) for r in c.retrievers)
+
+
 def citation_title(c: Citation, n: int | None = None) -> str:
     """"[1] 《劳动合同法》第四十七条 · 第五章 · 现行有效" (n: its place, the answer's [n])."""
     a = c.article
@@ -153,7 +161,7 @@ def render_citations(turn: Turn) -> None:
                     st.write(c.article.text)
                 if used := supported_sentences(turn, n + 1):
                     st.caption(used)
-                st.caption(f"来源：{c.article.file_name} · 检索方式：{'+'.join(c.retrievers)} · 分数 {c.score:.4f}")
+                st.caption(f"来源：{c.article.file_name} · 检索方式：{found_by(c)} · 分数 {c.score:.4f}")
                 source_page(turn.kb, c, key=f"page_{turn.id}_{n}")
 
 

@@ -37,12 +37,12 @@ def render_review_results() -> None:
     verdicts = judges.verdicts(set_id)
     s = summary(chosen, verdicts)
     first = chosen[0]
-    st.caption(f"set id {set_id} · 知识库 {first['kb']}（内容哈希 {first['kb_hash'][:12]}…）· 模型 {first['endpoint']} "
+    st.caption(f"评审集 {set_id} · 知识库 {first['kb']}（内容哈希 {first['kb_hash'][:12]}…）· 模型 {first['endpoint']} "
                f"({first['model']}) · 提示词 {first['prompt_version']} · 评审人 {'、'.join(s['reviewers'])}")
     rag_win = s["outcomes"]["rag"]
     c1, c2, c3 = st.columns(3)
     c1.metric("RAG 胜率", f"{rag_win['p']:.0%}", help=f"{CI_METHOD}")
-    c1.caption(f"95% CI {rag_win['low']:.0%}–{rag_win['high']:.0%}（Wilson）")
+    c1.caption(f"95% 置信区间 {rag_win['low']:.0%}–{rag_win['high']:.0%}（Wilson 区间）")
     c2.metric("题数 / 票数", f"{s['items']} / {s['n']}")
     agree = s["agreement"]
     if agree:
