@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from rag.prompts import PROMPT_VERSION  # noqa: E402
 from rag.defaults import assistant_from, chat_client_from, embedder_from  # noqa: E402
-from rag.retrieval.embeddings import embedder_id  # noqa: E402
+from rag.kb import embedder_id  # noqa: E402
 from rag.eval import answers as bench  # noqa: E402
 from rag.kb import KnowledgeBases  # noqa: E402
 from settings import get_settings  # noqa: E402

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from rag.answer import relevance  # noqa: E402
 from rag.kb import KnowledgeBases  # noqa: E402
-from rag.retrieval.embeddings import embedder_id  # noqa: E402
+from rag.kb import embedder_id  # noqa: E402
 from rag.retrieval.hybrid import HybridRetriever  # noqa: E402
 from rag.types import Article, Citation, VerifiedCitation  # noqa: E402
 

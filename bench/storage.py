@@ -321,7 +321,7 @@ def main() -> None:
         return
 
     from rag.defaults import embedder_from
-    from rag.retrieval.embeddings import embedder_id
+    from rag.kb import embedder_id
     from settings import get_settings
 
     embedder = embedder_from(get_settings())

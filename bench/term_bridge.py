@@ -10,7 +10,7 @@ same questions can choose the bridge's weight here. Never the labour dev file
 (stard_labor_dev.jsonl) and never dev rows.
 
 How: each question and the text of its gold articles are tokenised with the product's
-tokenizer (rag/retrieval/lexical.LegalTokenizer, so the words are BM25's words). For every
+tokenizer (rag.text.LegalTokenizer, so the words are BM25's words). For every
 question word w and gold-article word t the script counts the questions where w is in the
 question and t in a gold article, and keeps t for w when
   - they co-occur in at least MIN_PAIRS questions and w is in at least MIN_QUESTIONS questions,
@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rag.retrieval.bridge import BRIDGE_FILE  # noqa: E402
-from rag.retrieval.lexical import LegalTokenizer  # noqa: E402
+from rag.text import LegalTokenizer  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 STARD = SHARED / "eval" / "stard_lecoqa_dev.jsonl"

@@ -119,7 +119,8 @@ def prepare(questions: Path, out: Path) -> None:
     from rag.documents.statutes import cn_to_int
     from rag.kb import embed_text
     from rag.retrieval.embeddings import prompts_for
-    from rag.retrieval.lexical import Bm25Index, LegalTokenizer
+    from rag.retrieval.lexical import Bm25Index
+    from rag.text import LegalTokenizer
     from settings import get_settings
 
     t0 = time.perf_counter()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
-from rag.kb import AddResult, KnowledgeBase, Progress, content_hash, embed_text
+from rag.kb import AddResult, KnowledgeBase, Progress, content_hash, embed_text, embedder_id
 from rag.documents.directives import addresses_reader
 from rag.documents.load import read_document
 from rag.store.base import OnWait
@@ -72,8 +72,6 @@ def reembed(kb: KnowledgeBase, progress: Progress | None = None,
             vectors: dict[str, list[float]] | None = None) -> int:
     """Replace every article's vector with the current embedder's (or with `vectors`, keyed by
     row id, e.g. computed on a GPU) and record the model in the KB's metadata; returns the count."""
-    from rag.retrieval.embeddings import embedder_id
-
     with kb.writing():  # no document comes or goes while the vectors are replaced
         snap = kb.snapshot(fresh=True)
         if vectors is None and snap.articles:

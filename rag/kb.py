@@ -1,37 +1,35 @@
 # Over 400 lines: snapshots, the writer lock's recovery and the library are one consistency story; split, each half would need the other's internals.
-"""Named knowledge bases: documents → articles → stored rows (vectors) + a BM25 index.
+"""Named knowledge bases: documents → articles → stored rows (text, jieba tokens, vectors).
 
 Storage is behind one interface (rag/store/base.py) with two implementations: LanceDB folders
 (the default, rag/store/lance.py) and PostgreSQL + pgvector for teams (rag/store/pg.py).
 This module builds what readers need on top of it:
 
-- **Snapshots.** `KnowledgeBase.snapshot()` is one immutable view (articles in BM25 row
-  order, the BM25 index, lookups, the store version it came from); the retriever takes one per
-  query, so an upload finishing mid-query cannot map BM25 rows onto the wrong articles.
-  Every REFRESH_S a reader asks the store for its version (one cheap read) and, when another
-  process (or thread) committed something, loads a new snapshot; BM25 is rebuilt only when the
-  article set changed, and cached on local disk by a digest of the article ids.
+- **Snapshots.** `KnowledgeBase.snapshot()` is one immutable view (articles in row order with
+  their stored tokens, lookups, the store version it came from); the retriever takes one per
+  query, so an upload finishing mid-query cannot map BM25 rows onto the wrong articles (the
+  BM25 index of a snapshot, and its disk cache in `Snapshot.cache_dir`, belong to retrieval:
+  rag/retrieval/lexical.py). Every REFRESH_S a reader asks the store for its version (one
+  cheap read) and, when another process (or thread) committed something, loads a new snapshot.
 - **Writes** happen under the store's writer lock (across processes): what a killed writer
   left half-written is recovered first, the content-hash check runs under the lock (the same
   file twice is one document), and whoever waits for the lock is told so (`on_wait`).
 
 Ingestion (load → parse → enrich → embed) is rag/ingest.py; this class stores articles whose
 vectors were already computed. kb.json / the `kbs` row records which embedding model made the
-vectors (rag.retrieval.embeddings.embedder_id); `KnowledgeBases.open` re-embeds a KB made by another
+vectors (`embedder_id`); `KnowledgeBases.open` re-embeds a KB made by another
 with the `reembed` function its opener hands in (rag.defaults passes rag.ingest.reembed), so
-this module never imports ingestion.
+this module never imports ingestion. It imports no retrieval either: the tokenizer whose words
+it stores is rag.text's, and retrieval reads the KB, never the other way round.
 
 Does not: version documents (a changed file is a new document; remove the old one).
 """
 from __future__ import annotations
 
 import hashlib
-import json
-import shutil
 import threading
 import time
 import unicodedata
-import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -39,16 +37,14 @@ from typing import Callable
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
-from rag.retrieval.embeddings import embedder_id
 from rag.errors import KnowledgeBaseError
-from rag.retrieval.lexical import Bm25Index, LegalTokenizer
 from rag.store.base import DocumentInfo, DuplicateDocument, KbStore, LibraryStore, OnWait
 from rag.store.lance import LanceLibrary
+from rag.text import LegalTokenizer
 from rag.types import Article
 
 MAX_KB_NAME = 64
 REFRESH_S = 0.5  # how stale a reader's snapshot may be before it asks the store for its version
-BM25_CACHE_KEEP = 3  # cached BM25 indexes kept per KB (older article sets are deleted)
 _ARTICLE_FIELDS = [f.name for f in fields(Article) if f.name not in ("kb",)]
 _INT_FIELDS = {"article_no", "article_suffix", "page"}  # None is stored as -1
 
@@ -73,6 +69,13 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def embedder_id(embedder: BaseEmbedding) -> str:
+    """Which model made a KB's vectors: the model folder's or hub id's last component
+    (legal-e5-small-1a2b3c4d), or the class name for embedders without a model name."""
+    name = getattr(embedder, "model_name", None) or type(embedder).__name__
+    return Path(str(name).rstrip("/")).name
+
+
 def embed_text(a: Article) -> str:
     """What the dense and lexical indexes see: the law and chapter give a bare article context."""
     head = f"《{a.law_title}》{a.article_cn}" if a.law_title else a.article_cn
@@ -80,15 +83,18 @@ def embed_text(a: Article) -> str:
 
 
 class Snapshot:
-    """Immutable view used by readers: articles in BM25 row order plus lookup maps."""
+    """Immutable view used by readers: articles in row order, their stored tokens (space-joined,
+    what BM25 indexes) and lookup maps; `cache_dir` is the KB's local folder for indexes built
+    from it (rag.retrieval.lexical.bm25_of)."""
 
-    def __init__(self, kb: str, version, documents: list[DocumentInfo], rows: list[dict], bm25: Bm25Index,
-                 store: KbStore):
+    def __init__(self, kb: str, version, documents: list[DocumentInfo], rows: list[dict], store: KbStore,
+                 cache_dir: Path):
         self.version = version
         self.documents = documents
         self.articles = [Article(kb=kb, **{k: _from_db(k, r[k]) for k in _ARTICLE_FIELDS}) for r in rows]
         self.ids = [r["id"] for r in rows]
-        self.bm25 = bm25
+        self.tokens = [r["tokens"] for r in rows]
+        self.cache_dir = cache_dir
         self.row_by_id = {i: n for n, i in enumerate(self.ids)}
         self.by_ref: dict[tuple[str, int, int], int] = {}
         for n, a in enumerate(self.articles):
@@ -124,7 +130,7 @@ class KnowledgeBase:
         self.library = library
         self.tokenizer = library.tokenizer
         self.law_info = library.law_info
-        self.bm25_dir = cache_dir / "bm25"
+        self.cache_dir = cache_dir
         self._refresh_lock = threading.Lock()
         self._defer_refresh = False
         self._snapshot: Snapshot | None = None
@@ -146,17 +152,13 @@ class KnowledgeBase:
             if self._snapshot is not snap and not fresh:  # another thread refreshed meanwhile
                 return self._snapshot
             if self._snapshot is None or self.store.version() != self._snapshot.version:
-                self._snapshot = self._load(self._snapshot)
+                self._snapshot = self._load()
             self._checked_at = time.monotonic()
             return self._snapshot
 
     @property
     def articles(self) -> list[Article]:
         return self.snapshot().articles
-
-    @property
-    def bm25(self) -> Bm25Index:
-        return self.snapshot().bm25
 
     def row_of(self, article_id: str) -> int | None:
         return self.snapshot().row_by_id.get(article_id)
@@ -294,56 +296,11 @@ class KnowledgeBase:
             self.store.optimize()
 
     # ---------- internals ----------
-    def _load(self, previous: Snapshot | None) -> Snapshot:
+    def _load(self) -> Snapshot:
         state = self.store.read()
-        ids = [r["id"] for r in state.rows]
-        if previous is not None and previous.ids == ids:
-            bm25 = previous.bm25  # only vectors or metadata changed
-        else:
-            bm25 = self._bm25_for(ids, state.rows)
-        snap = Snapshot(self.name, state.version, state.documents, state.rows, bm25, self.store)
+        snap = Snapshot(self.name, state.version, state.documents, state.rows, self.store, self.cache_dir)
         self.tokenizer.add_words(sorted(snap.laws))
         return snap
-
-    def _bm25_for(self, ids: list[str], rows: list[dict]) -> Bm25Index:
-        """The BM25 index of exactly these rows: from the local cache, else built and cached."""
-        digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:24]
-        cached = self.bm25_dir / digest
-        try:
-            if _read_ids(cached) == ids:
-                index = Bm25Index.load(cached)
-                if index is not None:
-                    return index
-        except Exception:  # noqa: BLE001 - a cache being pruned by another process: rebuild
-            pass
-        index = Bm25Index.build([r["tokens"].split() for r in rows])
-        try:
-            self._save_bm25(index, ids, cached)
-        except OSError:
-            pass  # a read-only or full disk costs only the cache
-        return index
-
-    def _save_bm25(self, index: Bm25Index, ids: list[str], final: Path) -> None:
-        tmp = self.bm25_dir / f".tmp-{uuid.uuid4().hex}"
-        index.save(tmp)
-        (tmp / "ids.json").write_text(json.dumps(ids))
-        try:
-            tmp.rename(final)
-        except OSError:  # another process cached the same set first
-            shutil.rmtree(tmp, ignore_errors=True)
-        kept = 1
-        for old in sorted(self.bm25_dir.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True):
-            if old == final:
-                continue
-            if old.is_file():
-                old.unlink(missing_ok=True)  # the single-index layout of earlier versions
-            elif old.name.startswith(".tmp-"):
-                if time.time() - old.stat().st_mtime > 3600:  # left by a killed process
-                    shutil.rmtree(old, ignore_errors=True)
-            elif kept < BM25_CACHE_KEEP:
-                kept += 1
-            else:
-                shutil.rmtree(old, ignore_errors=True)
 
 
 class KnowledgeBases:
@@ -492,10 +449,3 @@ def _from_db(key: str, value):
     if key in _INT_FIELDS:
         return None if value is None or value < 0 else int(value)
     return value
-
-
-def _read_ids(folder: Path) -> list[str] | None:
-    try:
-        return json.loads((folder / "ids.json").read_text())
-    except (OSError, ValueError):
-        return None

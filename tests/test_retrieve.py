@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from rag.retrieval.lexical import bm25_of
 from rag.retrieval.hybrid import LARGE_KB, RRF_K, HybridRetriever, dense_weight_for, reciprocal_rank_fusion
 
 
@@ -24,7 +25,7 @@ def test_named_article_is_fetched_exactly(retriever, question, law, no):
 
 
 def test_bm25_scores_chinese(labor_kb):
-    rows, scores = labor_kb.bm25.search(labor_kb.tokenizer.tokens("试用期工资"), 5)
+    rows, scores = bm25_of(labor_kb.snapshot()).search(labor_kb.tokenizer.tokens("试用期工资"), 5)
     assert len(rows) == 5 and scores[0] > 0
 
 

@@ -9,6 +9,7 @@ import pytest
 from rag.retrieval.bridge import BRIDGE_FILE, WEIGHT, TermBridge
 from rag.retrieval.coverage import W_LAW, coverage_rescore, longest_shared
 from rag.retrieval.hybrid import HybridRetriever
+from rag.retrieval.lexical import bm25_of
 from rag.types import Article
 
 
@@ -52,7 +53,7 @@ def test_law_named_in_the_question_counts():
 
 
 def test_expansion_neither_searches_alone_nor_moves_the_abstain_score(labor_kb):
-    index, tokens = labor_kb.bm25, labor_kb.tokenizer.tokens("试用期工资")
+    index, tokens = bm25_of(labor_kb.snapshot()), labor_kb.tokenizer.tokens("试用期工资")
     _, plain, best = index.search_with_best(tokens, 5)
     _, expanded, best_expanded = index.search_with_best(tokens, 5, [("劳动报酬", 0.3)])
     assert best == best_expanded == plain[0] and expanded[0] >= plain[0]

@@ -142,13 +142,6 @@ def ensure_adapted_model(models_dir: Path, name: str, task: str = "embed", adapt
     return folder
 
 
-def embedder_id(embedder: BaseEmbedding) -> str:
-    """Which model made a KB's vectors: the model folder's or hub id's last component
-    (legal-e5-small-1a2b3c4d), or the class name for embedders without a model name."""
-    name = getattr(embedder, "model_name", None) or type(embedder).__name__
-    return Path(str(name).rstrip("/")).name
-
-
 def make_reranker(model: str, models_dir: Path):
     """A sentence-transformers CrossEncoder: LEGAL_RERANKER (built from the shipped adapter),
     or any cross-encoder id / local folder."""

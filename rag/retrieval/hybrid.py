@@ -38,6 +38,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from rag.kb import KnowledgeBase, Snapshot, embed_text
 from rag.retrieval.bridge import TermBridge
 from rag.retrieval.coverage import coverage_rescore
+from rag.retrieval.lexical import bm25_of
 from rag.documents.directives import addresses_reader
 from rag.documents.statutes import find_article_mentions
 from rag.text import resolve_law
@@ -152,7 +153,7 @@ class HybridRetriever:
         if mode in ("hybrid", "bm25"):
             tokens = self.kb.tokenizer.tokens(question)
             extra = self.bridge.expand(tokens) if self.bridge else []
-            rows, scores, best_bm25 = snap.bm25.search_with_best(tokens, CANDIDATES, extra)
+            rows, scores, best_bm25 = bm25_of(snap).search_with_best(tokens, CANDIDATES, extra)
             ranked["bm25"] = list(zip(rows.tolist(), scores.tolist()))
             if self.coverage:
                 weights = {} if self.coverage is True else {"weights": self.coverage}

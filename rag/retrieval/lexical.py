@@ -1,70 +1,37 @@
-"""Lexical side of retrieval: jieba tokens with a legal user dictionary, and a BM25 index.
+"""Lexical side of retrieval: a BM25 index over the tokens the KB stores, and its cache.
 
 LlamaIndex's default BM25 tokenises by whitespace and scores Chinese as all zeros
-(llama_index #13866), so tokens come from jieba (search mode, which also emits the
-sub-words of long compounds) and the index is bm25s (sparse matrices, saved as .npy).
+(llama_index #13866), so tokens come from jieba (rag.text.LegalTokenizer, search mode, which
+also emits the sub-words of long compounds; the KB stores each article's tokens) and the
+index is bm25s (sparse matrices, saved as .npy).
+
+`bm25_of(snapshot)` is the index of exactly one KB snapshot's rows: kept per snapshot, carried
+over to the next snapshot of the same article set (a change of vectors or metadata only), and
+cached on local disk in the KB's cache folder by a digest of the article ids.
 
 `Bm25Index.search` also takes weighted extra terms (the term bridge's statute words,
 rag/retrieval/bridge.py): each adds its BM25 score times its weight.
 
-Does not: stem, or handle languages other than Chinese and English well.
+Does not: tokenize (the KB's tokenizer does), stem, or handle languages other than Chinese and
+English well.
 """
 from __future__ import annotations
 
+import hashlib
 import json
-import logging
-import re
+import shutil
 import threading
+import time
+import uuid
+import weakref
 from pathlib import Path
 
 import bm25s
-import jieba
 import numpy as np
 
-from rag.documents.statutes import cn_to_int
-from rag.text import LEGAL_TERMS, STOPWORDS
+from rag.kb import Snapshot
 
-jieba.setLogLevel(logging.WARNING)
-
-_TOKEN_RE = re.compile(r"[\w\u4e00-\u9fff]")
-# 一年 / 十五日 / 三个月 / 二倍 → 1年 / 15日 / 3个月 / 2倍, so questions and statutes that write
-# amounts differently (已满1年不满10年 vs 满一年不满十年) share tokens. Only before a unit,
-# so words such as 一般, 统一, 万一 stay as they are.
-_AMOUNT_RE = re.compile(r"[零〇一二两三四五六七八九十百千]+(?=个?(?:年|月|日|天|周|倍|岁|小时|工作日|%|％))")
-
-
-class LegalTokenizer:
-    """A private jieba instance (the global one is shared with other code) plus legal words."""
-
-    def __init__(self, extra_words: list[str] | tuple[str, ...] = ()):
-        self._jieba = jieba.Tokenizer()
-        self._lock = threading.Lock()  # jieba's lazy initialisation is not thread-safe
-        with self._lock:
-            self._jieba.initialize()
-            for word in (*LEGAL_TERMS, *extra_words):
-                self._jieba.add_word(word, freq=20000)
-
-    def add_words(self, words: list[str]) -> None:
-        with self._lock:
-            for word in words:
-                if word:
-                    self._jieba.add_word(word, freq=20000)
-
-    def tokens(self, text: str) -> list[str]:
-        text = _AMOUNT_RE.sub(_amount_to_digits, text.lower())
-        out = []
-        for tok in self._jieba.cut_for_search(text):
-            tok = tok.strip()
-            if tok and tok not in STOPWORDS and _TOKEN_RE.search(tok):
-                out.append(tok)
-        return out
-
-
-def _amount_to_digits(m: re.Match) -> str:
-    try:
-        return str(cn_to_int(m.group()))
-    except ValueError:
-        return m.group()
+BM25_CACHE_KEEP = 3  # cached BM25 indexes kept per KB (older article sets are deleted)
 
 
 class Bm25Index:
@@ -128,3 +95,75 @@ class Bm25Index:
         top = top[np.argsort(-scores[top])]
         keep = scores[top] > 0
         return top[keep], scores[top][keep], best
+
+
+_lock = threading.Lock()  # one build at a time: concurrent queries on a new snapshot wait for it
+_by_snapshot: "weakref.WeakKeyDictionary[Snapshot, Bm25Index]" = weakref.WeakKeyDictionary()
+_latest: dict[Path, tuple[list[str], Bm25Index]] = {}  # per KB cache folder: the last article ids and index
+
+
+def bm25_of(snap: Snapshot) -> Bm25Index:
+    """The BM25 index of exactly this snapshot's rows (row i is snap.articles[i])."""
+    index = _by_snapshot.get(snap)
+    if index is not None:
+        return index
+    with _lock:
+        index = _by_snapshot.get(snap)
+        if index is None:
+            latest = _latest.get(snap.cache_dir)
+            if latest is not None and latest[0] == snap.ids:
+                index = latest[1]  # only vectors or metadata changed
+            else:
+                index = _cached_or_built(snap.cache_dir / "bm25", snap.ids, snap.tokens)
+            _latest[snap.cache_dir] = (snap.ids, index)
+            _by_snapshot[snap] = index
+    return index
+
+
+def _cached_or_built(folder: Path, ids: list[str], tokens: list[str]) -> Bm25Index:
+    """From the local cache, else built and cached."""
+    digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:24]
+    cached = folder / digest
+    try:
+        if _read_ids(cached) == ids:
+            index = Bm25Index.load(cached)
+            if index is not None:
+                return index
+    except Exception:  # noqa: BLE001 - a cache being pruned by another process: rebuild
+        pass
+    index = Bm25Index.build([row.split() for row in tokens])
+    try:
+        _save(index, ids, folder, cached)
+    except OSError:
+        pass  # a read-only or full disk costs only the cache
+    return index
+
+
+def _save(index: Bm25Index, ids: list[str], folder: Path, final: Path) -> None:
+    tmp = folder / f".tmp-{uuid.uuid4().hex}"
+    index.save(tmp)
+    (tmp / "ids.json").write_text(json.dumps(ids))
+    try:
+        tmp.rename(final)
+    except OSError:  # another process cached the same set first
+        shutil.rmtree(tmp, ignore_errors=True)
+    kept = 1
+    for old in sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True):
+        if old == final:
+            continue
+        if old.is_file():
+            old.unlink(missing_ok=True)  # the single-index layout of earlier versions
+        elif old.name.startswith(".tmp-"):
+            if time.time() - old.stat().st_mtime > 3600:  # left by a killed process
+                shutil.rmtree(old, ignore_errors=True)
+        elif kept < BM25_CACHE_KEEP:
+            kept += 1
+        else:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _read_ids(folder: Path) -> list[str] | None:
+    try:
+        return json.loads((folder / "ids.json").read_text())
+    except (OSError, ValueError):
+        return None
