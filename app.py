@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from settings import get_settings
+from ui.compare import app_settings
 from ui.style import chinese_overrides
 
 PAGES = [
@@ -19,5 +19,5 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
-chinese_overrides(get_settings().max_upload_mb)
+chinese_overrides(app_settings().max_upload_mb)
 page.run()

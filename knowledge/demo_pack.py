@@ -26,6 +26,7 @@ from rag.errors import RagError
 from rag.kb import KnowledgeBase
 from rag.documents.load import SUPPORTED_SUFFIXES, TEXT_SUFFIXES, load_file, read_path
 from rag.documents.statutes import normalize_law_name, parse_statute
+from settings import Settings
 
 PACK_SOURCE = "演示包"  # the documents' source column: 演示包 · <gazette reference>
 HEAD_CHARS = 400  # a text file's title is in its first lines
@@ -181,13 +182,12 @@ def add_cli(sub) -> None:
     p.set_defaults(run=_cmd_demo_pack)
 
 
-def _cmd_demo_pack(args) -> int:
+def _cmd_demo_pack(args, settings: Settings) -> int:
+    """Run by rag/__main__.py with the settings it read."""
     import sys
 
     from rag.defaults import library_from, open_kb
-    from settings import get_settings
 
-    settings = get_settings()
     max_bytes = settings.max_upload_mb << 20
     files, results = read_folder(args.folder, max_bytes)
     kb = open_kb(library_from(settings), args.kb or settings.default_kb, settings.default_kb,

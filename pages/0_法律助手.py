@@ -11,9 +11,8 @@ from knowledge.demo_questions import CHAT_EXAMPLES
 from rag.answer.conversation import to_markdown
 from rag.errors import RagError
 from server.errors import ServerError
-from settings import get_settings
 from ui.chat import show_turn, stream_turn
-from ui.compare import chat_client, endpoint_index, health_text, server_error_text
+from ui.compare import app_settings, chat_client, endpoint_index, health_text, server_error_text
 from ui.legal import assistant, knowledge_base, library
 from ui.uploads import upload_statutes
 from ui.review import render_review
@@ -22,7 +21,7 @@ EXAMPLES_NOTE = ("**试试这些问题**（点击即提问）。打开左侧「�
                  "的两个回答：RAG 的回答引用知识库中的法条并逐条核验，原始模型只凭记忆作答。")
 
 st.set_page_config(page_title="法律助手", page_icon="⚖️", layout="wide")
-settings = get_settings()
+settings = app_settings()
 if "turns" not in st.session_state:
     st.session_state.turns = []
 st.title("⚖️ 法律助手")

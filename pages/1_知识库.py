@@ -9,14 +9,14 @@ import streamlit as st
 
 from rag.errors import RagError
 from rag.documents.load import ocr_note
-from settings import get_settings
+from ui.compare import app_settings
 from ui.demo_pack import render_demo_pack
 from ui.kb_search import render_search
 from ui.legal import library, open_current
 from ui.uploads import upload_statutes
 
 st.set_page_config(page_title="知识库", page_icon="📚", layout="wide")
-settings = get_settings()
+settings = app_settings()
 
 
 def flash(kind: str, text: str) -> None:

@@ -15,8 +15,7 @@ from rag.errors import RagError
 from rag.eval.evaluate import Sampling
 from server.errors import ServerError
 from server.images import check_image
-from settings import get_settings
-from ui.compare import chat_client, endpoint_index, stream_side_by_side
+from ui.compare import app_settings, chat_client, endpoint_index, stream_side_by_side
 
 NO_VISION = """**这个页面需要视觉模型端点。** 图表分析把图片交给视觉模型（例如 Qwen2-VL-7B-Instruct 与它的金融微调版），\
 两者并排比较。现在只配置了文本模型，所以下面的回答**基于程序从图表中读出的数据表**（OCR 文字加上量出的柱高、\
@@ -36,7 +35,7 @@ python -m server launch \\
 把它加入环境变量（两个端点合在一个 JSON 里），重启应用。"""
 
 st.title("📈 金融图表分析")
-settings = get_settings()
+settings = app_settings()
 names = sorted(settings.endpoints, key=lambda n: (settings.endpoints[n].kind != "vision", n))
 if any(settings.endpoints[n].kind == "vision" for n in names):
     left, right = st.columns(2)

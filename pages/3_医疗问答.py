@@ -12,8 +12,7 @@ from rag.errors import RagError
 from rag.eval.datasets import load_samples
 from rag.eval.evaluate import Sampling
 from server.errors import ServerError
-from settings import get_settings
-from ui.compare import chat_client, endpoint_index, stream_side_by_side
+from ui.compare import app_settings, chat_client, endpoint_index, stream_side_by_side
 
 EXAMPLES_SUBDIR = "secondary/medical_dialogue_sample"  # inside settings.datasets_dir, when set
 EXAMPLE_COUNT = 20
@@ -49,7 +48,7 @@ def use_example() -> None:
 
 st.title("🩺 医疗问答")
 st.warning(NOTICE)
-settings = get_settings()
+settings = app_settings()
 names = sorted(settings.endpoints)
 left, right = st.columns(2)
 base = left.selectbox("基础模型", names, key="med_base", index=endpoint_index(

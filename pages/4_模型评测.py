@@ -2,14 +2,14 @@
 legal Q&A RAG vs the raw model, and the blind review's results. Thin: each part lives in ui/."""
 import streamlit as st
 
-from settings import get_settings
+from ui.compare import app_settings
 from ui.dataset_eval import render_dataset_eval
 from ui.legal_qa import render_legal_qa
 from ui.review_results import render_review_results
 
 st.set_page_config(page_title="模型评测", page_icon="📊", layout="wide")
 st.title("模型评测")
-settings = get_settings()
+settings = app_settings()
 render_dataset_eval(settings)
 st.divider()
 render_legal_qa(settings)

@@ -1,6 +1,8 @@
 """CLI: python -m rag kbs | docs | ingest PATH|DIR... | remove DOC | search "问题" | ask "问题" | eval ... | demo-pack DIR
 
 The same functions the app calls; library errors become their message and exit code 1.
+Settings are read here, once (`main`), and handed to every command as `run(args, settings)`:
+the commands of rag/ask_cli.py, rag/eval/cli.py and knowledge/demo_pack.py receive them too.
 `ingest` takes files and folders (searched recursively for .pdf/.docx/.txt/.md), shows a
 progress bar on stderr and ends with a summary: added / unchanged / failed, with the reason
 for each failed file (exit code 1 when any failed, 130 when interrupted: the file being
@@ -13,34 +15,33 @@ import sys
 from pathlib import Path
 
 from rag.errors import RagError
-from settings import get_settings
+from settings import Settings, get_settings
 
 
 _LIBRARY = []
 
 
-def _library(args):
+def _library(settings: Settings):
     """One library per command (its tokenizer and embedder are loaded once, on first use)."""
     from rag.defaults import library_from
 
     if not _LIBRARY:
-        _LIBRARY.append(library_from(get_settings()))
+        _LIBRARY.append(library_from(settings))
     return _LIBRARY[0]
 
 
-def _kb(args, create: bool = False):
+def _kb(args, settings: Settings, create: bool = False):
     from rag.defaults import open_kb
 
-    settings = get_settings()
-    library = _library(args)
+    library = _library(settings)
     if create and not library.exists(args.kb) and args.kb != settings.default_kb:
         return library.open_or_create(args.kb)
     return open_kb(library, args.kb, settings.default_kb,  # also says so when it re-embeds
                    progress=lambda f, msg: print(f"  {f:4.0%} {msg}", file=sys.stderr, flush=True))
 
 
-def cmd_kbs(args) -> int:
-    library = _library(args)  # listing loads no embedder and re-embeds nothing
+def cmd_kbs(args, settings: Settings) -> int:
+    library = _library(settings)  # listing loads no embedder and re-embeds nothing
     overview = library.overview()
     for name, s, why in overview:
         if s is None:
@@ -53,8 +54,8 @@ def cmd_kbs(args) -> int:
     return 0
 
 
-def cmd_docs(args) -> int:
-    kb = _library(args).open_stored(args.kb)
+def cmd_docs(args, settings: Settings) -> int:
+    kb = _library(settings).open_stored(args.kb)
     partial = kb.partial()
     for d in kb.documents():
         mark = f"\t不完整 / partial: {partial[d.doc_id]}" if d.doc_id in partial else ""
@@ -117,11 +118,11 @@ class _ProgressBar:
             self.stream.write("\n")
 
 
-def cmd_ingest(args) -> int:
+def cmd_ingest(args, settings: Settings) -> int:
     from rag.ingest import ingest_file
     from rag.documents.load import DocumentLimits, read_path
 
-    limits = DocumentLimits.from_settings(get_settings())
+    limits = DocumentLimits.from_settings(settings)
     files, ignored = _collect(args.paths)
     if not files:  # only folders, none holding a file to add: say so before creating any KB
         print(f"error: {'、'.join(args.paths)} 中没有可导入的 .pdf/.docx/.txt/.md 文件"
@@ -129,8 +130,8 @@ def cmd_ingest(args) -> int:
               "请检查文件夹路径，或把文件另存为这些格式。 / no .pdf/.docx/.txt/.md file found"
               f"{f' ({ignored} other files)' if ignored else ''}: check the folder", file=sys.stderr)
         return 1
-    created = not _library(args).exists(args.kb)
-    kb = _kb(args, create=True)
+    created = not _library(settings).exists(args.kb)
+    kb = _kb(args, settings, create=True)
     added, unchanged, failed = [], [], []
     bar = _ProgressBar(len(files))
     try:
@@ -179,17 +180,16 @@ def _summary(added, unchanged, failed, ignored: int) -> None:
           + (f"; {ignored} other files ignored (not .pdf/.docx/.txt/.md)" if ignored else ""))
 
 
-def cmd_remove(args) -> int:
-    doc = _kb(args).remove_document(args.doc)
+def cmd_remove(args, settings: Settings) -> int:
+    doc = _kb(args, settings).remove_document(args.doc)
     print(f"removed {doc.file_name} ({doc.n_articles} articles) from {args.kb}")
     return 0
 
 
-def cmd_search(args) -> int:
+def cmd_search(args, settings: Settings) -> int:
     from rag.defaults import retriever_from
 
-    settings = get_settings()
-    kb = _kb(args)
+    kb = _kb(args, settings)
     result = retriever_from(settings, kb).retrieve(args.question, k=args.k, mode=args.mode)
     if result.abstain:
         print("(no article looks relevant: the assistant would abstain)")
@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     _ARGV[:] = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     try:
-        return args.run(args) or 0
+        return args.run(args, settings) or 0
     except RagError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -1,11 +1,12 @@
 """`python -m rag ask "问题" [--kb NAME] [--endpoint NAME] [--raw]`: one question through
-rag.assistant, its events printed. An edge like rag/__main__.py: it reads settings and builds
-its parts with rag.defaults, so it lives above rag/answer/, not in it."""
+rag.assistant, its events printed. An edge like rag/__main__.py, which hands it the settings:
+it builds its parts with rag.defaults, so it lives above rag/answer/, not in it."""
 from __future__ import annotations
 
 import sys
 
 from server.errors import ServerError
+from settings import Settings
 
 STATUS_MARK = {"ok": "✓ verified", "not_retrieved": "⚠ not among the retrieved articles",
                "not_in_kb": "✗ not in the knowledge base", "text_mismatch": "✗ quoted text differs"}
@@ -20,14 +21,12 @@ def add_cli(subparsers) -> None:
     p.set_defaults(run=run)
 
 
-def run(args) -> int:
+def run(args, settings: Settings) -> int:
     from rag.assistant import Articles, Done, Query, Streamed
     from rag.answer.verify import needs_basis
     from rag.answer.conversation import BASIS_ARTICLES, BASIS_NOTE
     from rag.defaults import assistant_from, chat_client_from, library_from, open_kb
-    from settings import get_settings
 
-    settings = get_settings()
     kb = open_kb(library_from(settings), args.kb or settings.default_kb, settings.default_kb)
     try:
         client, error = chat_client_from(settings, args.endpoint), ""

@@ -255,7 +255,7 @@ def test_eval_cli_prints_and_writes_metrics(tmp_path, monkeypatch, capsys):
         args = parser.parse_args(["eval", "--dataset", str(data), "--endpoint", "base", "--endpoint", "lora",
                                   "--max-samples", "2", "--max-new-tokens", "64", "--concurrency", "2"])
         try:
-            assert args.run(args) == 0
+            assert args.run(args, get_settings()) == 0
         finally:
             get_settings.cache_clear()
         assert fake.requests[0]["max_tokens"] == 64
@@ -272,7 +272,7 @@ def test_eval_cli_reports_an_unknown_endpoint(tmp_path, monkeypatch, capsys):
     eval_cli.add_cli(parser.add_subparsers())
     args = parser.parse_args(["eval", "--dataset", str(alpaca(tmp_path, 1)), "--endpoint", "nope"])
     try:
-        assert args.run(args) == 1
+        assert args.run(args, get_settings()) == 1
     finally:
         get_settings.cache_clear()
     assert "No LLM endpoint named 'nope'" in capsys.readouterr().err

@@ -125,3 +125,27 @@ def test_the_folder_check_sees_a_loop_between_two_files_of_different_folders(): 
              "rag.answer.budget": set()}
     assert cycles(edges) == []  # no file circle ...
     assert cycles(folder_graph(edges)) == [["rag.answer", "rag.retrieval", "rag.answer"]]  # ... but a folder loop
+
+
+MAX_SETTINGS_READERS = 6  # issue 31: settings are read at the edges, the core receives values
+
+
+def settings_readers() -> list[str]:
+    """Product files (not tests/ or bench/) that call get_settings(), lazy calls included."""
+    files = [*product_modules().values(), *(ROOT / "rag").rglob("__main__.py"), *(ROOT / "server").rglob("__main__.py"),
+             ROOT / "app.py", *(ROOT / "pages").glob("*.py")]
+    return sorted({str(p.relative_to(ROOT)) for p in files if calls_get_settings(p)})
+
+
+def calls_get_settings(path: Path) -> bool:
+    return any(isinstance(n, ast.Call) and getattr(n.func, "id", getattr(n.func, "attr", None)) == "get_settings"
+               for n in ast.walk(ast.parse(path.read_text(encoding="utf-8"))))
+
+
+def test_settings_are_read_in_few_places():
+    readers = settings_readers()
+    assert "rag/defaults.py" in readers  # the check sees them
+    assert len(readers) <= MAX_SETTINGS_READERS, f"{len(readers)} files call get_settings(): {readers}"
+    core = [r for r in readers if r.startswith(("rag/", "knowledge/")) and r not in ("rag/defaults.py", "rag/__main__.py")]
+    assert core == [], f"the core receives settings as arguments: {core}"
+    assert not [r for r in readers if r.startswith("pages/") or r == "app.py"], readers  # they ask ui/compare.py

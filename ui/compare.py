@@ -1,6 +1,9 @@
 """Streamlit helpers for pages that put models side by side: a cached chat client per
 endpoint name, and several answers streaming at once into columns.
 
+`app_settings()` is where the app reads its settings: app.py, the pages and the other ui/
+modules take them from here (and hand values on to the core), so no page reads them itself.
+
 The streams are read in worker threads that only touch the network; every Streamlit call
 happens in the script thread, which drains their queue. `server_error_text` says a server
 error in the page's language (a crash in Chinese, with its signal and log tail).
@@ -20,17 +23,22 @@ from rag.defaults import chat_client_from
 from server.client import ChatClient, Delta
 from server.crashes import non_portable, reinstall_hint
 from server.errors import ServerCrashed, ServerError
-from settings import get_settings
+from settings import Settings, get_settings
 from ui.attribution import hard_breaks
 
 REASONING_LABEL = "推理过程"
 _DONE = object()
 
 
+def app_settings() -> Settings:
+    """The app's settings (read once per process: settings.get_settings is cached)."""
+    return get_settings()
+
+
 @st.cache_resource(show_spinner="正在连接模型服务…")
 def chat_client(name: str) -> ChatClient:
     """The client for an endpoint name in settings; starts the embedded server if needed."""
-    return chat_client_from(get_settings(), name)
+    return chat_client_from(app_settings(), name)
 
 
 def health_text(label: str, status: str) -> str:

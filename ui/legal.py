@@ -21,8 +21,7 @@ from rag.documents.page_images import render_page
 from rag.retrieval.hybrid import HybridRetriever
 from rag.types import Citation
 from server.errors import ServerError
-from settings import get_settings
-from ui.compare import chat_client, server_error_text
+from ui.compare import app_settings, chat_client, server_error_text
 from ui.attribution import claim_openings, hard_breaks, highlighted_article, marked_html, sources_by_article, summary_icon
 
 PAGE_WIDTH_PX = 640  # a PDF page beside the article text: readable, not the whole screen
@@ -30,17 +29,17 @@ PAGE_WIDTH_PX = 640  # a PDF page beside the article text: readable, not the who
 
 @st.cache_resource(show_spinner="加载向量模型与知识库… / loading the embedding model")
 def library() -> KnowledgeBases:
-    return library_from(get_settings())
+    return library_from(app_settings())
 
 
 @st.cache_resource(show_spinner=False)
 def reranker():
-    return reranker_from(get_settings())
+    return reranker_from(app_settings())
 
 
 def knowledge_base(name: str) -> KnowledgeBase:
     """Open a KB; the default one is built (with a progress display) the first time."""
-    settings, lib = get_settings(), library()
+    settings, lib = app_settings(), library()
     if name == settings.default_kb and (not lib.exists(name) or not lib.open_stored(name).articles):
         with st.status("首次启动：正在从法规数据库构建「劳动法规」知识库…", expanded=True) as status:
             bar = st.progress(0.0)
@@ -64,7 +63,7 @@ def open_current(lib: KnowledgeBases, name: str) -> KnowledgeBase:
 
 def retriever(kb: KnowledgeBase) -> HybridRetriever:
     """The KB's retriever for the search box (no model steps: answering goes through `assistant`)."""
-    return retriever_from(get_settings(), kb, reranker())
+    return retriever_from(app_settings(), kb, reranker())
 
 
 def assistant(kb: KnowledgeBase, endpoint: str, **overrides) -> Assistant:
@@ -74,7 +73,7 @@ def assistant(kb: KnowledgeBase, endpoint: str, **overrides) -> Assistant:
         client, error = chat_client(endpoint), ""
     except ServerError as e:
         client, error = None, server_error_text(e)
-    return assistant_from(get_settings(), kb, client, endpoint_name=endpoint, llm_error=error, reranker=reranker(),
+    return assistant_from(app_settings(), kb, client, endpoint_name=endpoint, llm_error=error, reranker=reranker(),
                           describe_error=server_error_text, **overrides)
 
 

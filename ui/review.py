@@ -19,8 +19,8 @@ from rag.review.sets import (ERROR_TAGS, OUTCOME_LABELS, SIDE_LABELS, VOTE_LABEL
                         ReviewStore, item_for, kb_content_hash, make_review, next_row, questions_hash)
 from rag.review.stats import evidence_markdown
 from server.errors import ServerError
-from settings import ROOT, get_settings
-from ui.compare import chat_client
+from settings import ROOT
+from ui.compare import app_settings, chat_client
 from ui.legal import assistant, library
 
 EXAMPLE_SET = ROOT / "knowledge" / "examples" / "labor_questions.jsonl"
@@ -30,7 +30,7 @@ VOTE_WIDGETS = ("review_vote", "review_tags_a", "review_tags_b", "review_note")
 
 def render_review(kb_name: str, kb: KnowledgeBase, endpoint: str) -> None:
     """The whole blind-review main area for one KB and endpoint (the page stops after it)."""
-    settings = get_settings()
+    settings = app_settings()
     st.header("🙈 盲评：RAG vs 原始模型")
     st.caption("同一模型的两个回答（一个检索了知识库，一个没有）以 A / B 随机顺序出现，不显示来源；"
                "投票后才揭晓哪一个是 RAG。结果见「模型评测」页。")

@@ -14,8 +14,7 @@ from rag.eval.judge import LEGAL_QA_RUBRIC
 from rag.review.sets import ERROR_TAGS, OUTCOME_LABELS, OUTCOMES, JudgeStore, ReviewStore, judge_item
 from rag.review.stats import CI_METHOD, evidence_markdown, fmt_share, summary
 from server.errors import ServerError
-from settings import get_settings
-from ui.compare import chat_client
+from ui.compare import app_settings, chat_client
 from ui.legal import library
 
 
@@ -68,7 +67,7 @@ def render_review_results() -> None:
 
 
 def _judge_section(reviews: list[dict], verdicts: dict[str, dict], s: dict) -> None:
-    settings = get_settings()
+    settings = app_settings()
     st.markdown("**LLM 评审与人工对照**")
     items = list({r["query_id"]: r for r in reviews}.values())
     name = settings.judge_endpoint or items[0]["endpoint"]

@@ -1,8 +1,9 @@
 """`python -m rag eval`: batch prediction + BLEU/ROUGE/accuracy for one or more endpoints,
 optionally an LLM judge comparing the first two.
 
-rag/__main__.py calls `add_cli(subparsers)`; the work is done by rag/eval/evaluate.py and
-rag/eval/judge.py, which this module only wires to settings and endpoints.
+rag/__main__.py calls `add_cli(subparsers)` and runs the command with the settings it read; the
+work is done by rag/eval/evaluate.py and rag/eval/judge.py, which this module only wires to
+those settings and their endpoints.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from rag.eval.datasets import load_samples
 from rag.errors import RagError
 from rag.eval.judge import DEFAULT_RUBRIC, judge_predictions, parse_rubric, verdict_table
 from server.errors import ServerError
-from settings import Settings, get_settings
+from settings import Settings
 
 
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
@@ -65,8 +66,7 @@ def rag_message_builder(kb_name: str, settings: Settings, client) -> ev.BuildMes
     return build
 
 
-def run(args: argparse.Namespace) -> int:
-    settings = get_settings()
+def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         return _run(args, settings)
     except (RagError, ServerError) as e:
