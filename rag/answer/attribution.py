@@ -4,7 +4,7 @@ every figure and modal word of the claim checked against that article.
 `attribute(answer, citations)` splits the answer into claims (rag/answer/claims.py), cuts each
 retrieved article into its 款 and 项 (a 项 is read with the 款 that leads into it: "有下列情形
 之一的，用人单位应当……"), and scores every claim against every span by weighted word recall:
-the claim's jieba words (rag/retrieval/lexical.py's tokenizer, with colloquial words also matched by
+the claim's jieba words (rag/text.py's LegalTokenizer, with colloquial words also matched by
 their statute terms: 加班 → 延长工作时间) that the span contains, weighted by jieba's IDF.
 Figures are masked while scoring, so "2 倍" does not pull a claim towards the 项 that says
 百分之二百. A claim that names a retrieved article (第四十四条) leans towards it. With an
