@@ -121,6 +121,7 @@ class _ProgressBar:
 def cmd_ingest(args, settings: Settings) -> int:
     from rag.ingest import ingest_file
     from rag.documents.load import DocumentLimits, read_path
+    from rag.retrieval.lexical import bm25_of
 
     limits = DocumentLimits.from_settings(settings)
     files, ignored = _collect(args.paths)
@@ -156,8 +157,11 @@ def cmd_ingest(args, settings: Settings) -> int:
     if created and not kb.documents():  # nothing went in: leave no empty KB behind
         kb.library.delete(args.kb)
         print(f"knowledge base {args.kb} was not created: no file could be added", file=sys.stderr)
-    elif args.optimize:
-        kb.optimize()
+    else:
+        if args.optimize:
+            kb.optimize()
+        if added:  # the BM25 index (and its disk cache) now, so the first search does not wait for it
+            bm25_of(kb.snapshot())
     _summary(added, unchanged, failed, ignored)
     return 1 if failed else 0
 
