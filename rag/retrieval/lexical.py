@@ -97,7 +97,8 @@ class Bm25Index:
         return top[keep], scores[top][keep], best
 
 
-_lock = threading.Lock()  # one build at a time: concurrent queries on a new snapshot wait for it
+_guard = threading.Lock()
+_locks: dict[Path, threading.Lock] = {}  # per KB cache folder: queries on a new snapshot wait for one build
 _by_snapshot: "weakref.WeakKeyDictionary[Snapshot, Bm25Index]" = weakref.WeakKeyDictionary()
 _latest: dict[Path, tuple[list[str], Bm25Index]] = {}  # per KB cache folder: the last article ids and index
 
@@ -107,7 +108,9 @@ def bm25_of(snap: Snapshot) -> Bm25Index:
     index = _by_snapshot.get(snap)
     if index is not None:
         return index
-    with _lock:
+    with _guard:
+        lock = _locks.setdefault(snap.cache_dir, threading.Lock())
+    with lock:
         index = _by_snapshot.get(snap)
         if index is None:
             latest = _latest.get(snap.cache_dir)
