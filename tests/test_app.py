@@ -1,3 +1,4 @@
+# Over 400 lines: every case runs the real app (AppTest) through the same fake-server and widget helpers; split, each half would import the other's helpers.
 """AppTest for the legal assistant (app.py) and the knowledge base page (pages/1_知识库.py).
 
 Real parts: the e5 embedder, LanceDB KBs on a temp data dir (a small KB of 《劳动合同法》,
