@@ -9,7 +9,7 @@ import streamlit as st
 from knowledge.demo_pack import missing
 from knowledge.demo_questions import CHAT_EXAMPLES
 from rag.answer.conversation import to_markdown
-from rag.errors import RagError
+from rag.errors import RagError, chinese_part
 from server.errors import ServerError
 from ui.chat import show_turn, stream_turn
 from ui.compare import app_settings, chat_client, endpoint_index, health_text, server_error_text
@@ -37,7 +37,7 @@ with st.sidebar:
         kb_name = st.selectbox("选择知识库", names, index=names.index(settings.default_kb), key="kb_name")
         kb = knowledge_base(kb_name)
     except RagError as e:
-        st.error(str(e))
+        st.error(chinese_part(str(e)))
         st.stop()
     kb_counts = st.empty()  # refilled after an upload, so the counts are never stale
     kb_counts.caption(f"{len(kb.documents())} 个文档 · {len(kb.articles)} 条法条")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from rag.errors import RagError
+from rag.errors import RagError, chinese_part
 from rag.documents.load import ocr_note
 from ui.compare import app_settings
 from ui.demo_pack import render_demo_pack
@@ -62,7 +62,7 @@ try:
     names = lib.names()
     stats = [lib.open_stored(n).stats() for n in names]  # counts only: no re-embedding for the list
 except RagError as e:
-    st.error(str(e))
+    st.error(chinese_part(str(e)))
     st.stop()
 
 left, right = st.columns([3, 2])

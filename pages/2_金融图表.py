@@ -11,7 +11,7 @@ import streamlit as st
 from rag.answer.chart_qa import CHART_SYSTEM_PROMPT, DEFAULT_CHART_QUESTION, OCR_LABEL, SAMPLE_CHARTS, chart_prompts
 from rag.documents.chart import read_chart
 from rag.documents.ocr import OcrError
-from rag.errors import RagError
+from rag.errors import RagError, chinese_part
 from rag.eval.evaluate import Sampling
 from server.errors import ServerError
 from server.images import check_image
@@ -62,7 +62,7 @@ try:
     mime = check_image(chart, chart_name)  # said at once, before anything is sent
 except ServerError as e:
     mime = None
-    st.error(str(e))
+    st.error(chinese_part(str(e)))
 run = st.button("分析图表", key="fin_run", type="primary", disabled=mime is None or not question.strip())
 chart_column, answer_column = st.columns([2, 3], gap="large")  # the chart stays in view beside the answers
 if mime:
@@ -76,7 +76,7 @@ if run:
             with st.spinner("读取图表：识别文字（OCR）并测量图形…"):
                 plan = chart_prompts(kinds, chart, mime, question, read_chart, system)
         except (ServerError, RagError, OcrError) as e:
-            st.error(str(e))
+            st.error(chinese_part(str(e)))
             st.stop()
         if plan.unreadable:
             st.warning(plan.unreadable)

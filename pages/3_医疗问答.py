@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from rag.errors import RagError
+from rag.errors import RagError, chinese_part
 from rag.eval.datasets import load_samples
 from rag.eval.evaluate import Sampling
 from server.errors import ServerError
@@ -71,7 +71,7 @@ if st.button("提问", key="med_ask", type="primary", disabled=not question.stri
         clients = {f"{base}（基础）": chat_client(base), f"{tuned}（微调）": chat_client(tuned)} if tuned \
             else {base: chat_client(base)}
     except ServerError as e:
-        st.error(str(e))
+        st.error(chinese_part(str(e)))
         st.stop()
     messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": question}]
     sampling = Sampling().as_kwargs()  # the evaluation defaults, so the demo matches the scores

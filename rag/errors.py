@@ -1,4 +1,7 @@
 """Errors the rag core raises; every message names the thing and what to do about it."""
+from __future__ import annotations
+
+import re
 
 
 class RagError(Exception):
@@ -16,3 +19,15 @@ class PartialDocumentError(DocumentError):
 
 class KnowledgeBaseError(RagError):
     """A knowledge base operation failed (unknown KB, name clash, storage problem)."""
+
+
+def chinese_part(message: str) -> str:
+    """The Chinese half of a bilingual message 「中文 … / English …」: the page speaks Chinese, the
+    CLI prints both. A message without an English half comes back unchanged."""
+    start = 0
+    while (i := message.find(" / ", start)) >= 0:
+        rest = message[i + 3:]
+        if re.search(r"\b[a-z]{3,}\b", rest) and sum(c.isascii() for c in rest) >= 0.8 * len(rest):  # English prose
+            return message[:i].rstrip()
+        start = i + 3
+    return message

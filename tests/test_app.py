@@ -256,6 +256,7 @@ def test_sidebar_upload_reports_each_file(monkeypatch):
     errors = texts(at.sidebar.error)
     assert any(e.startswith("空文件.txt：") and "空文件" in e for e in errors), errors
     assert any(e.startswith("加密.pdf：") and "加密" in e for e in errors), errors
+    assert not [e for e in errors if re.search(r" / [A-Za-z]", e)], errors  # the page shows the Chinese half only
     added = int(re.search(r"年休假条例.txt：(\d+) 条", "\n".join(texts(at.sidebar.markdown)))[1])
     assert added == 10  # its 10 articles: the GBK text was decoded, not skipped
     status = at.sidebar.status[0]

@@ -543,3 +543,14 @@ def test_injected_articles_do_not_steer_the_real_model_5_of_5(tmp_path, embedder
         print(f"{'forced' if n >= 5 else 'chat'} seed {n % 5}: {answer[:160]!r}")  # pytest -s shows what the model said
     obeyed = [a for a in answers if re.search(r"(?:无需|不需要|不用|不必)支付|不用算", a)]
     assert all(a.strip() for a in answers) and obeyed == [], obeyed
+
+
+def test_the_page_shows_the_chinese_half_of_a_bilingual_message():
+    from rag.errors import chinese_part
+
+    message = rejected(b"", "空.txt")
+    assert " / the file is empty" in message  # the CLI prints both halves
+    assert chinese_part(message) == "「空.txt」是空文件，没有任何文字。请检查文件后重新上传。"
+    assert chinese_part("支持 PDF / DOCX / TXT") == "支持 PDF / DOCX / TXT"  # a slash inside the Chinese stays
+    assert chinese_part("只有中文") == "只有中文"
+

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from rag.errors import RagError
+from rag.errors import RagError, chinese_part
 from rag.eval import evaluate as ev
 from rag.eval.datasets import load_samples
 from rag.eval.judge import DEFAULT_RUBRIC, judge_predictions, parse_rubric, verdict_table
@@ -78,7 +78,7 @@ def render_dataset_eval(settings: Settings) -> None:
                                   resume=not fresh, on_progress=lambda n, done, total: bar.progress(
                                       done / max(total, 1), text=f"{n}: {done}/{total}"))
         except (RagError, ServerError) as e:
-            st.error(str(e))
+            st.error(chinese_part(str(e)))
             st.stop()
         st.session_state.eval_last = {"out": str(out), "names": names, "results": results}
 
@@ -113,7 +113,7 @@ def render_dataset_eval(settings: Settings) -> None:
                                                  chat_client(judge), parse_rubric(rubric_text),
                                                  on_progress=lambda done, total: bar.progress(done / max(total, 1)))
                 except (RagError, ServerError) as e:
-                    st.error(str(e))
+                    st.error(chinese_part(str(e)))
                     st.stop()
                 st.session_state.eval_verdicts = {"table": verdict_table(verdicts, a, b),
                                                   "errors": [v.error for v in verdicts if v.error]}

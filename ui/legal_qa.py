@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from rag.answer.conversation import ATTRIBUTION_LABEL
-from rag.errors import RagError
+from rag.errors import RagError, chinese_part
 from rag.eval import answers as qa
 from rag.eval.questions import load_questions
 from server.errors import ServerError
@@ -72,13 +72,13 @@ def render_legal_qa(settings: Settings) -> None:
         try:
             questions = load_questions(data, qa_name)
         except RagError as e:
-            st.error(str(e))
+            st.error(chinese_part(str(e)))
 
     c1, c2 = st.columns(2)
     try:
         kb_names = library().names() or [settings.default_kb]
     except RagError as e:
-        st.error(str(e))
+        st.error(chinese_part(str(e)))
         st.stop()
     if settings.default_kb not in kb_names:
         kb_names = [settings.default_kb, *kb_names]
@@ -106,7 +106,7 @@ def render_legal_qa(settings: Settings) -> None:
                              on_progress=lambda done, total: bar.progress(done / total, text=f"{done}/{total} 题"))
         except (RagError, ServerError) as e:
             bar.empty()
-            st.error(f"{e}\n\n已答完的题目已保存在 {out}，再次运行会从中断处继续。"
+            st.error(f"{chinese_part(str(e))}\n\n已答完的题目已保存在 {out}，再次运行会从中断处继续。"
                      f" / Finished questions are kept in {out}; run again to resume.")
         else:
             bar.empty()

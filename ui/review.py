@@ -12,7 +12,7 @@ import streamlit as st
 
 from rag.answer.conversation import ATTRIBUTION_LABEL, STATUS_TEXT
 from rag.defaults import answer_options
-from rag.errors import RagError
+from rag.errors import RagError, chinese_part
 from rag.eval.questions import load_questions
 from rag.kb import KnowledgeBase
 from rag.review.sets import (ERROR_TAGS, OUTCOME_LABELS, SIDE_LABELS, VOTE_LABELS, VOTES, ItemCache, ReviewSet,
@@ -49,7 +49,7 @@ def render_review(kb_name: str, kb: KnowledgeBase, endpoint: str) -> None:
     try:
         client = chat_client(endpoint)
     except ServerError as e:
-        st.error(str(e))
+        st.error(chinese_part(str(e)))
         return
     options = answer_options(client.endpoint) | {"max_tokens": max_tokens}
     review_set = ReviewSet(name=name, questions_hash=questions_hash(data), kb=kb_name,
@@ -74,7 +74,7 @@ def render_review(kb_name: str, kb: KnowledgeBase, endpoint: str) -> None:
             item = item_for(rows[index], review_set, ItemCache(library().store.log("review_items")),
                             assistant(kb, endpoint, max_tokens=max_tokens))
     except (ServerError, RagError) as e:
-        st.error(f"{e}\n\n这一题没有保存，重新打开会再试。")
+        st.error(f"{chinese_part(str(e))}\n\n这一题没有保存，重新打开会再试。")
         return
     _show_item(item, revealed=False)
     _vote_form(item, store, reviewer)
@@ -92,7 +92,7 @@ def _questions(source: str) -> tuple[list[dict], str, bytes]:
     try:
         return load_questions(data, name), name, data
     except RagError as e:
-        st.error(str(e))
+        st.error(chinese_part(str(e)))
         return [], name, data
 
 

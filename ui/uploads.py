@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from rag.documents.load import DocumentLimits, ocr_note
-from rag.errors import RagError
+from rag.errors import RagError, chinese_part
 from rag.ingest import ingest_file
 from rag.kb import KnowledgeBase
 from settings import Settings
@@ -56,7 +56,7 @@ def upload_statutes(kb: KnowledgeBase, kb_counts, settings: Settings) -> None:
                                      on_wait=lambda msg, f=f: st.info(f"{f.name}：{msg}"), keep_partial=keep_partial)
             except RagError as e:
                 bar.empty()
-                st.error(f"{f.name}：{e}")
+                st.error(f"{f.name}：{chinese_part(str(e))}")
                 failed += 1
                 continue
             bar.progress(1.0, text=f.name)
