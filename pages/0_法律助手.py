@@ -92,11 +92,13 @@ def ask_example(question: str) -> None:
 # Read first, so that a question being asked never has the example buttons drawn above it.
 question = st.chat_input("请输入法律问题，例如：劳动合同到期不续签有没有补偿？", key="question") \
     or st.session_state.pop("example_question", None)
+examples = st.empty()  # one slot: emptied at once when a question comes, no stale buttons under it
 if not st.session_state.turns and not question:
-    st.markdown(EXAMPLES_NOTE)
-    for start in range(0, len(CHAT_EXAMPLES), 2):  # two per row, rows aligned
-        for column, (n, (label, example)) in zip(st.columns(2), list(enumerate(CHAT_EXAMPLES))[start:start + 2]):
-            column.button(label, key=f"example_{n}", help=example, on_click=ask_example, args=(example,),
-                          width="stretch")
+    with examples.container():
+        st.markdown(EXAMPLES_NOTE)
+        for start in range(0, len(CHAT_EXAMPLES), 2):  # two per row, rows aligned
+            for column, (n, (label, example)) in zip(st.columns(2), list(enumerate(CHAT_EXAMPLES))[start:start + 2]):
+                column.button(label, key=f"example_{n}", help=example, on_click=ask_example, args=(example,),
+                              width="stretch")
 if question:
     ask(question)

@@ -24,6 +24,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 from server.embedded import ensure_running, stop
 from settings import ROOT
 from rag.answer.conversation import BASIS_NOTE
+from knowledge.demo_questions import CHAT_EXAMPLES
 from tests.browser import (REAL_MODELS_DIR, STATUTES, app_env, chromium, endpoints_json, prepare_data_dir,
                            running_app, template_kbs)
 from tests.kb_fixtures import encrypted_pdf
@@ -179,6 +180,10 @@ def test_articles_show_before_the_answer_arrives(page, tmp_path):
     expect(answer.get_by_text("检索到的法条（")).to_be_visible(timeout=(SLOW_ANSWER_S - 2) * 1000)
     shown = time.monotonic() - asked
     expect(answer.get_by_text(re.compile(r"^模型正在阅读检索到的 \d+ 条法条"))).to_be_visible()  # the wait is explained
+    expect(page.get_by_role("button", name=CHAT_EXAMPLES[-1][0])).to_have_count(0)  # no stale example buttons under it
+    stop = page.evaluate("() => { const b = document.querySelector('[data-testid=stStatusWidget] button');"
+                         " return b && [b.innerText, getComputedStyle(b, '::after').content]; }")
+    assert stop and stop[1] == '"停止"', stop  # the top bar's "Stop" reads 停止
     page.screenshot(path=str(tmp_path / "articles-first.png"))
     if os.environ.get("UPDATE_SCREENSHOT") == "1":
         shutil.copy(tmp_path / "articles-first.png", ROOT / "docs" / "reading.png")
