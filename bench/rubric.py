@@ -133,26 +133,37 @@ def report(rows: list[dict], ratings: list[dict], judged: list[dict] | None) -> 
         lo, hi = wilson(v["acceptable"], n)
         share[side] = v["acceptable"] / n if n else 0.0
         print(f"| {side} | {n} | {v['acceptable']} ({share[side]:.0%}) | {lo:.0%}–{hi:.0%} | {v['partly']} | {v['wrong']} |")
-    ratio = share["rag"] / share["raw"] if share["raw"] else float("inf")
-    print(f"\nRAG acceptable / raw acceptable = {ratio:.2f}×")
+    if share["raw"]:
+        print(f"\nRAG acceptable / raw acceptable = {share['rag'] / share['raw']:.2f}×")
+    else:
+        print(f"\nRAG acceptable / raw acceptable: — (raw has none acceptable; RAG {share['rag']:.0%})")
 
     base = get_settings()
     s = Settings(data_dir=base.data_dir / "bench" / "app", models_dir=base.models_dir)
     kb = open_kb(library_from(s), s.default_kb, s.default_kb)
-    assistant = assistant_from(s, kb, chat_client_from(s), s.default_endpoint)
-    wrong, silent = Counter(), Counter()
+    assistant = assistant_from(s, kb, chat_client_from(s))  # the chat's own retriever and checks
+    wrong, silent, fine, flagged = Counter(), Counter(), Counter(), Counter()
     for r in rows:
-        marks = None
+        if not any((str(r["query_id"]), side) in by for side in SIDES):
+            continue
+        marks = page_warnings(r, assistant)
         for side in SIDES:
-            if by.get((str(r["query_id"]), side)) != "wrong":
-                continue
-            marks = marks or page_warnings(r, assistant)
-            wrong[side] += 1
-            silent[side] += not marks[side]
-            print(f"  wrong {side} {r['query_id']}: page shows {marks[side] or 'nothing'}")
+            verdict = by.get((str(r["query_id"]), side))
+            if verdict == "wrong":
+                wrong[side] += 1
+                silent[side] += not marks[side]
+            elif verdict:
+                fine[side] += 1
+                flagged[side] += bool(marks[side])
+            if verdict:
+                print(f"  {verdict:10} {side} {r['query_id']}: page shows {marks[side] or 'nothing'}")
     for side in SIDES:
         print(f"false confidence, {side}: {silent[side]} of {wrong[side]} wrong answers shown with neither ❌ nor a "
               f"warning ({silent[side] / wrong[side]:.0%})" if wrong[side] else f"false confidence, {side}: no wrong answer")
+    for side in SIDES:
+        if fine[side]:
+            print(f"warned although not wrong, {side}: {flagged[side]} of {fine[side]} acceptable or partly answers "
+                  f"({flagged[side] / fine[side]:.0%})")
     total = sum(wrong.values())
     if total:
         print(f"false confidence, both sides: {sum(silent.values())} of {total} ({sum(silent.values()) / total:.0%})")
