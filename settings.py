@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     # named here, at the edge, so rag/ never imports knowledge/ (knowledge/ imports rag/).
     default_kb_source: str = "knowledge.builder:SOURCE"
     # A folder of evaluation datasets and example questions for the medical and evaluation
-    # pages (tests and demos point it at ../shared/data). Unset, those pages take uploads only.
+    # pages (tests and demos point it at a data folder of their own). Unset, those pages take uploads only.
     datasets_dir: Path | None = None
 
     # Retrieval

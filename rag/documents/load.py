@@ -37,7 +37,7 @@ BYTES_PER_MB = 1024 * 1024
 # Defaults of the per-file limits; the edges pass settings' values (DocumentLimits.from_settings).
 DEFAULT_MAX_OCR_PAGES = 30  # 10–60 s a page on 2 shared cores (bench/ocr.py): minutes, not hours
 DEFAULT_MAX_ARTICLES = 3000  # 民法典 has 1,260 articles; embedding 3,000 takes minutes on 2 cores
-# The longest of the 65,995 articles in ../shared/data is 3,846 characters; a longer one is text
+# The longest of the 65,995 articles of the test corpus is 3,846 characters; a longer one is text
 # that lost its line breaks or headings, and embedding megabytes as one article takes gigabytes.
 DEFAULT_MAX_ARTICLE_CHARS = 20_000
 
