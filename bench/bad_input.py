@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 MB = 1 << 20
 TIMEOUT_S = 60
 MEMORY_CAP = 6 << 30
-from tests.test_bad_input import ARTICLES, BODIES, TITLE  # noqa: E402 - the tests' own well-formed statute
+from tests.test_bad_input import ARTICLES, TITLE  # noqa: E402 - the tests' own well-formed statute
 LAW = "\n".join([TITLE, *ARTICLES]) + "\n"
 KOREAN = ("근로기준법\n제1조(목적) 이 법은 헌법에 따라 근로조건의 기준을 정함으로써 근로자의 기본적 생활을 보장, "
           "향상시키며 균형 있는 국민경제의 발전을 꾀하는 것을 목적으로 한다.\n제2조(정의) 이 법에서 사용하는 용어의 뜻은 다음과 같다.\n")
