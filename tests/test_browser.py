@@ -179,7 +179,7 @@ def test_articles_show_before_the_answer_arrives(page, tmp_path):
     answer = page.get_by_test_id("stChatMessage").last
     expect(answer.get_by_text("检索到的法条（")).to_be_visible(timeout=(SLOW_ANSWER_S - 2) * 1000)
     shown = time.monotonic() - asked
-    expect(answer.get_by_text(re.compile(r"^模型正在阅读检索到的 \d+ 条法条"))).to_be_visible()  # the wait is explained
+    expect(answer.get_by_text(re.compile(r"^正在阅读 \d+ 条法条（约 \d+ 秒）"))).to_be_visible()  # the wait is explained
     expect(page.get_by_role("button", name=CHAT_EXAMPLES[-1][0])).to_have_count(0)  # no stale example buttons under it
     stop = page.evaluate("() => { const b = document.querySelector('[data-testid=stStatusWidget] button');"
                          " return b && [b.innerText, getComputedStyle(b, '::after').content]; }")

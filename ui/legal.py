@@ -8,6 +8,7 @@ from __future__ import annotations
 import pypdfium2 as pdfium
 import streamlit as st
 
+from rag.answer.reading import ReadingClock
 from rag.answer.relevance import reliance
 from rag.answer.verify import needs_basis
 from rag.answer.conversation import (BASIS_ARTICLES, BASIS_NOTE, RAW_ATTRIBUTION_NOTE, STATUS_TEXT, Reply, Turn,
@@ -27,9 +28,15 @@ from ui.attribution import claim_openings, hard_breaks, highlighted_article, mar
 PAGE_WIDTH_PX = 640  # a PDF page beside the article text: readable, not the whole screen
 
 
-@st.cache_resource(show_spinner="加载向量模型与知识库… / loading the embedding model")
+@st.cache_resource(show_spinner="正在加载向量模型与知识库…")
 def library() -> KnowledgeBases:
     return library_from(app_settings())
+
+
+@st.cache_resource(show_spinner=False)
+def reading_clock(endpoint: str) -> ReadingClock:
+    """The endpoint's prefill speed, learned from every session's answers in this process."""
+    return ReadingClock()
 
 
 @st.cache_resource(show_spinner=False)
@@ -74,7 +81,7 @@ def assistant(kb: KnowledgeBase, endpoint: str, **overrides) -> Assistant:
     except ServerError as e:
         client, error = None, server_error_text(e)
     return assistant_from(app_settings(), kb, client, endpoint_name=endpoint, llm_error=error, reranker=reranker(),
-                          describe_error=server_error_text, **overrides)
+                          describe_error=server_error_text, reading=reading_clock(endpoint), **overrides)
 
 
 def render_answer(reply: Reply, raw: bool = False) -> None:
