@@ -15,7 +15,7 @@ from rag.answer.conversation import (BASIS_ARTICLES, BASIS_NOTE, RAW_ATTRIBUTION
                                attribution_line)
 from rag.assistant import Assistant
 from rag.defaults import assistant_from, library_from, open_kb, reranker_from, retriever_from
-from rag.kb import KnowledgeBase, KnowledgeBases
+from rag.kb import KnowledgeBase, KnowledgeBases, Progress
 from rag.documents.directives import DIRECTIVE_NOTE, addresses_reader
 from rag.documents.load import location_label
 from rag.documents.page_images import render_page
@@ -44,9 +44,12 @@ def reranker():
     return reranker_from(app_settings())
 
 
-def knowledge_base(name: str) -> KnowledgeBase:
-    """Open a KB; the default one is built (with a progress display) the first time."""
+def knowledge_base(name: str, progress: Progress | None = None) -> KnowledgeBase:
+    """Open a KB; the default one is built the first time, with a progress display, or
+    reporting to `progress` (the first visit's steps, ui/startup.py)."""
     settings, lib = app_settings(), library()
+    if progress is not None:
+        return open_kb(lib, name, settings.default_kb, progress=progress)
     if name == settings.default_kb and (not lib.exists(name) or not lib.open_stored(name).articles):
         with st.status("首次启动：正在从法规数据库构建「劳动法规」知识库…", expanded=True) as status:
             bar = st.progress(0.0)
