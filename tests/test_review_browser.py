@@ -98,7 +98,7 @@ def walk_and_check(page: Page, url: str, data: Path, questions: Path, shots: Pat
     wins = sum(r["winner"] == "rag" for r in stored)
 
     sidebar(page).get_by_test_id("stSidebarNav").get_by_text("模型评测").click()
-    results = page.get_by_text("盲评结果：RAG vs 原始模型")
+    results = page.get_by_text("盲评结果：RAG 与原始模型")
     expect(results).to_be_visible(timeout=180_000)
     settle(page)
     win = main.get_by_test_id("stMetric").filter(has_text="RAG 胜率")

@@ -93,8 +93,8 @@ def stream_turn(question: str, events: Iterator[Event], sides: list[str]) -> Tur
 def reading_text(event: Articles) -> str:
     """「正在阅读 8 条法条（约 14 秒）…」: the articles in the prompt and the time the server's
     measured prefill speed gives for it."""
-    if not event.citations:
-        return THINKING
+    if not event.citations or event.abstain or (event.reading and not event.reading.articles):
+        return THINKING  # no article goes to the model
     if event.reading is None:
         return READING_UNTIMED.format(n=len(event.citations))
     return READING.format(n=event.reading.articles, seconds=max(1, round(event.reading.seconds)))
