@@ -95,7 +95,7 @@ def test_the_first_visit_shows_each_step_before_the_page_is_ready(app, tmp_path)
           }).observe(document, {subtree: true, childList: true, characterData: true});""" % HEADING)
         page.goto(app)
         expect(page.get_by_text(HEADING)).to_be_visible()
-        expect(page.get_by_text(re.compile(r"^第 1/4 步：正在加载程序"))).to_be_visible()
+        expect(page.get_by_text(re.compile(r"^第 1/4 步：正在加载程序"))).to_be_visible()  # 程序, 向量模型, 知识库, 模型
         page.screenshot(path=str(tmp_path / "first-visit.png"))
         if os.environ.get("UPDATE_SCREENSHOT") == "1":
             expect(page.get_by_text("✅ 程序已加载")).to_be_visible(timeout=180_000)
@@ -105,6 +105,8 @@ def test_the_first_visit_shows_each_step_before_the_page_is_ready(app, tmp_path)
         assert page.evaluate("window.prepSeen") == {"beforeChat": True}
         steps = set(page.evaluate("[...window.steps]"))
         assert "正在加载程序" in steps and "正在加载向量模型" in steps, steps
+        if os.environ.get("UPDATE_SCREENSHOT") == "1":
+            print("steps seen:", steps)
 
         page.evaluate("window.prepSeen = undefined")
         page.reload()  # a second visit to the same process: nothing left to prepare

@@ -60,8 +60,8 @@ def kb_step(name: str) -> Step:
                 lambda progress: importlib.import_module("ui.legal").knowledge_base(name, progress))
 
 
-def model_step(endpoint: str, embedded: bool) -> Step:
-    label = "正在启动本地模型…（首次启动时先拼合模型文件，约一分钟）" if embedded else f"正在连接模型服务「{endpoint}」…"
+def model_step(endpoint: str, label: str, embedded: bool) -> Step:
+    label = "正在启动本地模型…（首次启动时先拼合模型文件，约一分钟）" if embedded else f"正在连接模型服务「{label}」…"
     return Step(f"model:{endpoint}", label, "本地模型已启动" if embedded else "模型服务已连接",
                 lambda progress: importlib.import_module("ui.compare").chat_client(endpoint))
 
@@ -71,9 +71,11 @@ def steps_for(page_title: str) -> list[Step]:
     settings = app_settings()
     if page_title == "法律助手":
         steps = [modules_step(CHAT_MODULES), embedder_step(), kb_step(settings.default_kb)]
-        endpoint = settings.endpoints.get(settings.default_endpoint)
-        if endpoint is not None:
-            steps.append(model_step(settings.default_endpoint, embedded=not endpoint.base_url))
+        names = sorted(settings.endpoints)  # the chat's choice: the default endpoint, else the first
+        if names:
+            name = settings.default_endpoint if settings.default_endpoint in names else names[0]
+            endpoint = settings.endpoints[name]
+            steps.append(model_step(name, endpoint.label or name, embedded=not endpoint.base_url))
         return steps
     if page_title == "知识库":
         return [modules_step(CHAT_MODULES), embedder_step()]
