@@ -168,7 +168,7 @@ def test_every_page_speaks_chinese(app, tmp_path):
         settle(page)
         open_expanders(page)
         found["回答"] = visible_latin(page)
-        if page.get_by_test_id("stMainMenu").count():  # off in config.toml; its items are English
+        if page.get_by_test_id("stMainMenu").is_visible():  # hidden by ui/style.py: its items are English
             page.get_by_test_id("stMainMenu").click()
         page.wait_for_timeout(500)
         found["菜单"] = visible_latin(page)
