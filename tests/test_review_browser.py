@@ -104,7 +104,7 @@ def walk_and_check(page: Page, url: str, data: Path, questions: Path, shots: Pat
     win = main.get_by_test_id("stMetric").filter(has_text="RAG 胜率")
     expect(win.get_by_test_id("stMetricValue")).to_have_text(f"{wins / 3:.0%}")
     expect(main.get_by_text("95% 置信区间 ").first).to_be_visible()
-    section_screenshot(page, results, main.get_by_role("button", name="下载证据包（Markdown）"),
+    section_screenshot(page, results, main.get_by_role("button", name="下载证据包（.md 文件）"),
                        shots / "review_results.png")
     return wins
 
