@@ -68,9 +68,14 @@ def server_error_text(e: ServerError) -> str:
 
 
 def endpoint_label(name: str) -> str:
-    """What a selectbox shows for an endpoint name: its label in settings (「内置 CPU 模型（llama.cpp）」)."""
-    endpoint = app_settings().endpoints.get(name)
-    return (endpoint.label if endpoint else "") or name
+    """What a selectbox shows for an endpoint name: its label in settings (「内置 CPU 模型（llama.cpp）」),
+    with the name beside it where two endpoints share a label; the name when it has none."""
+    endpoints = app_settings().endpoints
+    label = endpoints[name].label if name in endpoints else ""
+    if not label:
+        return name
+    shared = sum(e.label == label for e in endpoints.values()) > 1
+    return f"{label}（{name}）" if shared else label
 
 
 def endpoint_index(names: list[str], preferred: str, fallback: int = 0) -> int:

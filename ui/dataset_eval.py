@@ -16,7 +16,7 @@ from rag.eval.datasets import load_samples
 from rag.eval.judge import DEFAULT_RUBRIC, judge_predictions, parse_rubric, verdict_table
 from server.errors import ServerError
 from settings import ROOT, Settings
-from ui.compare import chat_client
+from ui.compare import chat_client, endpoint_label
 
 DATASET_GLOBS = ("secondary/*/*.csv", "secondary/*/*.jsonl", "secondary/*/*.json", "eval/*.jsonl")
 FOLDER, UPLOAD = "数据目录", "上传文件"
@@ -53,7 +53,7 @@ def render_dataset_eval(settings: Settings) -> None:
 
     names = st.multiselect("模型端点", sorted(settings.endpoints), default=[settings.default_endpoint]
                            if settings.default_endpoint in settings.endpoints else [], key="eval_endpoints",
-                           format_func=lambda n: settings.endpoints[n].label or n, placeholder="请选择模型端点")
+                           format_func=endpoint_label, placeholder="请选择模型端点")
     d = ev.Sampling()
     with st.expander("采样参数", expanded=False):
         c1, c2, c3 = st.columns(3)
@@ -107,7 +107,7 @@ def render_dataset_eval(settings: Settings) -> None:
             st.subheader("裁判模型对比")
             a, b = last["names"][:2]
             judge = st.selectbox("裁判端点", sorted(settings.endpoints), key="eval_judge",
-                                 format_func=lambda n: settings.endpoints[n].label or n)
+                                 format_func=endpoint_label)
             rubric_text = st.text_area("评分维度（每行“维度：说明”）",
                                        "\n".join(f"{k}：{v}" for k, v in DEFAULT_RUBRIC.items()), key="eval_rubric")
             if st.button(f"让裁判比较 {a} 与 {b}", key="eval_judge_run"):
