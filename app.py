@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui.compare import app_settings
+from ui.config import app_settings
+from ui.startup import prepare
 from ui.style import chinese_overrides
 
 PAGES = [
@@ -20,4 +21,5 @@ PAGES = [
 
 page = st.navigation(PAGES)
 chinese_overrides(app_settings().max_upload_mb)
+prepare(page.title)
 page.run()

@@ -17,7 +17,7 @@ from ui.legal import assistant, knowledge_base, library
 from ui.uploads import upload_statutes
 from ui.review import render_review
 
-EXAMPLES_NOTE = ("**试试这些问题**（点击即提问）。打开左侧「对比：RAG vs 原始模型」，可看到同一问题有检索与无检索"
+EXAMPLES_NOTE = ("**试试这些问题**（点击即提问）。打开左侧「对比：RAG 与原始模型」，可看到同一问题有检索与无检索"
                  "的两个回答：RAG 的回答引用知识库中的法条并逐条核验，原始模型只凭记忆作答。")
 
 st.set_page_config(page_title="法律助手", page_icon="⚖️", layout="wide")
@@ -61,11 +61,11 @@ with st.sidebar:
     thinking = st.toggle("深度思考（<think>，Qwen3）", key="thinking",
                          help="推理过程显示在「推理过程」中；会明显增加回答时间。") \
         if settings.endpoints[endpoint].thinking else False
-    compare = st.toggle("对比：RAG vs 原始模型", key="compare")
-    blind = st.toggle("盲评模式（RAG vs 原始模型，不显示来源）", key="blind_mode",
+    compare = st.toggle("对比：RAG 与原始模型", key="compare")
+    blind = st.toggle("盲评模式（RAG 与原始模型，不显示来源）", key="blind_mode",
                       help="评审人逐题比较两个匿名回答并投票；结果在「模型评测」页")
     if st.session_state.turns:
-        st.download_button("导出对话（Markdown）", to_markdown(st.session_state.turns),
+        st.download_button("导出对话（.md 文件）", to_markdown(st.session_state.turns),
                            file_name="legal-assistant-report.md", key="export")
 
 if blind:  # the review walk takes the main area instead of the chat

@@ -15,7 +15,7 @@ from rag.errors import RagError, chinese_part
 from rag.eval.evaluate import Sampling
 from server.errors import ServerError
 from server.images import check_image
-from ui.compare import app_settings, chat_client, endpoint_index, stream_side_by_side
+from ui.compare import app_settings, chat_client, endpoint_index, endpoint_label, stream_side_by_side
 
 NO_VISION = """**这个页面需要视觉模型端点。** 图表分析把图片交给视觉模型（例如 Qwen2-VL-7B-Instruct 与它的金融微调版），\
 两者并排比较。现在只配置了文本模型，所以下面的回答**基于程序从图表中读出的数据表**（OCR 文字加上量出的柱高、\
@@ -39,14 +39,16 @@ settings = app_settings()
 names = sorted(settings.endpoints, key=lambda n: (settings.endpoints[n].kind != "vision", n))
 if any(settings.endpoints[n].kind == "vision" for n in names):
     left, right = st.columns(2)
-    base = left.selectbox("基础模型", names, index=endpoint_index(names, settings.finance_base_endpoint), key="fin_base")
+    base = left.selectbox("基础模型", names, index=endpoint_index(names, settings.finance_base_endpoint), key="fin_base",
+                          format_func=endpoint_label)
     tuned = right.selectbox("微调模型", names, index=endpoint_index(names, settings.finance_tuned_endpoint, 1),
-                            key="fin_tuned")
+                            key="fin_tuned", format_func=endpoint_label)
     roles = {base: "基础"} if base == tuned else {base: "基础", tuned: "微调"}  # never a model beside itself
 else:
     st.info(NO_VISION)
     base = st.selectbox("回答模型（文本模型：读从图表读出的数据表）", names,
-                        index=endpoint_index(names, settings.default_endpoint), key="fin_base")
+                        index=endpoint_index(names, settings.default_endpoint), key="fin_base",
+                        format_func=endpoint_label)
     roles = {base: ""}
 
 upload = st.file_uploader("图表图片（PNG / JPEG；不上传则用示例图表）", type=["png", "jpg", "jpeg"], key="fin_image")

@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 
 from rag.answer.conversation import Reply, Turn, check_answers
 from rag.answer.generate import answer, raw, rewrite_question
+from rag.answer.reading import Reading, ReadingClock, rag_prompt_size
 from rag.answer.verify import verify_citations
 from rag.types import Citation
-from server.errors import ServerError
+from server.errors import PromptTooLong, ServerError
 from server.think import Delta
 
 SIDES = ("rag", "raw")
@@ -40,10 +41,12 @@ class Query:
 
 @dataclass(frozen=True)
 class Articles:
-    """What retrieval returned for the query (shown before the model starts reading)."""
+    """What retrieval returned for the query (shown before the model starts reading), and how
+    long the model will read the RAG prompt (None without a model or a RAG side)."""
     citations: list[Citation]
     abstain: bool
     notes: list[str] = field(default_factory=list)
+    reading: Reading | None = None
 
 
 @dataclass(frozen=True)
@@ -72,12 +75,14 @@ class Sampling:
 
 class Assistant:
     """Finished parts in: a KB, its retriever, a chat client (None when no server could be
-    reached: retrieval still runs), the sampling per <think> switch, top_k."""
+    reached: retrieval still runs), the sampling per <think> switch, top_k; `reading`, the
+    server's prefill speed learned from earlier answers (the app keeps one per endpoint)."""
 
     def __init__(self, kb, retriever, llm, sampling: Callable[[bool], Sampling], top_k: int,
                  endpoint_name: str = "", llm_error: str = "",
-                 describe_error: Callable[[Exception], str] = str):
+                 describe_error: Callable[[Exception], str] = str, reading: ReadingClock | None = None):
         self.kb, self.retriever, self.llm, self.top_k = kb, retriever, llm, top_k
+        self.reading = reading or ReadingClock()
         self.sampling, self.endpoint_name = sampling, endpoint_name
         self.llm_error = llm_error or NO_MODEL
         self.describe_error = describe_error  # the page's words for a server error (a crash in Chinese)
@@ -111,7 +116,8 @@ class Assistant:
         else:
             turn.citations, turn.abstain, notes = list(articles), False, []
         turn.seconds["retrieve"] = round(time.perf_counter() - t0, 3)
-        yield Articles(turn.citations, turn.abstain, notes)
+        reading = self._reading(turn, thinking) if self.llm is not None and "rag" in sides else None
+        yield Articles(turn.citations, turn.abstain, notes, reading)
         replies = {side: Reply() for side in sides}
         if self.llm is None:
             for reply in replies.values():
@@ -125,9 +131,20 @@ class Assistant:
                     yield from self._stream(starts, {side: reply})
         turn.rag = replies.get("rag", Reply())
         turn.raw = replies.get("raw")
+        if reading and not thinking and turn.rag.first_token_s and not turn.rag.error:
+            self.reading.observe(reading.tokens, turn.rag.first_token_s)
         turn.verified = verify_citations(turn.rag.answer, self.kb, turn.citations)
         check_answers(turn, self.kb.embedder)
         yield Done(turn)
+
+    def _reading(self, turn: Turn, thinking: bool) -> Reading | None:
+        """How long the RAG prompt will take to read (None when it cannot fit: answer() says so)."""
+        try:
+            tokens, kept = rag_prompt_size(turn.query, turn.citations, self.llm, turn.abstain,
+                                           **self.sampling(thinking).rag)
+        except PromptTooLong:
+            return None
+        return self.reading.estimate(tokens, kept)
 
     def _starts(self, turn: Turn, thinking: bool) -> dict[str, Callable[[], Iterator[Delta]]]:
         options = self.sampling(thinking)

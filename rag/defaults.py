@@ -20,6 +20,7 @@ from typing import Callable
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from rag.answer.budget import context_chars
+from rag.answer.reading import ReadingClock
 from rag.assistant import Assistant, Sampling
 from rag.prompts import ANSWER_SAMPLING, LLM_RERANK_SAMPLING
 from rag.retrieval.embeddings import make_embedder, make_reranker
@@ -135,12 +136,13 @@ def llm_steps_for(llm, rewrite: bool | None = None, rerank: bool | None = None):
 
 def assistant_from(settings: Settings, kb: KnowledgeBase, client=None, *, endpoint_name: str = "",
                    llm_error: str = "", reranker=None, max_tokens: int | None = None, budget: int | None = None,
-                   describe_error=str) -> Assistant:
+                   describe_error=str, reading: ReadingClock | None = None) -> Assistant:
     """The one road for a question on `kb` through `client` (a ChatClient, or None when no server
     answered: `llm_error` says why, and retrieval still runs). The retriever takes the client's
     endpoint switches (query_rewrite, llm_rerank); sampling and the article budget follow the
     endpoint (`max_tokens` / `budget` override them: the review set's shorter answers, the
-    latency bench's budget lever)."""
+    latency bench's budget lever). `reading`: the endpoint's prefill speed learned so far (a
+    fresh clock, with the default rate, when None)."""
 
     def sampling(thinking: bool) -> Sampling:
         rag = answer_options(client.endpoint, thinking)
@@ -152,7 +154,7 @@ def assistant_from(settings: Settings, kb: KnowledgeBase, client=None, *, endpoi
 
     name = endpoint_name or getattr(client, "name", "")
     return Assistant(kb, retriever_from(settings, kb, reranker, llm=client), client, sampling, settings.top_k,
-                     endpoint_name=name, llm_error=llm_error, describe_error=describe_error)
+                     endpoint_name=name, llm_error=llm_error, describe_error=describe_error, reading=reading)
 
 
 def chat_client_from(settings: Settings, name: str | None = None):

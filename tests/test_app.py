@@ -229,7 +229,7 @@ def test_feedback_is_recorded_and_the_report_can_be_exported(monkeypatch, data_d
         at = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
         assert not at.get("download_button")  # nothing to export yet
         ask(at, QUESTION)
-        assert at.download_button(key="export").label == "导出对话（Markdown）"
+        assert at.download_button(key="export").label == "导出对话（.md 文件）"
         at.text_input[0].set_value("引用准确")
         at.feedback[0].set_value(1).run()
     entries = [json.loads(line) for line in (data_dir / "feedback.jsonl").read_text().splitlines()]

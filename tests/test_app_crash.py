@@ -158,7 +158,7 @@ def test_chat_page_in_chromium_after_a_sigill_mid_answer(tmp_path, tmp_path_fact
                 chromium(p) as page:
             page.goto(url)
             expect(page.get_by_test_id("stChatInput")).to_be_visible(timeout=300_000)
-            page.get_by_test_id("stSidebar").get_by_text("对比：RAG vs 原始模型").click()
+            page.get_by_test_id("stSidebar").get_by_text("对比：RAG 与原始模型").click()
             page.get_by_test_id("stChatInputTextArea").fill(QUESTION)
             page.keyboard.press("Enter")
             rag_column = page.get_by_test_id("stChatMessage").last.get_by_test_id("stColumn").first

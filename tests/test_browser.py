@@ -50,6 +50,9 @@ ATTRIBUTION_ANSWER = ("结论：公司按基本工资3000元计算加班费的�
                       "依据：根据《劳动合同法》第三十一条，用人单位安排加班的，应当按照国家有关规定向劳动者支付加班费。\n"
                       "建议：保存好考勤记录截图和微信沟通记录，先与公司协商，协商不成可申请劳动仲裁。")
 COUNTS = re.compile(r"(\d+) 个文档 · (\d+) 条法条")
+# Streamlit fades an element of the last run (data-stale) until this run redraws or drops it; an
+# empty slot (height 0) fades unseen.
+NO_FADED = "() => ![...document.querySelectorAll('[data-stale=true]')].some(e => e.getBoundingClientRect().height > 0)"
 SCROLLERS = "[data-testid=stMain], [data-testid=stAppScrollToBottomContainer], [data-testid=stSidebarContent]"
 
 
@@ -162,7 +165,7 @@ def test_upload_ask_verify_and_compare(page, tmp_path):
     full_page_screenshot(page, tmp_path / "3-verified.png")
 
     # RAG vs raw model, side by side.
-    sidebar(page).get_by_text("对比：RAG vs 原始模型").click()
+    sidebar(page).get_by_text("对比：RAG 与原始模型").click()
     ask(page, "单位不安排年休假要怎么补偿？")
     answer = page.get_by_test_id("stChatMessage").last
     expect(answer.get_by_text("检索增强回答（RAG）", exact=True)).to_be_visible()
@@ -179,8 +182,11 @@ def test_articles_show_before_the_answer_arrives(page, tmp_path):
     answer = page.get_by_test_id("stChatMessage").last
     expect(answer.get_by_text("检索到的法条（")).to_be_visible(timeout=(SLOW_ANSWER_S - 2) * 1000)
     shown = time.monotonic() - asked
-    expect(answer.get_by_text(re.compile(r"^模型正在阅读检索到的 \d+ 条法条"))).to_be_visible()  # the wait is explained
+    expect(answer.get_by_text(re.compile(r"^正在阅读 \d+ 条法条（约 \d+ 秒）"))).to_be_visible()  # the wait is explained
     expect(page.get_by_role("button", name=CHAT_EXAMPLES[-1][0])).to_have_count(0)  # no stale example buttons under it
+    page.wait_for_function(NO_FADED, timeout=3_000)  # nothing faded left from the last run under it
+    stop_button = "document.querySelector('[data-testid=stStatusWidget] button')"  # shown 0.5 s after a run starts
+    page.wait_for_function(f"() => {stop_button}", timeout=5_000)
     stop = page.evaluate("() => { const b = document.querySelector('[data-testid=stStatusWidget] button');"
                          " return b && [b.innerText, getComputedStyle(b, '::after').content]; }")
     assert stop and stop[1] == '"停止"', stop  # the top bar's "Stop" reads 停止
@@ -192,6 +198,15 @@ def test_articles_show_before_the_answer_arrives(page, tmp_path):
     expect(answer.get_by_text(FAKE_ANSWER, exact=True)).to_be_visible(timeout=60_000)
     expect(page.get_by_text("检索到的法条（")).to_have_count(1)  # the finished turn shows them once
 
+    # A second question under a finished turn: its buttons are redrawn, none fades under the answer.
+    expect(page.get_by_placeholder("反馈备注（可选）")).to_be_visible(timeout=60_000)
+    page.get_by_test_id("stChatInputTextArea").fill("试用期内可以解除劳动合同吗？")
+    page.keyboard.press("Enter")
+    reading = page.get_by_test_id("stChatMessage").last.get_by_text(re.compile(r"^正在阅读 \d+ 条法条（约 \d+ 秒）"))
+    expect(reading).to_be_visible(timeout=(2 * SLOW_ANSWER_S + 10) * 1000)  # a follow-up is rewritten first
+    page.wait_for_function(NO_FADED, timeout=3_000)
+    expect(reading).to_be_visible()  # still reading: the check above ran while the answer was running
+
 
 def test_bad_uploads_each_get_their_message(page, tmp_path):
     gbk = tmp_path / "年休假实施办法_GBK.txt"
@@ -200,22 +215,27 @@ def test_bad_uploads_each_get_their_message(page, tmp_path):
     encrypted.write_bytes(encrypted_pdf())
     empty = tmp_path / "空文件.txt"
     empty.write_bytes(b"")
-    huge = tmp_path / "超大文件.txt"  # 60 MiB: under Streamlit's cap, over the app's 50 MB limit
+    huge = tmp_path / "超大文件.txt"  # 60 MiB: over the 50 MB limit, refused by the browser (config.toml)
     line = ("第一条 " + "测" * 1000 + "\n").encode()
     huge.write_bytes(line * (60 * 2**20 // len(line) + 1))
 
     docs, articles = kb_counts(page)
     upload(page, gbk, encrypted, empty, huge)
     status = sidebar(page).get_by_test_id("stExpander")
-    expect(status.get_by_text("3 个文件未能添加")).to_be_visible()
+    expect(status.get_by_text("2 个文件未能添加")).to_be_visible()  # the huge one never left the browser
     expect(status.get_by_text(re.compile(r"^加密\.pdf：「加密\.pdf」是加密（有密码保护）的 PDF"))).to_be_visible()
     expect(status.get_by_text(re.compile(r"^空文件\.txt：「空文件\.txt」是空文件"))).to_be_visible()
-    expect(status.get_by_text(re.compile(r"^超大文件\.txt：「超大文件\.txt」大小为 60\.0 MB，超过上限 50 MB"))).to_be_visible()
+    refused = sidebar(page).get_by_test_id("stFileChip").filter(has_text="超大文件.txt")
+    expect(refused).to_have_attribute("aria-invalid", "true")
+    said = refused.get_by_test_id("stFileChipName").evaluate(
+        "e => getComputedStyle(e.nextElementSibling, '::after').content")
+    assert said == '"未接受：超过 50 MB 或格式不符"', said  # in Chinese, not Streamlit's English
     added = int(re.search(r"新增 (\d+) 条法条", status.inner_text())[1])
     expect(status.get_by_text(f"年休假实施办法_GBK.txt：{added} 条")).to_be_visible()
     assert added == 19  # the GBK file was decoded and split into its 19 articles
     assert kb_counts(page) == (docs + 1, articles + added)  # the bad files added nothing
     expect(status.get_by_text("✅")).to_have_count(0)  # a failed upload is never headed as done
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=60_000)  # the run ended: nothing faded
     full_page_screenshot(page, tmp_path / "bad-uploads.png")
     if os.environ.get("UPDATE_SCREENSHOT") == "1":
         shutil.copy(tmp_path / "bad-uploads.png", ROOT / "docs" / "upload_failed.png")
@@ -262,7 +282,7 @@ def test_docs_screenshot(tmp_path):
         with running_app(env, tmp_path / "streamlit.log") as url, sync_playwright() as p, chromium(p) as page:
             page.goto(url)
             expect(page.get_by_test_id("stChatInput")).to_be_visible(timeout=180_000)
-            sidebar(page).get_by_text("对比：RAG vs 原始模型").click()
+            sidebar(page).get_by_text("对比：RAG 与原始模型").click()
             ask(page, SCREENSHOT_QUESTION)
             answer = page.get_by_test_id("stChatMessage").last
             expect(answer.get_by_text("检索到的法条", exact=False).first).to_be_visible(timeout=300_000)

@@ -202,9 +202,9 @@ def test_medical_page_with_only_the_embedded_model_says_what_to_connect(monkeypa
         use_endpoints(monkeypatch, embedded=fake.endpoint)
         at = AppTest.from_file(MEDICAL, default_timeout=30).run()
         guidance = at.info[0].value
-        assert "对比需要一个微调模型端点" in guidance and "「medical-lora」" in guidance
+        assert "对比需要一个微调模型端点" in guidance and "「`medical-lora`」" in guidance
         assert "python -m server merge" in guidance and "python -m server launch" in guidance
-        assert "只用「embedded」一个模型回答" in guidance
+        assert "只用「fake」一个模型回答" in guidance  # the endpoint's label
         assert [b.key for b in at.selectbox] == ["med_base"]  # no second box offering the same model
         at.text_area(key="med_question").input("高血压患者能吃党参吗？").run()
         at.button(key="med_ask").click().run()

@@ -104,6 +104,6 @@ def test_docs_first_run_screenshot(tmp_path):
             page.goto(url)
             expect(page.get_by_role("button", name=CHAT_EXAMPLES[0][0])).to_be_visible(timeout=FIRST_LOAD_MS)
             expect(page.get_by_test_id("stChatInput")).to_be_visible(timeout=FIRST_LOAD_MS)  # the run has finished
-            expect(page.get_by_text("对比：RAG vs 原始模型", exact=True)).to_be_visible()
+            expect(page.get_by_text("对比：RAG 与原始模型", exact=True)).to_be_visible()
             page.wait_for_timeout(1000)
             page.screenshot(path=str(ROOT / "docs" / "first_run.png"))

@@ -98,13 +98,13 @@ def walk_and_check(page: Page, url: str, data: Path, questions: Path, shots: Pat
     wins = sum(r["winner"] == "rag" for r in stored)
 
     sidebar(page).get_by_test_id("stSidebarNav").get_by_text("模型评测").click()
-    results = page.get_by_text("盲评结果：RAG vs 原始模型")
+    results = page.get_by_text("盲评结果：RAG 与原始模型")
     expect(results).to_be_visible(timeout=180_000)
     settle(page)
     win = main.get_by_test_id("stMetric").filter(has_text="RAG 胜率")
     expect(win.get_by_test_id("stMetricValue")).to_have_text(f"{wins / 3:.0%}")
     expect(main.get_by_text("95% 置信区间 ").first).to_be_visible()
-    section_screenshot(page, results, main.get_by_role("button", name="下载证据包（Markdown）"),
+    section_screenshot(page, results, main.get_by_role("button", name="下载证据包（.md 文件）"),
                        shots / "review_results.png")
     return wins
 

@@ -21,7 +21,8 @@ from ui.legal import library, render_answer, render_citations
 TITLES = {"rag": "检索增强回答（RAG）", "raw": "原始模型（无检索）"}
 QUERY_NOTE = "检索用的问题（改写）：{query}"
 SEARCHING = "正在检索法条…"
-READING = "模型正在阅读检索到的 {n} 条法条，读完后开始作答…"
+READING = "正在阅读 {n} 条法条（约 {seconds} 秒），读完后开始作答…"  # seconds: rag/answer/reading.py
+READING_UNTIMED = "正在阅读 {n} 条法条，读完后开始作答…"
 THINKING = "模型正在思考…"
 
 
@@ -73,7 +74,7 @@ def stream_turn(question: str, events: Iterator[Event], sides: list[str]) -> Tur
                 waiting.empty()
                 with answers:  # where the answer will stream, until its first piece comes
                     waiting = st.empty()
-                    waiting.caption(READING.format(n=len(event.citations)) if event.citations else THINKING)
+                    waiting.caption(reading_text(event))
             elif isinstance(event, Streamed):
                 waiting.empty()
                 if columns is None:
@@ -87,6 +88,16 @@ def stream_turn(question: str, events: Iterator[Event], sides: list[str]) -> Tur
             elif isinstance(event, Done):
                 return event.turn
     raise RuntimeError("the assistant ended without a turn")
+
+
+def reading_text(event: Articles) -> str:
+    """「正在阅读 8 条法条（约 14 秒）…」: the articles in the prompt and the time the server's
+    measured prefill speed gives for it."""
+    if not event.citations or event.abstain or (event.reading and not event.reading.articles):
+        return THINKING  # no article goes to the model
+    if event.reading is None:
+        return READING_UNTIMED.format(n=len(event.citations))
+    return READING.format(n=event.reading.articles, seconds=max(1, round(event.reading.seconds)))
 
 
 def compare_panel(turn: Turn, judge_endpoint: str) -> None:

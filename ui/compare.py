@@ -1,8 +1,7 @@
 """Streamlit helpers for pages that put models side by side: a cached chat client per
 endpoint name, and several answers streaming at once into columns.
 
-`app_settings()` is where the app reads its settings: app.py, the pages and the other ui/
-modules take them from here (and hand values on to the core), so no page reads them itself.
+`app_settings()` (ui/config.py, where the app reads its settings) is importable from here too.
 
 The streams are read in worker threads that only touch the network; every Streamlit call
 happens in the script thread, which drains their queue. `server_error_text` says a server
@@ -23,16 +22,11 @@ from rag.defaults import chat_client_from
 from server.client import ChatClient, Delta
 from server.crashes import non_portable, reinstall_hint
 from server.errors import ServerCrashed, ServerError
-from settings import Settings, get_settings
 from ui.attribution import hard_breaks
+from ui.config import app_settings  # the pages import it from here too
 
 REASONING_LABEL = "推理过程"
 _DONE = object()
-
-
-def app_settings() -> Settings:
-    """The app's settings (read once per process: settings.get_settings is cached)."""
-    return get_settings()
 
 
 @st.cache_resource(show_spinner="正在连接模型服务…")
@@ -71,6 +65,17 @@ def server_error_text(e: ServerError) -> str:
     if e.log_tail and e.during != "check":  # the sidebar says what happened; the answer shows the log
         text += f"\n\n服务日志最后几行（{e.log_path}）：\n```\n{e.log_tail}\n```"
     return text
+
+
+def endpoint_label(name: str) -> str:
+    """What a selectbox shows for an endpoint name: its label in settings (「内置 CPU 模型（llama.cpp）」),
+    with the name beside it where two endpoints share a label; the name when it has none."""
+    endpoints = app_settings().endpoints
+    label = endpoints[name].label if name in endpoints else ""
+    if not label:
+        return name
+    shared = sum(e.label == label for e in endpoints.values()) > 1
+    return f"{label}（{name}）" if shared else label
 
 
 def endpoint_index(names: list[str], preferred: str, fallback: int = 0) -> int:

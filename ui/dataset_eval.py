@@ -16,7 +16,7 @@ from rag.eval.datasets import load_samples
 from rag.eval.judge import DEFAULT_RUBRIC, judge_predictions, parse_rubric, verdict_table
 from server.errors import ServerError
 from settings import ROOT, Settings
-from ui.compare import chat_client
+from ui.compare import chat_client, endpoint_label
 
 DATASET_GLOBS = ("secondary/*/*.csv", "secondary/*/*.jsonl", "secondary/*/*.json", "eval/*.jsonl")
 FOLDER, UPLOAD = "数据目录", "上传文件"
@@ -52,19 +52,22 @@ def render_dataset_eval(settings: Settings) -> None:
             dataset.write_bytes(upload.getvalue())
 
     names = st.multiselect("模型端点", sorted(settings.endpoints), default=[settings.default_endpoint]
-                           if settings.default_endpoint in settings.endpoints else [], key="eval_endpoints")
+                           if settings.default_endpoint in settings.endpoints else [], key="eval_endpoints",
+                           format_func=endpoint_label, placeholder="请选择模型端点")
     d = ev.Sampling()
     with st.expander("采样参数", expanded=False):
         c1, c2, c3 = st.columns(3)
         sampling = ev.Sampling(
-            temperature=c1.number_input("temperature", 0.0, 2.0, d.temperature, 0.05, key="eval_temperature"),
-            top_p=c2.number_input("top_p", 0.0, 1.0, d.top_p, 0.05, key="eval_top_p"),
-            top_k=int(c3.number_input("top_k", 0, 200, d.top_k, key="eval_top_k")),
-            max_new_tokens=int(c1.number_input("max_new_tokens", 1, 8192, d.max_new_tokens, key="eval_max_new_tokens")),
-            repetition_penalty=c2.number_input("repetition_penalty", 1.0, 2.0, d.repetition_penalty, 0.05,
-                                               key="eval_repetition_penalty"),
-            seed=int(c3.number_input("seed", 0, 2**31 - 1, d.seed, key="eval_seed")))
-        max_samples = int(c1.number_input("max_samples（0 = 全部）", 0, 100000, 50, key="eval_max_samples")) or None
+            temperature=c1.number_input("温度", 0.0, 2.0, d.temperature, 0.05, key="eval_temperature",
+                                         help="temperature：越高越随机"),
+            top_p=c2.number_input("核采样阈值", 0.0, 1.0, d.top_p, 0.05, key="eval_top_p", help="top_p"),
+            top_k=int(c3.number_input("候选词数", 0, 200, d.top_k, key="eval_top_k", help="top_k；0 = 不限")),
+            max_new_tokens=int(c1.number_input("最多生成词元数", 1, 8192, d.max_new_tokens, key="eval_max_new_tokens",
+                                                 help="max_new_tokens")),
+            repetition_penalty=c2.number_input("重复惩罚", 1.0, 2.0, d.repetition_penalty, 0.05,
+                                               key="eval_repetition_penalty", help="repetition_penalty"),
+            seed=int(c3.number_input("随机种子", 0, 2**31 - 1, d.seed, key="eval_seed", help="seed")))
+        max_samples = int(c1.number_input("最多评测条数（0 = 全部）", 0, 100000, 50, key="eval_max_samples", help="max_samples")) or None
         concurrency = int(c2.number_input("并发请求数", 1, 64, ev.DEFAULT_CONCURRENCY, key="eval_concurrency"))
         fresh = c3.checkbox("从头开始（不沿用已有预测）", key="eval_fresh")
 
@@ -103,7 +106,8 @@ def render_dataset_eval(settings: Settings) -> None:
         if len(last["names"]) >= 2:
             st.subheader("裁判模型对比")
             a, b = last["names"][:2]
-            judge = st.selectbox("裁判端点", sorted(settings.endpoints), key="eval_judge")
+            judge = st.selectbox("裁判端点", sorted(settings.endpoints), key="eval_judge",
+                                 format_func=endpoint_label)
             rubric_text = st.text_area("评分维度（每行“维度：说明”）",
                                        "\n".join(f"{k}：{v}" for k, v in DEFAULT_RUBRIC.items()), key="eval_rubric")
             if st.button(f"让裁判比较 {a} 与 {b}", key="eval_judge_run"):

@@ -8,13 +8,14 @@ from __future__ import annotations
 import pypdfium2 as pdfium
 import streamlit as st
 
+from rag.answer.reading import ReadingClock
 from rag.answer.relevance import reliance
 from rag.answer.verify import needs_basis
 from rag.answer.conversation import (BASIS_ARTICLES, BASIS_NOTE, RAW_ATTRIBUTION_NOTE, STATUS_TEXT, Reply, Turn,
                                attribution_line)
 from rag.assistant import Assistant
 from rag.defaults import assistant_from, library_from, open_kb, reranker_from, retriever_from
-from rag.kb import KnowledgeBase, KnowledgeBases
+from rag.kb import KnowledgeBase, KnowledgeBases, Progress
 from rag.documents.directives import DIRECTIVE_NOTE, addresses_reader
 from rag.documents.load import location_label
 from rag.documents.page_images import render_page
@@ -27,9 +28,15 @@ from ui.attribution import claim_openings, hard_breaks, highlighted_article, mar
 PAGE_WIDTH_PX = 640  # a PDF page beside the article text: readable, not the whole screen
 
 
-@st.cache_resource(show_spinner="加载向量模型与知识库… / loading the embedding model")
+@st.cache_resource(show_spinner="正在加载向量模型与知识库…")
 def library() -> KnowledgeBases:
     return library_from(app_settings())
+
+
+@st.cache_resource(show_spinner=False)
+def reading_clock(endpoint: str) -> ReadingClock:
+    """The endpoint's prefill speed, learned from every session's answers in this process."""
+    return ReadingClock()
 
 
 @st.cache_resource(show_spinner=False)
@@ -37,9 +44,12 @@ def reranker():
     return reranker_from(app_settings())
 
 
-def knowledge_base(name: str) -> KnowledgeBase:
-    """Open a KB; the default one is built (with a progress display) the first time."""
+def knowledge_base(name: str, progress: Progress | None = None) -> KnowledgeBase:
+    """Open a KB; the default one is built the first time, with a progress display, or
+    reporting to `progress` (the first visit's steps, ui/startup.py)."""
     settings, lib = app_settings(), library()
+    if progress is not None:
+        return open_kb(lib, name, settings.default_kb, progress=progress)
     if name == settings.default_kb and (not lib.exists(name) or not lib.open_stored(name).articles):
         with st.status("首次启动：正在从法规数据库构建「劳动法规」知识库…", expanded=True) as status:
             bar = st.progress(0.0)
@@ -74,7 +84,7 @@ def assistant(kb: KnowledgeBase, endpoint: str, **overrides) -> Assistant:
     except ServerError as e:
         client, error = None, server_error_text(e)
     return assistant_from(app_settings(), kb, client, endpoint_name=endpoint, llm_error=error, reranker=reranker(),
-                          describe_error=server_error_text, **overrides)
+                          describe_error=server_error_text, reading=reading_clock(endpoint), **overrides)
 
 
 def render_answer(reply: Reply, raw: bool = False) -> None:

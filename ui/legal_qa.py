@@ -53,7 +53,7 @@ def _percent(rate: float | None) -> float | None:
 def render_legal_qa(settings: Settings) -> None:
     eval_dir = settings.data_dir / "eval"
     st.divider()
-    st.header("法律问答：RAG vs 原始模型")
+    st.header("法律问答：RAG 与原始模型")
     st.caption("对带标准法条的问题，分别用 RAG、原始模型（及可选的给定标准法条）回答，统计拒答、引用、核验、"
                "虚构法条、ROUGE-L 与耗时。每题一完成就写入结果文件；再次运行同一组合会接着跑，不重复提问。")
     example = EXAMPLE_QUESTIONS.read_bytes()
@@ -62,8 +62,8 @@ def render_legal_qa(settings: Settings) -> None:
     c2.download_button("下载示例问题", example, EXAMPLE_QUESTIONS.name, "application/jsonl", key="qa_dl_example")
     questions, qa_name = [], EXAMPLE_QUESTIONS.name
     if qa_source == UPLOAD:
-        qa_upload = st.file_uploader("问题 JSONL：每行 question、gold_articles [{law, article_cn}]，可选 answer（参考答案）"
-                                     "与 query_id", type=["jsonl"], key="qa_upload")
+        qa_upload = st.file_uploader("问题 JSONL：每行 `question`、`gold_articles` `[{law, article_cn}]`，可选 `answer`（参考答案）"
+                                     "与 `query_id`", type=["jsonl"], key="qa_upload")
         qa_name = Path(qa_upload.name).name if qa_upload is not None else ""
         data = qa_upload.getvalue() if qa_upload is not None else None
     else:
@@ -88,8 +88,8 @@ def render_legal_qa(settings: Settings) -> None:
                                key="qa_endpoint", format_func=lambda n: settings.endpoints[n].label or n)
     c1, c2, c3 = st.columns([2, 1, 1])
     qa_modes = c1.multiselect("回答方式", list(qa.MODES), default=["rag", "raw"], key="qa_modes",
-                              format_func=MODE_LABELS.get, help=MODE_HELP)
-    qa_limit = int(c2.number_input("题数（前 N 题）", min_value=1, value=QA_DEFAULT_QUESTIONS, key="qa_limit",
+                              format_func=MODE_LABELS.get, help=MODE_HELP, placeholder="请选择回答方式")
+    qa_limit = int(c2.number_input("题数（按文件顺序取前几题）", min_value=1, value=QA_DEFAULT_QUESTIONS, key="qa_limit",
                                    help=f"问题文件共 {len(questions)} 题" if questions else None))
     c3.write("")  # aligns the checkbox with the inputs beside it
     qa_fresh = c3.checkbox("从头开始", key="qa_fresh", help="丢弃这一组合（问题文件、知识库、端点）以前的结果，全部重新提问")

@@ -31,7 +31,7 @@ VOTE_WIDGETS = ("review_vote", "review_tags_a", "review_tags_b", "review_note")
 def render_review(kb_name: str, kb: KnowledgeBase, endpoint: str) -> None:
     """The whole blind-review main area for one KB and endpoint (the page stops after it)."""
     settings = app_settings()
-    st.header("🙈 盲评：RAG vs 原始模型")
+    st.header("🙈 盲评：RAG 与原始模型")
     st.caption("同一模型的两个回答（一个检索了知识库，一个没有）以 A / B 随机顺序出现，不显示来源；"
                "投票后才揭晓哪一个是 RAG。结果见「模型评测」页。")
     c1, c2, c3 = st.columns([2, 2, 1])
@@ -65,7 +65,7 @@ def render_review(kb_name: str, kb: KnowledgeBase, endpoint: str) -> None:
     index = next_row(rows, mine)
     if index is None:
         st.success(f"✅ 「{name}」的 {len(rows)} 题已全部评完。感谢！结果见「模型评测」页的盲评结果。")
-        st.download_button("下载证据包（Markdown）", evidence_markdown(store.reviews(review_set.set_id)),
+        st.download_button("下载证据包（.md 文件）", evidence_markdown(store.reviews(review_set.set_id)),
                            file_name=f"blind-review-{review_set.set_id}.md", key="review_export_done")
         return
     st.progress(index / len(rows), text=f"第 {index + 1} / {len(rows)} 题 · 评审人 {reviewer}")
@@ -82,7 +82,7 @@ def render_review(kb_name: str, kb: KnowledgeBase, endpoint: str) -> None:
 
 def _questions(source: str) -> tuple[list[dict], str, bytes]:
     if source == UPLOAD:
-        upload = st.file_uploader("问题 JSONL（与评测页相同的格式：每行 question，可选 gold_articles、answer、query_id）",
+        upload = st.file_uploader("问题 JSONL（与评测页相同的格式：每行 `question`，可选 `gold_articles`、`answer`、`query_id`）",
                                   type=["jsonl"], key="review_upload")
         if upload is None:
             return [], "", b""
@@ -124,7 +124,7 @@ def _vote_form(item: dict, store: ReviewStore, reviewer: str) -> None:
     vote = st.radio("哪个回答更好？", VOTES, index=None, horizontal=True, key="review_vote", format_func=VOTE_LABELS.get)
     c1, c2 = st.columns(2)
     tags = {letter: column.multiselect(f"回答 {letter} 的问题（可选）", list(ERROR_TAGS), key=f"review_tags_{letter.lower()}",
-                                       format_func=ERROR_TAGS.get) for column, letter in zip((c1, c2), "AB")}
+                                       format_func=ERROR_TAGS.get, placeholder="请选择") for column, letter in zip((c1, c2), "AB")}
     note = st.text_area("备注（可选）", key="review_note", height=68)
     if st.button("提交评审", key="review_submit", type="primary", disabled=vote is None):
         b_side = "raw" if item["a_side"] == "rag" else "rag"

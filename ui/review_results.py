@@ -20,7 +20,7 @@ from ui.legal import library
 
 def render_review_results() -> None:
     st.divider()
-    st.header("盲评结果：RAG vs 原始模型")
+    st.header("盲评结果：RAG 与原始模型")
     logs = library().store
     store, judges = ReviewStore(logs.log("reviews")), JudgeStore(logs.log("review_judge"))
     reviews = store.reviews()
@@ -62,7 +62,7 @@ def render_review_results() -> None:
     st.markdown(_table(["问题", "RAG", "原始模型"],
                        [[ERROR_TAGS[t], fmt_share(v["rag"]), fmt_share(v["raw"])] for t, v in s["tags"].items()]))
     _judge_section(chosen, verdicts, s)
-    st.download_button("下载证据包（Markdown）", evidence_markdown(chosen, verdicts),
+    st.download_button("下载证据包（.md 文件）", evidence_markdown(chosen, verdicts),
                        file_name=f"blind-review-{set_id}.md", key="review_export")
 
 
