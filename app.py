@@ -19,7 +19,15 @@ PAGES = [
     st.Page("pages/4_模型评测.py", title="模型评测", icon="📊"),
 ]
 
-page = st.navigation(PAGES)
-chinese_overrides(app_settings().max_upload_mb)
-prepare(page.title)
-page.run()
+
+def main() -> None:
+    page = st.navigation(PAGES)
+    chinese_overrides(app_settings().max_upload_mb)
+    prepare(page.title)
+    page.run()
+
+
+# Streamlit runs this file as __main__. A multiprocessing "spawn" child of a process that ran it
+# (AppTest in the test suite) re-imports it as __mp_main__ and must not draw the app.
+if __name__ == "__main__":
+    main()

@@ -11,6 +11,7 @@ import io
 import os
 import re
 import signal
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -335,9 +336,15 @@ def test_symlink_loop_is_named_not_a_permission_problem(tmp_path):
 
 # ---------------------------------------------------------------- 8. orphan rows never reach a query
 
-def _kill_at_commit(root: str, kb_name: str, articles: list, vectors: list) -> None:
-    """In a child process: add a document and die by SIGKILL right before its commit point."""
+def _kill_at_commit(root: str, kb_name: str, payload: str) -> None:
+    """In a child process: add a document and die by SIGKILL right before its commit point.
+    The articles and vectors come in a file: a child that dies before reading its arguments
+    must not leave the parent blocked on a full pipe."""
+    import pickle
+
     from rag.kb import KnowledgeBases
+
+    articles, vectors = pickle.loads(Path(payload).read_bytes())
     from rag.store.lance import LanceKbStore
 
     real_append = LanceKbStore._append
@@ -352,8 +359,10 @@ def _kill_at_commit(root: str, kb_name: str, articles: list, vectors: list) -> N
     kb.add_articles(articles, "工作时间.txt", "f" * 64, "upload", vectors)
 
 
-def test_orphans_of_a_writer_killed_at_commit_take_no_place_in_dense_search(tmp_path, embedder):
+def test_orphans_of_a_writer_killed_at_commit_take_no_place_in_dense_search(tmp_path, embedder, monkeypatch):
     import multiprocessing
+    import pickle
+    import types
 
     import lancedb
 
@@ -365,9 +374,15 @@ def test_orphans_of_a_writer_killed_at_commit_take_no_place_in_dense_search(tmp_
     leave = (STATUTES / "paid_annual_leave_regs_2007.txt").read_bytes()
     ingest_file(kb, leave, "年休假条例.txt", LIMITS)
     hours = read_document((STATUTES / "labor_law_2018.txt").read_bytes(), "劳动法.txt", LIMITS).articles[:45]
+    payload = tmp_path / "payload.pickle"
+    payload.write_bytes(pickle.dumps((hours, embed_articles(embedder, hours))))
     child = multiprocessing.get_context("spawn").Process(  # a fresh process: no LanceDB threads copied
-        target=_kill_at_commit, args=(str(tmp_path / "kbs"), "孤儿", hours, embed_articles(embedder, hours)))
+        target=_kill_at_commit, args=(str(tmp_path / "kbs"), "孤儿", str(payload)))
+    # An AppTest earlier in the run leaves its script (app.py or a page) as __main__, and a spawn
+    # child re-runs __main__'s file before the target: give it a bare __main__ to re-run.
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     child.start()
+    monkeypatch.undo()
     child.join(300)
     assert child.exitcode == -signal.SIGKILL  # killed in the commit window
     on_disk = lancedb.connect(str(tmp_path / "kbs" / "孤儿" / "lance")).open_table("articles").count_rows()
